@@ -1,0 +1,59 @@
+"""`python -m heartmula_core COMMAND ...`: headless use of the engine.
+
+Each command is a module in this package with `register(subparsers)`, which adds its sub-parser and
+sets `handler`. Commands are discovered, so adding one is adding a file. A handler raises
+HeartmulaError (or OSError/ValueError) for anything the user can fix; `main` turns that into one line
+on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (argparse prints the whole usage block by default)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser(prog: str, description: str, package: str, path: Sequence[str]) -> argparse.ArgumentParser:
+    """A parser whose sub-commands are the public modules of `package` (each with `register(sub)`)."""
+    parser = _Parser(prog=prog, description=description)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}").register(sub)
+    return parser
+
+
+def run_command(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, user_errors: tuple[type[BaseException], ...]
+) -> int:
+    """Parse, run the chosen handler, and turn `user_errors` into one line on stderr with exit status 2."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("stopped.", file=sys.stderr)
+        return 130
+    except user_errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..errors import HeartmulaError
+
+    parser = build_parser("python -m heartmula_core", "Heartsong's HeartMuLa engine, headless.", __name__, __path__)
+    return run_command(parser, argv, (HeartmulaError, OSError, ValueError))
