@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.studio.errors import JobCancelled
+from app.studio.errors import JobCancelled, explain
 from app.studio.history import EXPORT_FORMATS, Song
 from app.studio.jobs import FIELDS, Finished, MusicSettings, Progress, Sheet, SheetWritten, TextChunk
 from app.studio.service import Studio
@@ -189,23 +189,30 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         url = openai_url if backend == "OpenAI" else ollama_url
         return studio.llm_choice(backend, url, model or "", key if backend == "OpenAI" else "")
 
-    @guarded
-    def list_models(backend: str, ollama_url: str, openai_url: str, key: str) -> Any:
+    def models_of(backend: str, ollama_url: str, openai_url: str, key: str, *, quiet: bool) -> Any:
         try:
             models = studio.llm_models(choice(backend, None, ollama_url, openai_url, key))
         except Exception as exc:  # a server that is down is worth a warning, not an error dialog
-            from app.studio.errors import explain
-
-            gr.Warning(explain(exc) or f"Could not list the {backend} models.")
+            if not quiet:
+                gr.Warning(explain(exc) or f"Could not list the {backend} models.")
             return gr.update(choices=[], value=None)
         configured = studio.settings.llm_model(backend.lower())
         value = configured if configured in models else (models[0] if models else None)
         return gr.update(choices=models, value=value)
 
+    @guarded
+    def list_models(backend: str, ollama_url: str, openai_url: str, key: str) -> Any:
+        return models_of(backend, ollama_url, openai_url, key, quiet=False)
+
+    @guarded
+    def list_models_quietly(backend: str, ollama_url: str, openai_url: str, key: str) -> Any:
+        return models_of(backend, ollama_url, openai_url, key, quiet=True)
+
     model_inputs = [tab.llm_backend, *llm_inputs]
     tab.llm_backend.change(list_models, model_inputs, tab.llm_model, api_visibility="private")
     tab.refresh_models.click(list_models, model_inputs, tab.llm_model, api_visibility="private")
-    demo.load(list_models, model_inputs, tab.llm_model, api_visibility="private")  # fill it when the page opens
+    # Filled when the page opens; a server that is down only speaks up when the musician uses it.
+    demo.load(list_models_quietly, model_inputs, tab.llm_model, api_visibility="private")
 
     def stream_fields(event: Any, fill: frozenset[str], base: Sheet) -> dict[Any, Any]:
         """Page updates for one write event: fields streaming in, then the finished sheet."""

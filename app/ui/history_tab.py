@@ -87,7 +87,7 @@ def describe(song: Song) -> str:
     lines = [f"### {song.title or 'Untitled'}", f"*{song.tags or 'no tags'}* · {song.seconds:g} s · seeds {seeds}"]
     if song.description:
         lines.append(f"> {song.description}")
-    if settings.get("lm_variant"):
+    if "cfg" in settings:
         lines.append(f"Model {settings['lm_variant']}, CFG {settings.get('cfg')}, "
                      f"temperature {settings.get('temperature')}, top-k {settings.get('topk')}")
     return "\n\n".join(lines)
