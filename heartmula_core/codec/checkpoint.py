@@ -60,7 +60,7 @@ def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return v * (g / v.norm(dim=tuple(range(1, v.dim())), keepdim=True))
 
 
-def convert_checkpoint(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def checkpoint_to_model_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Official HeartCodec state dict -> ours. Unused keys are dropped; anything unrecognised is kept under
     its own name so the strict check reports it."""
     out: dict[str, torch.Tensor] = {}
@@ -80,7 +80,8 @@ def convert_checkpoint(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
             out[_rename(module + ".weight")] = fold_weight_norm(parts["0"], parts["1"])
         else:  # half a pair: leave it visible to the strict check
             out.update({f"{module}.parametrizations.weight.original{i}": t for i, t in parts.items()})
-    if sorted(codebooks) == list(range(len(codebooks))) and codebooks:
+    stackable = len({tuple(t.shape) for t in codebooks.values()}) == 1
+    if stackable and sorted(codebooks) == list(range(len(codebooks))):
         out["quantizer.codebooks"] = torch.cat([codebooks[i] for i in range(len(codebooks))])  # (Q, size, cdim)
     else:
         out.update({f"flow_matching.vq_embed.layers.{i}._codebook.embed": t for i, t in codebooks.items()})
@@ -111,7 +112,7 @@ def load_heartcodec(
     folder = Path(folder)
     config = HeartCodecConfig.from_json(folder / CONFIG_FILE)
     model = build_heartcodec(config)
-    state = convert_checkpoint(read_state_dict(folder, skip=is_unused))
+    state = checkpoint_to_model_state(read_state_dict(folder, skip=is_unused))
     load_state_dict_strict(model, state, dtype=torch.float32, device="cpu", source=str(folder))
     del state
     model.estimator.to(dtype=parse_dtype(dtype))  # cast before moving: the device never holds the fp32 copy

@@ -81,10 +81,14 @@ class HeartCodecConfig:
             raw = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ModelNotAvailable(f"cannot read HeartCodec config {path}: {exc}") from exc
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
         try:
-            return cls(**kwargs)
+            return cls.from_dict(raw)
         except (TypeError, ValueError) as exc:
             raise ModelNotAvailable(f"{path} is not a usable HeartCodec config: {exc}") from exc
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> HeartCodecConfig:
+        """From the official config dict; keys decoding does not need are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known})
 
