@@ -165,7 +165,8 @@ def join_windows(windows: Sequence[tuple[float, Sequence[LyricLine]]], overlap_s
 
     Only lines near the overlap are compared: lines of the song so far that end after the later window
     starts, and lines of the later window that start within its overlap. Whisper's timestamps are loose,
-    so both sides get one overlap of slack.
+    so both sides get one overlap of slack. Lines of the earlier window that start in the second half of
+    the overlap give way to the later window's lines, so the result stays in time order.
     """
     song: list[LyricLine] = []
     for window_start, lines in windows:
@@ -184,5 +185,12 @@ def join_windows(windows: Sequence[tuple[float, Sequence[LyricLine]]], overlap_s
                 drop_tail, drop_head, k = repeat
                 song[-n_tail:] = _without_words(song[-n_tail:], 0, drop_tail)
                 lines = _without_words(lines[:n_head], drop_head + k, 0) + lines[n_head:]
+        if lines and lines[0].start < window_start + overlap_s:
+            # Both windows heard the overlap and their words disagree: from its middle on (or from where
+            # the later window's first phrase starts, if earlier) trust the later window, which heard that
+            # stretch with context on both sides, and keep the lines in time order.
+            cut = min(window_start + overlap_s / 2, lines[0].start)
+            while song and song[-1].start >= cut:
+                song.pop()
         song.extend(lines)
     return song
