@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ._models_args import add_catalogue_args, make_catalogue
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,7 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Works best on a separated vocal track.",
     )
     p.add_argument("file", type=Path, help="the audio file")
-    p.add_argument("--model", type=Path, required=True, help="HeartTranscriptor-oss checkpoint folder")
+    p.add_argument(
+        "--model",
+        type=Path,
+        metavar="DIR",
+        help="a HeartTranscriptor-oss folder (default: ckpt/HeartTranscriptor-oss, the Hugging Face cache, "
+        "or a download)",
+    )
     p.add_argument("--out", type=Path, help="write the lyrics (or the JSON with --json) to this file")
     p.add_argument("--json", action="store_true", help="print JSON with per-line start/end times")
     p.add_argument("--sections", action="store_true", help="guess [verse]/[chorus] where repetition makes it clear")
@@ -24,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
     p.add_argument("--dtype", default=None, help="float32 or float16 (default: float16 on GPU, float32 on CPU)")
     p.add_argument("--batch-size", type=int, default=4, help="30 s windows per model call (default: 4)")
+    add_catalogue_args(p)
     p.set_defaults(handler=run)
 
 
@@ -49,8 +58,11 @@ def _stderr_progress(done: int, total: int) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..transcribe import Transcriber
 
+    if not args.file.is_file():  # before resolving (maybe downloading) the model
+        raise FileNotFoundError(f"{args.file}: no such audio file")
+    folder = make_catalogue(args, folders={"transcriptor": args.model}).resolve("transcriptor").path
     dtype = args.dtype or ("float16" if args.device.startswith("cuda") else "float32")
-    transcriber = Transcriber(args.model, args.device, dtype, batch_size=args.batch_size)
+    transcriber = Transcriber(folder, args.device, dtype, batch_size=args.batch_size)
     result = transcriber.transcribe(
         args.file, language=args.language, sections=args.sections, progress=_stderr_progress
     )

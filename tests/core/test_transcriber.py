@@ -17,8 +17,10 @@ import pytest
 from heartmula_core import audio as au
 from heartmula_core.cli import main as cli_main
 from heartmula_core.errors import Cancelled, InvalidRequest, ModelNotAvailable
+from heartmula_core.hub import Catalogue, Source
 from heartmula_core.transcribe import Transcriber, TranscriptResult, lyrics_match
 
+from .test_hub import hf_cache_repo
 from .tiny_transcriptor import build_tiny_transcriptor
 
 RATE = au.WHISPER_SAMPLE_RATE
@@ -142,7 +144,31 @@ def test_cli_writes_json_and_refuses_bad_files_in_one_line(tiny_transcriptor, tm
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("error:") and message in err[-1]
     assert cli_main(["transcribe", str(tmp_path / "take.ogg"), "--model", str(tmp_path)]) == 2
-    assert "no config.json" in capsys.readouterr().err
+    assert "config.json missing" in capsys.readouterr().err
+
+
+def test_resolves_the_model_from_each_catalogue_path(tiny_transcriptor, tmp_path, capsys):
+    """Explicit folder, official ckpt/ layout, Hugging Face cache: each resolves and loads (offline)."""
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "HeartTranscriptor-oss").symlink_to(tiny_transcriptor, target_is_directory=True)
+    files = {p.name: p for p in tiny_transcriptor.iterdir()}
+    snapshot = hf_cache_repo(tmp_path / "hub", "HeartMuLa/HeartTranscriptor-oss", files)
+    cases = [
+        (Catalogue(offline=True, cache_dir=tmp_path / "none", folders={"transcriptor": tiny_transcriptor}), Source.FOLDER),
+        (Catalogue(offline=True, cache_dir=tmp_path / "none", ckpt_dir=ckpt), Source.CKPT),
+        (Catalogue(offline=True, cache_dir=tmp_path / "hub"), Source.CACHE),
+    ]
+    for catalogue, source in cases:
+        found = catalogue.resolve("transcriptor")
+        assert found.source is source
+        assert Transcriber(found.path).source == found.path
+    assert found.path == snapshot
+
+    # The CLI finds ckpt/HeartTranscriptor-oss with --ckpt and no --model.
+    au.write_audio(tmp_path / "take.wav", _voice_like(RATE, 1.0), RATE)
+    assert cli_main(["transcribe", str(tmp_path / "take.wav"), "--ckpt", str(ckpt), "--out", str(tmp_path / "l.txt")]) == 0
+    assert (tmp_path / "l.txt").read_text().endswith("\n")
 
 
 def test_end_to_end_on_a_synthetic_voice(tiny_transcriptor, tmp_path):
