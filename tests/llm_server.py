@@ -10,8 +10,9 @@ Each chat request (Ollama `/api/chat`, OpenAI `/v1/chat/completions`) takes the 
 none left the server answers HTTP 500 "no scripted reply", so a test never passes by accident. Streaming is
 answered in small pieces (NDJSON for Ollama, SSE for OpenAI) and non-streaming as one object. Also served:
 Ollama `/api/tags`, `/api/version`, `/api/ps`, `/api/generate` (the `keep_alive: 0` unload), and OpenAI
-`/v1/models`. `reject_json_schema=True` makes the OpenAI side answer 400 to `response_format` json_schema,
-as servers without structured output do, without using up a scripted reply.
+`/v1/models` (both model lists wait `list_delay_s` first). `reject_formats=("json_schema",)` makes the OpenAI
+side answer 400 to those `response_format` types, as servers without structured output do, without using up a
+scripted reply.
 """
 
 from __future__ import annotations
@@ -61,9 +62,15 @@ class Request:
 class LLMServer:
     """The server (see the module docstring). Start with `with LLMServer() as s:` or `start()`/`stop()`."""
 
-    def __init__(self, models: tuple[str, ...] = ("tiny-songwriter:latest",), reject_json_schema: bool = False):
+    def __init__(
+        self,
+        models: tuple[str, ...] = ("tiny-songwriter:latest",),
+        reject_formats: tuple[str, ...] = (),
+        list_delay_s: float = 0.0,
+    ) -> None:
         self.models = models
-        self.reject_json_schema = reject_json_schema
+        self.reject_formats = reject_formats
+        self.list_delay_s = list_delay_s
         self.requests: list[Request] = []
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -76,7 +83,9 @@ class LLMServer:
         handler = type("Handler", (_Handler,), {"server_state": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="llm-test-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="llm-test-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -204,7 +213,14 @@ class _Handler(BaseHTTPRequestHandler):
         return reply
 
     # --- Ollama ---
+    def _list_delay(self) -> bool:
+        """Wait list_delay_s; False if the server is stopping meanwhile."""
+        delay = self.server_state.list_delay_s
+        return not (delay and self.server_state._stopping.wait(delay))
+
     def _ollama_tags(self, _: dict[str, Any]) -> None:
+        if not self._list_delay():
+            return
         models = [{"name": m, "model": m, "modified_at": "2026-01-01T00:00:00Z", "size": 1000, "digest": "0" * 12,
                    "details": {"format": "gguf", "family": "test"}} for m in self.server_state.models]
         self._send(200, {"models": models})
@@ -239,6 +255,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- OpenAI ---
     def _openai_models(self, _: dict[str, Any]) -> None:
+        if not self._list_delay():
+            return
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in self.server_state.models]
         self._send(200, {"object": "list", "data": data})
 
@@ -247,8 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _openai_chat(self, body: dict[str, Any]) -> None:
         fmt = (body.get("response_format") or {}).get("type")
-        if self.server_state.reject_json_schema and fmt == "json_schema":
-            self._openai_error(400, "response_format of type json_schema is not supported by this server")
+        if fmt in self.server_state.reject_formats:
+            self._openai_error(400, f"response_format of type {fmt} is not supported by this server")
             return
         model = body.get("model", "")
         if model not in self.server_state.models:
