@@ -1,0 +1,121 @@
+"""Every Heartsong setting in one place: environment variables `HEARTSONG_*` and a `.env` file.
+
+Precedence (highest first): values passed to `Settings(...)`, environment variables, the `.env` file, the
+defaults below. The `.env` file is read from the current folder unless another path is given
+(`load_settings(env_file=...)`, used by the tests and by `--env-file` style options).
+
+    HEARTSONG_LLM_BACKEND=openai
+    HEARTSONG_OPENAI_BASE_URL=http://127.0.0.1:1234/v1     # LM Studio, vLLM, llama.cpp server, OpenRouter...
+    HEARTSONG_OPENAI_API_KEY=sk-...                         # falls back to OPENAI_API_KEY
+    HEARTSONG_DATA_DIR=~/music/heartsong
+
+The data folder defaults to `$XDG_DATA_HOME/heartsong` (normally `~/.local/share/heartsong`): history and
+generated songs survive a fresh clone of the code, as Linux apps' data usually does.
+
+Secrets (the API key) are `SecretStr`: their repr is masked, and `public_dict()` leaves them out, so a
+settings dump can go into logs or history without leaking a key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ENV_FILE = Path(".env")
+
+
+def default_data_dir() -> Path:
+    """`$XDG_DATA_HOME/heartsong`, or `~/.local/share/heartsong` when XDG_DATA_HOME is unset."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "heartsong"
+
+
+class Settings(BaseSettings):
+    """The app's settings. Read them with `load_settings()`; every field is `HEARTSONG_<NAME>` in the env."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEARTSONG_",
+        env_file=DEFAULT_ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",  # a .env shared with other tools may hold unrelated keys
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # --- songwriting (LLM) ---
+    llm_backend: Literal["ollama", "openai"] = "ollama"
+    ollama_url: str = "http://127.0.0.1:11434"
+    ollama_model: str = Field("", description="empty: the first chat model the Ollama server has")
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = Field("gpt-4o-mini", description="empty: the first model the server lists")
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("HEARTSONG_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_timeout_s: float = Field(120.0, gt=0, description="seconds one LLM request may take")
+
+    # --- where things live ---
+    data_dir: Path = Field(default_factory=default_data_dir, description="history, songs, uploads")
+    lm_dir: Path | None = Field(None, description="a HeartMuLa LM checkpoint folder (else the HF cache)")
+    gen_dir: Path | None = Field(None, description="the tokenizer + gen_config folder (HeartMuLaGen)")
+    codec_dir: Path | None = Field(None, description="a HeartCodec checkpoint folder")
+    style_dir: Path | None = Field(None, description="MuQ-MuLan (style conditioning) folder")
+    transcriber_dir: Path | None = Field(None, description="HeartTranscriptor folder")
+    ckpt_dir: Path | None = Field(None, description="a folder holding all of the above, official layout")
+
+    # --- the music engine ---
+    lm_variant: Literal["rl", "hny", "base"] = "rl"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+    # --- limits on what a page visitor may send ---
+    max_upload_mb: float = Field(50.0, gt=0)
+    max_style_audio_s: float = Field(600.0, gt=0)
+    max_lyrics_lines: int = Field(300, gt=0)
+    max_lyrics_chars: int = Field(12_000, gt=0)
+
+    # --- the web app ---
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+
+    @field_validator("data_dir", "lm_dir", "gen_dir", "codec_dir", "style_dir", "transcriber_dir", "ckpt_dir")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+    @field_validator("ollama_url", "openai_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+    def llm_url(self, backend: str | None = None) -> str:
+        """The base URL of `backend` (default: the configured one)."""
+        return self.ollama_url if (backend or self.llm_backend) == "ollama" else self.openai_base_url
+
+    def llm_model(self, backend: str | None = None) -> str:
+        """The model name configured for `backend` (may be empty: the backend then picks one)."""
+        return self.ollama_model if (backend or self.llm_backend) == "ollama" else self.openai_model
+
+    def public_dict(self) -> dict[str, Any]:
+        """Every setting as JSON-able values, secrets left out (only whether they are set). Safe to log or store."""
+        out: dict[str, Any] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if _is_secret(field.annotation):
+                out[f"{name}_set"] = value is not None and bool(value.get_secret_value())
+            else:
+                out[name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
+def load_settings(env_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment and `env_file` (default `./.env`; a missing file is fine)."""
+    path = DEFAULT_ENV_FILE if env_file is None else Path(env_file)
+    return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]

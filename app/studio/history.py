@@ -1,0 +1,394 @@
+"""The song history: a SQLite index (with FTS5 search) plus one folder of files per song.
+
+Layout under the data folder::
+
+    history.sqlite3                 songs (one row per song) + songs_fts (title, description, lyrics, tags)
+    songs/<song id>/song.json       everything about the song (no secrets, ever)
+    songs/<song id>/take-N.flac     the audio of take N, (channels, samples) at the pipeline's sample rate
+    songs/<song id>/take-N.npy      its audio tokens, (frames, codebooks) int, for re-decoding
+
+A song is written into `songs/.tmp-<pid>-<id>/` first; the folder is renamed into place inside the open
+transaction that inserts its row, and the transaction commits only after the rename. So a crash, a cancel or a
+full disk leaves either the whole song or nothing: at worst a temp folder (swept when the history is next
+opened) or, in the instant between rename and commit, a folder with no row (swept once it is a minute old).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from heartmula_core.audio import read_audio, write_audio
+
+from .errors import SongNotFound, disk_errors
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMATS = ("wav", "flac", "mp3", "ogg")
+SortOrder = Literal["newest", "oldest", "title"]
+_ORDER_SQL: dict[str, str] = {
+    "newest": "created DESC",
+    "oldest": "created ASC",
+    "title": "title COLLATE NOCASE ASC, created DESC",
+}
+# Settings keys that must never reach the disk, whatever nesting they arrive in.
+_SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|authorization|bearer)", re.IGNORECASE)
+_TMP_PREFIX = ".tmp-"
+_TRASH_PREFIX = ".trash-"
+# A song folder with no row is only an orphan once no writer can still be between rename and commit.
+_ORPHAN_GRACE_S = 60.0
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS songs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    lyrics TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    takes INTEGER NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS songs_fts USING fts5(
+    song_id UNINDEXED, title, description, lyrics, tags, tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
+
+@dataclass(frozen=True)
+class NewTake:
+    """One finished variant, as the pipeline hands it over.
+
+    Attributes:
+        audio: (channels, samples) float waveform in [-1, 1].
+        sample_rate: samples per second of `audio`.
+        seed: the seed this take was sampled with (so it can be made again).
+        tokens: (frames, codebooks) integer audio tokens, or None when there are none to keep.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    seed: int
+    tokens: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Take:
+    """One kept variant of a song: its files on disk."""
+
+    index: int  # 1-based, as the page shows it
+    seed: int
+    audio: Path
+    tokens: Path | None
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class Song:
+    """A kept song: the sheet it was made from, the generation settings, and its takes."""
+
+    id: str
+    created: float  # Unix time (UTC)
+    title: str
+    description: str
+    lyrics: str
+    tags: str
+    seconds: float
+    takes: tuple[Take, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None
+
+
+def fts_query(text: str) -> str:
+    """A safe FTS5 MATCH expression for what a musician typed: every word must match, as a prefix.
+
+    Words are re-quoted, so quotes, brackets, `AND`, `NEAR(`, `*` or a lone `-` in the input are plain text
+    and never a syntax error. Returns "" when the input has no word at all.
+    """
+    words = re.findall(r"\w+", text, flags=re.UNICODE)
+    return " ".join(f'"{w}"*' for w in words)
+
+
+def strip_secrets(value: Any) -> Any:
+    """A copy of `value` with every dict entry whose key looks like a secret (API key, password...) removed."""
+    if isinstance(value, dict):
+        return {k: strip_secrets(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
+    if isinstance(value, (list, tuple)):
+        return [strip_secrets(v) for v in value]
+    return value
+
+
+class History:
+    """Songs kept on disk under `folder`; safe to use from several threads (one connection per call)."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder).expanduser()
+        self.songs_dir = self.folder / "songs"
+        with disk_errors(self.folder):
+            self.songs_dir.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.executescript(_SCHEMA)
+        self.sweep()
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    def save(
+        self,
+        *,
+        title: str,
+        description: str,
+        lyrics: str,
+        tags: str,
+        seconds: float,
+        takes: Sequence[NewTake],
+        settings: dict[str, Any] | None = None,
+    ) -> Song:
+        """Keep a song with all its takes, atomically. Raises `DiskFull` when the disk is full (nothing kept)."""
+        if not takes:
+            raise ValueError("a song needs at least one take")
+        song_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+        created = time.time()
+        tmp = self.songs_dir / f"{_TMP_PREFIX}{os.getpid()}-{song_id}"
+        final = self.songs_dir / song_id
+        meta: dict[str, Any] = {
+            "id": song_id,
+            "created": created,
+            "title": title,
+            "description": description,
+            "lyrics": lyrics,
+            "tags": tags,
+            "seconds": float(seconds),
+            "settings": strip_secrets(settings or {}),
+            "takes": [],
+        }
+        try:
+            with disk_errors(self.folder):
+                tmp.mkdir()
+                for index, take in enumerate(takes, start=1):
+                    meta["takes"].append(_write_take(tmp, index, take))
+                _write_json(tmp / "song.json", meta)
+                with self._connect() as db:  # commits on leaving the block, after the rename
+                    db.execute(
+                        "INSERT INTO songs (id, created, title, description, lyrics, tags, seconds, takes)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (song_id, created, title, description, lyrics, tags, float(seconds), len(takes)),
+                    )
+                    db.execute(
+                        "INSERT INTO songs_fts (song_id, title, description, lyrics, tags) VALUES (?, ?, ?, ?, ?)",
+                        (song_id, title, description, lyrics, tags),
+                    )
+                    os.replace(tmp, final)
+        except BaseException:
+            # Whichever side of the rename it failed on, no row was committed: remove the files too.
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        log.info("kept song %s (%d takes) in %s", song_id, len(takes), final)
+        return self.get(song_id)
+
+    def replace_take_audio(self, song_id: str, index: int, audio: np.ndarray, sample_rate: int) -> Take:
+        """Overwrite take `index`'s audio atomically (used after re-decoding its saved tokens)."""
+        song = self.get(song_id)
+        take = _find_take(song, index)
+        with disk_errors(self.folder):
+            write_audio(take.audio, audio, sample_rate)
+        return Take(take.index, take.seed, take.audio, take.tokens, sample_rate)
+
+    def export(self, song_id: str, index: int, fmt: str) -> Path:
+        """Take `index` as a `fmt` file ("wav", "flac", "mp3", "ogg") for download, made once and kept beside it."""
+        take = _find_take(self.get(song_id), index)
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"audio format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+        target = take.audio.with_suffix(f".{fmt}")
+        if not target.is_file():
+            audio, rate = read_audio(take.audio)
+            with disk_errors(self.folder):
+                write_audio(target, audio, rate, title=self.get(song_id).title or None)
+        return target
+
+    def delete(self, song_id: str) -> None:
+        """Remove a song: its row and its folder. Raises `SongNotFound` if it is not there."""
+        final = self.songs_dir / _safe_id(song_id)
+        trash = self.songs_dir / f"{_TRASH_PREFIX}{os.getpid()}-{song_id}"
+        with self._connect() as db:
+            if db.execute("DELETE FROM songs WHERE id = ?", (song_id,)).rowcount == 0:
+                raise SongNotFound(f"That song is no longer in the history (id {song_id}).")
+            db.execute("DELETE FROM songs_fts WHERE song_id = ?", (song_id,))
+            if final.exists():
+                os.replace(final, trash)  # an error here rolls the row back: nothing lost
+        shutil.rmtree(trash, ignore_errors=True)
+        log.info("deleted song %s", song_id)
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def get(self, song_id: str) -> Song:
+        """The song with this id, read from its song.json. Raises `SongNotFound`."""
+        folder = self.songs_dir / _safe_id(song_id)
+        with self._connect() as db:
+            row = db.execute("SELECT id FROM songs WHERE id = ?", (song_id,)).fetchone()
+        if row is None or not (folder / "song.json").is_file():
+            raise SongNotFound(f"That song is no longer in the history (id {song_id}).")
+        meta = json.loads((folder / "song.json").read_text(encoding="utf-8"))
+        takes = tuple(
+            Take(
+                index=t["index"],
+                seed=t["seed"],
+                audio=folder / t["audio"],
+                tokens=folder / t["tokens"] if t.get("tokens") else None,
+                sample_rate=t["sample_rate"],
+            )
+            for t in meta["takes"]
+        )
+        return Song(
+            id=meta["id"],
+            created=meta["created"],
+            title=meta["title"],
+            description=meta["description"],
+            lyrics=meta["lyrics"],
+            tags=meta["tags"],
+            seconds=meta["seconds"],
+            takes=takes,
+            settings=meta.get("settings", {}),
+            folder=folder,
+        )
+
+    def search(self, text: str = "", *, sort: SortOrder = "newest", limit: int = 200) -> list[Song]:
+        """Songs whose title, description, lyrics or tags contain every word of `text` (all songs if empty)."""
+        order = _ORDER_SQL.get(sort)
+        if order is None:
+            raise ValueError(f"sort must be one of {', '.join(_ORDER_SQL)}, not {sort!r}")
+        query = fts_query(text)
+        with self._connect() as db:
+            if query:
+                rows = db.execute(
+                    f"SELECT id FROM songs WHERE id IN (SELECT song_id FROM songs_fts WHERE songs_fts MATCH ?)"
+                    f" ORDER BY {order} LIMIT ?",
+                    (query, limit),
+                ).fetchall()
+            else:
+                rows = db.execute(f"SELECT id FROM songs ORDER BY {order} LIMIT ?", (limit,)).fetchall()
+        songs = []
+        for (song_id,) in rows:
+            with contextlib.suppress(SongNotFound):  # deleted by another tab between the two reads
+                songs.append(self.get(song_id))
+        return songs
+
+    def __len__(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT COUNT(*) FROM songs").fetchone()[0])
+
+    # -- housekeeping --------------------------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Remove what an interrupted save or delete left behind; returns how many leftovers were removed.
+
+        Temp and trash folders are removed when the process that made them is gone (or is this one, which has
+        just started); a song folder with no row once it is older than a minute; a row whose folder vanished.
+        """
+        removed = 0
+        with self._connect() as db:
+            known = {row[0] for row in db.execute("SELECT id FROM songs")}
+            for path in self.songs_dir.iterdir():
+                name = path.name
+                if name.startswith((_TMP_PREFIX, _TRASH_PREFIX)):
+                    stale = not _writer_alive(name)
+                elif path.is_dir() and name not in known:
+                    stale = time.time() - path.stat().st_mtime > _ORPHAN_GRACE_S
+                else:
+                    stale = False
+                if stale:
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+                    removed += 1
+            for song_id in known:
+                if not (self.songs_dir / song_id / "song.json").is_file():
+                    db.execute("DELETE FROM songs WHERE id = ?", (song_id,))
+                    db.execute("DELETE FROM songs_fts WHERE song_id = ?", (song_id,))
+                    removed += 1
+        if removed:
+            log.warning("history: removed %d leftover(s) of interrupted saves", removed)
+        return removed
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """One connection per call, in a transaction that commits on success and rolls back on error."""
+        db = sqlite3.connect(self.folder / "history.sqlite3", timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                yield db
+        finally:
+            db.close()
+
+
+def _safe_id(song_id: str) -> str:
+    """Song ids come back from the page: refuse anything that could name a path outside the history."""
+    if not re.fullmatch(r"[0-9A-Za-z-]+", song_id or ""):
+        raise SongNotFound(f"That song is no longer in the history (id {song_id!r}).")
+    return song_id
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in `.tmp-<pid>-<id>` / `.trash-<pid>-<id>` still runs (and is not us)."""
+    try:
+        pid = int(name.split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _find_take(song: Song, index: int) -> Take:
+    for take in song.takes:
+        if take.index == index:
+            return take
+    raise SongNotFound(f"Song {song.id} has no take {index}.")
+
+
+def _write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
+    """Write one take's audio (and tokens) into `folder`; returns its entry for song.json."""
+    audio_name = f"take-{index}.flac"
+    write_audio(folder / audio_name, take.audio, take.sample_rate)
+    tokens_name = None
+    if take.tokens is not None:
+        tokens_name = f"take-{index}.npy"
+        with open(folder / tokens_name, "wb") as f:
+            np.save(f, np.asarray(take.tokens))
+            f.flush()
+            os.fsync(f.fileno())
+    return {
+        "index": index,
+        "seed": int(take.seed),
+        "audio": audio_name,
+        "tokens": tokens_name,
+        "sample_rate": int(take.sample_rate),
+    }
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, ensure_ascii=False, indent=2)
+        f.flush()
+        os.fsync(f.fileno())

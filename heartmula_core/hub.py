@@ -1,0 +1,355 @@
+"""Finding the official models on this machine, or downloading them.
+
+Resolution order for one catalogue entry (the table is in `catalogue.py`):
+
+1. an explicit folder (a CLI flag such as `--lm DIR`, or a setting);
+2. an official `ckpt/` folder, in the layout the HeartMuLa README uses;
+3. the Hugging Face cache (`HF_HOME` / `HF_HUB_CACHE` are respected);
+4. a download with `huggingface_hub.snapshot_download` (its progress bar goes to stderr).
+
+Every folder is checked for completeness (config, every shard its index names) before it is handed out, and
+each failure is one `ModelNotAvailable` line that says what to do: download while online, resume a partial
+download, or free disk space. Nothing here touches the network unless a download is really needed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from .catalogue import (
+    CATALOGUE,
+    DEFAULT_CODEC,
+    DEFAULT_GEN,
+    DEFAULT_LM,
+    PYTORCH_BIN,
+    CatalogueEntry,
+    Kind,
+    Weights,
+    find_problem,
+    folder_size,
+    get_entry,
+    human_size,
+)
+from .errors import InvalidRequest, ModelNotAvailable
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CATALOGUE",
+    "Catalogue",
+    "EntryStatus",
+    "MusicModels",
+    "Resolved",
+    "Source",
+    "check_disk_space",
+]
+
+# Room left on the disk after a download, so a model never fills it to the last byte.
+DISK_HEADROOM_BYTES = 256 * 1024**2
+
+
+class Source(str, Enum):
+    """Where a resolved model was found."""
+
+    FOLDER = "folder"
+    CKPT = "ckpt"
+    CACHE = "cache"
+    DOWNLOAD = "download"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A complete copy of a catalogue entry on this machine."""
+
+    entry: CatalogueEntry
+    path: Path
+    source: Source
+
+
+@dataclass(frozen=True)
+class EntryStatus:
+    """What `models` shows for one entry: present (complete), partial, or missing; where; how big."""
+
+    entry: CatalogueEntry
+    state: str  # "present" | "partial" | "missing"
+    path: Path | None
+    source: Source | None
+    size_bytes: int | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class MusicModels:
+    """The three folders a song needs: the LM, the tokenizer + generation ids, and the codec."""
+
+    lm: Path
+    gen: Path
+    codec: Path
+
+
+class Catalogue:
+    """Resolves catalogue entries to complete folders, downloading them when allowed.
+
+    Args:
+        ckpt_dir: an official `ckpt/` folder to look in (None: do not look for one).
+        cache_dir: the Hugging Face hub cache (None: huggingface_hub's own, which follows HF_HOME/HF_HUB_CACHE).
+        offline: never touch the network (None: follow HF_HUB_OFFLINE).
+        folders: explicit folders per entry name or kind (`{"lm": ...}` or `{"rl": ...}`), which win over everything.
+    """
+
+    def __init__(
+        self,
+        *,
+        ckpt_dir: Path | str | None = None,
+        cache_dir: Path | str | None = None,
+        offline: bool | None = None,
+        folders: Mapping[str, Path | str | None] | None = None,
+    ) -> None:
+        from huggingface_hub import constants
+
+        self.ckpt_dir = Path(ckpt_dir).expanduser() if ckpt_dir else None
+        self.cache_dir = Path(cache_dir or constants.HF_HUB_CACHE).expanduser()
+        self.offline = constants.HF_HUB_OFFLINE if offline is None else offline
+        self.folders = {k: Path(v).expanduser() for k, v in (folders or {}).items() if v}
+
+    # ---- looking (never downloads) -------------------------------------------------------------------
+
+    def explicit_folder(self, entry: CatalogueEntry) -> Path | None:
+        """The folder the caller named for this entry (by its name first, then by its kind)."""
+        return self.folders.get(entry.name) or self.folders.get(entry.kind.value)
+
+    def ckpt_folder(self, entry: CatalogueEntry) -> Path | None:
+        """The first folder of the official `ckpt/` layout that holds something for this entry."""
+        if self.ckpt_dir is None:
+            return None
+        for name in entry.ckpt_names:
+            folder = self.ckpt_dir / name if name else self.ckpt_dir
+            if folder.is_dir() and any((folder / f).exists() for f in entry.files):
+                return folder
+        return None
+
+    def cache_folder(self, entry: CatalogueEntry) -> tuple[Path | None, bool]:
+        """(snapshot folder in the Hugging Face cache or None, whether the hub itself called it incomplete)."""
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            path = snapshot_download(
+                entry.repo_id, cache_dir=self.cache_dir, local_files_only=True, allow_patterns=_patterns(entry)
+            )
+        except LocalEntryNotFoundError as exc:
+            # Recent huggingface_hub versions know the file list of a partial snapshot and say so.
+            partial = getattr(exc, "snapshot_path", None)
+            return (Path(partial), True) if partial else (None, False)
+        return Path(path), False
+
+    def locate(self, name: str) -> Resolved | None:
+        """The complete local copy of `name` (explicit folder, ckpt/, cache, in that order), or None.
+
+        Raises ModelNotAvailable when the copy that would be used is incomplete, with what to do about it.
+        """
+        entry = get_entry(name)
+        for folder, source in ((self.explicit_folder(entry), Source.FOLDER), (self.ckpt_folder(entry), Source.CKPT)):
+            if folder is None:
+                continue
+            problem = find_problem(entry, folder)
+            if problem:
+                raise ModelNotAvailable(_incomplete_local(entry, folder, source, problem))
+            return Resolved(entry, folder, source)
+        folder, partial = self.cache_folder(entry)
+        if folder is None:
+            return None
+        problem = find_problem(entry, folder) or ("files missing" if partial else None)
+        if problem:
+            raise ModelNotAvailable(
+                f"{entry.name} ({entry.repo_id}) is only partly downloaded ({problem}) in {folder}: "
+                f"resume it with `python -m heartmula_core download {entry.name}`"
+            )
+        return Resolved(entry, folder, Source.CACHE)
+
+    def status(self, name: str) -> EntryStatus:
+        """Present, partial or missing, where, and the size on disk. Never touches the network."""
+        entry = get_entry(name)
+        try:
+            found = self.locate(name)
+        except ModelNotAvailable as exc:
+            folder = self.explicit_folder(entry) or self.ckpt_folder(entry) or self.cache_folder(entry)[0]
+            size = folder_size(folder) if folder and folder.is_dir() else None
+            return EntryStatus(entry, "partial", folder, None, size, str(exc))
+        if found is None:
+            return EntryStatus(entry, "missing", None, None, None)
+        return EntryStatus(entry, "present", found.path, found.source, folder_size(found.path))
+
+    # ---- resolving (downloads when it must) ------------------------------------------------------------
+
+    def resolve(self, name: str, *, download: bool = True) -> Resolved:
+        """A complete folder for `name`, downloading it (with its companions' check) when allowed and needed.
+
+        A partial download in the cache is resumed when online. Raises ModelNotAvailable, in one line, when
+        the model cannot be had.
+        """
+        entry = get_entry(name)
+        try:
+            found = self.locate(name)
+        except ModelNotAvailable:
+            # Only a partial cache download can be repaired by downloading: explicit and ckpt/ folders are the
+            # user's, and silently fetching gigabytes beside them would hide their mistake.
+            if not download or self.offline or self.explicit_folder(entry) or self.ckpt_folder(entry):
+                raise
+            found = None
+        if found is not None:
+            return found
+        if self.offline or not download:
+            raise ModelNotAvailable(_offline_message(entry, self.offline))
+        return self.download(name)
+
+    def music_models(
+        self,
+        variant: str = DEFAULT_LM,
+        codec: str = DEFAULT_CODEC,
+        *,
+        download: bool = True,
+    ) -> MusicModels:
+        """Resolve the LM `variant`, the tokenizer/gen config and the `codec` for a song."""
+        if get_entry(variant).kind is not Kind.LM:
+            raise InvalidRequest(f"'{variant}' is not an LM variant")
+        if get_entry(codec).kind is not Kind.CODEC:
+            raise InvalidRequest(f"'{codec}' is not a codec")
+        return MusicModels(
+            lm=self.resolve(variant, download=download).path,
+            gen=self.resolve(DEFAULT_GEN, download=download).path,
+            codec=self.resolve(codec, download=download).path,
+        )
+
+    # ---- downloading -----------------------------------------------------------------------------------
+
+    def download(self, name: str) -> Resolved:
+        """Download (or resume, or confirm) `name` into the Hugging Face cache and check it.
+
+        Checks the free disk space against the repository's file sizes first. Shows huggingface_hub's progress
+        bars on stderr. Raises ModelNotAvailable (offline, unreachable, gated, no space).
+        """
+        from huggingface_hub import snapshot_download
+
+        entry = get_entry(name)
+        if self.offline:
+            raise ModelNotAvailable(_offline_message(entry, True))
+        remote = self._remote_files(entry)
+        patterns = _patterns(entry, remote)
+        needed = sum(size for path, size in remote.items() if _matches(path, patterns))
+        have, _ = self.cache_folder(entry)
+        if have is not None:
+            needed -= sum((have / p).stat().st_size for p in remote if _matches(p, patterns) and (have / p).is_file())
+        check_disk_space(entry, needed, self.cache_dir)
+        if entry.licence_notice and needed > 0:
+            log.warning(entry.licence_notice)
+        log.info("downloading %s (%s, %s)", entry.name, entry.repo_id, human_size(needed))
+        try:
+            path = Path(snapshot_download(entry.repo_id, cache_dir=self.cache_dir, allow_patterns=patterns))
+        except OSError as exc:
+            raise ModelNotAvailable(self._download_failure(entry, exc, needed)) from exc
+        problem = find_problem(entry, path)
+        if problem:
+            raise ModelNotAvailable(
+                f"{entry.repo_id} downloaded to {path} but is not a complete {entry.kind.value} ({problem}); "
+                "the repository may have changed layout"
+            )
+        return Resolved(entry, path, Source.DOWNLOAD)
+
+    def _remote_files(self, entry: CatalogueEntry) -> dict[str, int]:
+        """{path: size} of the repository's files, from the hub's metadata."""
+        from huggingface_hub import HfApi
+
+        try:
+            info = HfApi().model_info(entry.repo_id, files_metadata=True)
+        except OSError as exc:  # huggingface_hub's HTTP errors are OSErrors
+            raise ModelNotAvailable(self._download_failure(entry, exc, None)) from exc
+        return {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
+
+    def _download_failure(self, entry: CatalogueEntry, exc: OSError, needed: int | None) -> str:
+        from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+        if exc.errno == errno.ENOSPC:
+            free = shutil.disk_usage(_existing_parent(self.cache_dir)).free
+            return _no_space(entry, needed, free, self.cache_dir)
+        if isinstance(exc, OfflineModeIsEnabled):
+            return _offline_message(entry, True)
+        if isinstance(exc, GatedRepoError):
+            return (
+                f"{entry.repo_id} is gated: accept its terms on {entry.url} and log in with `hf auth login`, "
+                f"then run `python -m heartmula_core download {entry.name}`"
+            )
+        if isinstance(exc, RepositoryNotFoundError):
+            return f"{entry.repo_id} was not found on Hugging Face (renamed or private?); see {entry.url}"
+        first_line = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        return (
+            f"could not download {entry.name} from {entry.url} ({first_line}); check the connection and run "
+            f"`python -m heartmula_core download {entry.name}` again (a partial download resumes)"
+        )
+
+
+# ---- helpers -----------------------------------------------------------------------------------------------
+
+
+def check_disk_space(entry: CatalogueEntry, needed: int, folder: Path) -> None:
+    """Raise ModelNotAvailable (how much is needed, how much is free) when `needed` bytes do not fit in `folder`."""
+    free = shutil.disk_usage(_existing_parent(folder)).free
+    if needed + DISK_HEADROOM_BYTES > free:
+        raise ModelNotAvailable(_no_space(entry, needed, free, folder))
+
+
+def _patterns(entry: CatalogueEntry, remote: Mapping[str, int] | None = None) -> list[str] | None:
+    """What to fetch. A repository with both safetensors and a .bin only needs the safetensors."""
+    if entry.allow_patterns is None:
+        return None
+    patterns = list(entry.allow_patterns)
+    if (
+        entry.weights is Weights.SAFETENSORS_OR_BIN
+        and remote is not None
+        and any(p.endswith(".safetensors") for p in remote)
+    ):
+        patterns = [p for p in patterns if p != PYTORCH_BIN]
+    return patterns
+
+
+def _matches(path: str, patterns: list[str] | None) -> bool:
+    return patterns is None or any(fnmatch.fnmatch(path, p) for p in patterns)
+
+
+def _existing_parent(path: Path) -> Path:
+    """`path`, or its nearest ancestor that exists (the cache folder may not be made yet)."""
+    path = path.resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _offline_message(entry: CatalogueEntry, offline: bool) -> str:
+    where = "Hugging Face is offline (HF_HUB_OFFLINE=1)" if offline else "downloads are off"
+    return (
+        f"{entry.name} ({entry.repo_id}) is not downloaded and {where}: run "
+        f"`python -m heartmula_core download {entry.name}` while online, or set HF_HUB_OFFLINE=0"
+    )
+
+
+def _incomplete_local(entry: CatalogueEntry, folder: Path, source: Source, problem: str) -> str:
+    how = "the folder you named" if source is Source.FOLDER else "the ckpt/ folder"
+    return (
+        f"{folder} ({how} for {entry.name}) is incomplete: {problem}; finish it with "
+        f"`hf download {entry.repo_id} --local-dir {folder}`, or move it away to use the Hugging Face cache"
+    )
+
+
+def _no_space(entry: CatalogueEntry, needed: int | None, free: int, cache: Path) -> str:
+    need = human_size(needed) if needed is not None else "more space"
+    return (
+        f"not enough disk space for {entry.name}: it needs {need}, {human_size(free)} free in {cache}; "
+        "free some space or point HF_HUB_CACHE at a bigger disk"
+    )
