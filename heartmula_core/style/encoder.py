@@ -12,8 +12,9 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ from .. import audio as audio_io
 from ..errors import InvalidRequest
 from .clips import cut_clips
 from .loading import LoadedMulan, load_mulan
+
+if TYPE_CHECKING:
+    from ..hub import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +94,16 @@ class StyleEncoder:
 
     @classmethod
     def load(
-        cls, folder: str | os.PathLike[str], dtype: str | torch.dtype = "float32", device: str = "cpu", **kwargs
+        cls,
+        folder: str | os.PathLike[str],
+        dtype: str | torch.dtype = "float32",
+        device: str = "cpu",
+        *,
+        catalogue: Catalogue | None = None,
+        **kwargs: Any,
     ) -> StyleEncoder:
-        """`load_mulan(folder, dtype, device)` wrapped in an encoder; kwargs go to the constructor."""
-        return cls(load_mulan(folder, dtype, device), **kwargs)
+        """`load_mulan(folder, dtype, device, catalogue)` wrapped in an encoder; kwargs go to the constructor."""
+        return cls(load_mulan(folder, dtype, device, catalogue), **kwargs)
 
     @property
     def sample_rate(self) -> int:
@@ -181,7 +191,7 @@ class StyleEncoder:
 
     # ------------------------------------------------------------------------------------------ cache
 
-    def _cached(self, key: str, decode) -> torch.Tensor:
+    def _cached(self, key: str, decode: Callable[[], torch.Tensor]) -> torch.Tensor:
         if key in self._memory:
             return self._memory[key]
         embedding = self._read_disk(key)
