@@ -31,13 +31,19 @@ echo "==> installing requirements"
 "$VPY" -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-test.txt
 
 if [ "$want_browser" = 1 ] || [ "${CI:-}" = "true" ]; then
-  if ! command -v chromium >/dev/null 2>&1; then
+  # chromium for the browser tests, espeak-ng for a synthetic voice in the transcription test
+  missing=""
+  for tool in chromium espeak-ng; do
+    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+  done
+  if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      echo "==> installing Debian chromium for the browser tests"
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-        || echo "warning: chromium could not be installed; browser tests will be skipped" >&2
+      echo "==> installing Debian$missing for the tests"
+      # shellcheck disable=SC2086  # one package name per word
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null) \
+        || echo "warning:$missing could not be installed; the tests that need them will be skipped" >&2
     else
-      echo "warning: chromium is missing and cannot be installed here (needs root and apt-get); browser tests will be skipped" >&2
+      echo "warning:$missing missing and cannot be installed here (needs root and apt-get); the tests that need them will be skipped" >&2
     fi
   fi
 fi

@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import soundfile as sf
+
+from heartmula_core.audio import read_audio, write_audio
 
 from .errors import SongNotFound, disk_errors
 
 log = logging.getLogger(__name__)
 
+EXPORT_FORMATS = ("wav", "flac", "mp3", "ogg")
 SortOrder = Literal["newest", "oldest", "title"]
 _ORDER_SQL: dict[str, str] = {
     "newest": "created DESC",
@@ -201,8 +203,21 @@ class History:
         song = self.get(song_id)
         take = _find_take(song, index)
         with disk_errors(self.folder):
-            _write_audio(take.audio, audio, sample_rate)
+            write_audio(take.audio, audio, sample_rate)
         return Take(take.index, take.seed, take.audio, take.tokens, sample_rate)
+
+    def export(self, song_id: str, index: int, fmt: str) -> Path:
+        """Take `index` as a `fmt` file ("wav", "flac", "mp3", "ogg") for download, made once and kept beside it."""
+        take = _find_take(self.get(song_id), index)
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"audio format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+        target = take.audio.with_suffix(f".{fmt}")
+        if not target.is_file():
+            audio, rate = read_audio(take.audio)
+            with disk_errors(self.folder):
+                write_audio(target, audio, rate, title=self.get(song_id).title or None)
+        return target
 
     def delete(self, song_id: str) -> None:
         """Remove a song: its row and its folder. Raises `SongNotFound` if it is not there."""
@@ -355,7 +370,7 @@ def _find_take(song: Song, index: int) -> Take:
 def _write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
     """Write one take's audio (and tokens) into `folder`; returns its entry for song.json."""
     audio_name = f"take-{index}.flac"
-    _write_audio(folder / audio_name, take.audio, take.sample_rate)
+    write_audio(folder / audio_name, take.audio, take.sample_rate)
     tokens_name = None
     if take.tokens is not None:
         tokens_name = f"take-{index}.npy"
@@ -370,22 +385,6 @@ def _write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
         "tokens": tokens_name,
         "sample_rate": int(take.sample_rate),
     }
-
-
-def _write_audio(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    """Write (channels, samples) float audio as 24-bit FLAC, through a temp file and a rename."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 1:
-        audio = audio[None, :]
-    if audio.ndim != 2 or audio.shape[-1] == 0:
-        raise ValueError(f"audio must be (channels, samples), got shape {audio.shape}")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        sf.write(tmp, np.clip(audio, -1.0, 1.0).T, sample_rate, format="FLAC", subtype="PCM_24")  # (samples, ch)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:

@@ -164,3 +164,17 @@ def test_song_json_is_plain_readable_json(tmp_path: Path) -> None:
     meta = json.loads((song.folder / "song.json").read_text(encoding="utf-8"))  # type: ignore[operator]
     assert meta["title"] == "Été à Paris" and [t["seed"] for t in meta["takes"]] == [1, 2]
     assert history.search("ete") == [history.get(song.id)]  # diacritics folded for search
+
+
+def test_export_every_download_format(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    song = _save(history)
+    for fmt in ("wav", "flac", "mp3", "ogg"):
+        path = history.export(song.id, 2, fmt)
+        assert path.suffix == f".{fmt}" and path.parent == song.folder
+        info = sf.info(path)
+        assert info.samplerate == SR and info.channels == 2 and abs(info.duration - 0.25) < 0.06
+    with pytest.raises(ValueError):
+        history.export(song.id, 1, "exe")
+    history.delete(song.id)  # exports go with the song
+    assert _leftovers(history) == []

@@ -1,0 +1,270 @@
+"""Lyrics in the form HeartMuLa follows: section tags, a length that fits the song, and protected "quoted" lines.
+
+- Section tags are the six the official examples use, lowercase on their own line: `[intro] [verse] [prechorus]
+  [chorus] [bridge] [outro]`. Anything else in square brackets would be sung, so `clean_lyrics` maps near
+  spellings (`[Verse 2]`, `[Pre-Chorus]`, `Chorus:`) onto them and removes the rest, reporting each change.
+- `plan_structure` turns the requested seconds into sections and line counts (read from `prompts/structure.txt`)
+  so a 30-second song is not given four verses.
+- `protected_lines` finds the lines the musician wrote wholly in double quotes; `restore_protected` makes sure each
+  comes back verbatim and in order, restoring any the LLM changed, dropped or moved, and says what it repaired.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import SheetError
+
+SECTION_TAGS: tuple[str, ...] = ("intro", "verse", "prechorus", "chorus", "bridge", "outro")
+# Other names LLMs and musicians use for the same sections.
+SECTION_ALIASES: dict[str, str] = {"hook": "chorus", "refrain": "chorus", "postchorus": "chorus", "prehook": "prechorus",
+                                   "buildup": "prechorus", "build": "prechorus", "middleeight": "bridge", "coda": "outro",
+                                   "ending": "outro", "opening": "intro"}
+QUOTES = ('"', "\u201c", "\u201d", "\u201e")  # straight, curly open/close, low-9: phones type curly ones
+# A line this similar to a protected one is taken as the LLM's edit of it (and put back), not a new line.
+EDITED_LINE_SIMILARITY = 0.6
+
+_BRACKETED = re.compile(r"\[([^\]\n]*)\]")
+_LABEL_LINE = re.compile(r"^\(?\s*([A-Za-z][A-Za-z \-]*?)\s*\d*\s*\)?\s*:\s*$")  # "Chorus:", "Verse 2:"
+
+
+def section_of(label: str) -> str | None:
+    """The section tag a label names (`"Pre-Chorus 2"` -> `"prechorus"`), or None if it names none."""
+    key = re.sub(r"[^a-z]", "", label.lower())
+    if key in SECTION_TAGS:
+        return key
+    if key in SECTION_ALIASES:
+        return SECTION_ALIASES[key]
+    # "finalchorus", "verseone", "instrumentalintro": the first section named inside (prechorus before chorus).
+    for name in ("prechorus", *SECTION_TAGS):
+        if name in key:
+            return name
+    return None
+
+
+def is_section_line(line: str) -> bool:
+    s = line.strip()
+    return s.startswith("[") and s.endswith("]") and s[1:-1] in SECTION_TAGS
+
+
+def clean_lyrics(text: str) -> tuple[str, list[str]]:
+    """Normalise section tags and remove other bracketed words.
+
+    Returns the cleaned lyrics (one `[section]` per line, a blank line between sections, no trailing spaces)
+    and one note per change a musician would want to know about.
+    """
+    out: list[str] = []
+    notes: list[str] = []
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        line = raw.strip()
+        whole = _BRACKETED.fullmatch(line) or _LABEL_LINE.fullmatch(line)
+        if whole:
+            section = section_of(whole.group(1))
+            if section is None:
+                notes.append(f"removed [{whole.group(1).strip()}]: only {_tag_list()} are section tags")
+                continue
+            if line != f"[{section}]":
+                notes.append(f"section {line} written as [{section}]")
+            if out and out[-1] != "":
+                out.append("")
+            out.append(f"[{section}]")
+            continue
+        inline = _BRACKETED.findall(line)
+        if inline:
+            line = " ".join(_BRACKETED.sub(" ", line).split())
+            notes.append(f"removed {', '.join(f'[{w}]' for w in inline)} from a lyric line (it would be sung)")
+        if line or (out and out[-1] != ""):
+            out.append(line)
+    while out and out[-1] == "":
+        out.pop()
+    if out and not any(is_section_line(line) for line in out):
+        out.insert(0, "[verse]")
+        notes.append("added [verse] at the top: the lyrics had no section tags")
+    return "\n".join(out), notes
+
+
+def _tag_list() -> str:
+    return " ".join(f"[{s}]" for s in SECTION_TAGS)
+
+
+# --- length ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    lines: int  # sung lines; 0 for an instrumental section (tag only)
+
+
+@dataclass(frozen=True)
+class StructurePlan:
+    """The sections a song of `seconds` should have."""
+
+    seconds: float
+    sections: tuple[Section, ...]
+
+    @property
+    def sung_lines(self) -> int:
+        return sum(s.lines for s in self.sections)
+
+    def describe(self) -> str:
+        """One section per line: `[verse] 4 lines`, `[intro] instrumental, tag only`."""
+        return "\n".join(
+            f"[{s.name}] {s.lines} lines" if s.lines else f"[{s.name}] instrumental: the tag alone, no lines"
+            for s in self.sections
+        )
+
+
+def parse_structure_table(text: str) -> list[tuple[float, tuple[Section, ...]]]:
+    """Parse `prompts/structure.txt`: lines `<up to seconds> = <section>[:<lines>] ...`, `#` comments."""
+    rows: list[tuple[float, tuple[Section, ...]]] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            limit, spec = line.split("=", 1)
+            sections = []
+            for item in spec.split():
+                name, _, count = item.partition(":")
+                if name not in SECTION_TAGS:
+                    raise ValueError(f"unknown section {name!r}")
+                sections.append(Section(name, int(count or 0)))
+            rows.append((float(limit), tuple(sections)))
+        except ValueError as exc:
+            raise ValueError(f"structure table line {number} ({raw.strip()!r}): {exc}") from None
+    if not rows:
+        raise ValueError("the structure table is empty")
+    return sorted(rows, key=lambda row: row[0])
+
+
+def plan_structure(seconds: float, table: Sequence[tuple[float, tuple[Section, ...]]]) -> StructurePlan:
+    """The first row of `table` whose limit is at least `seconds` (the longest row beyond the last limit)."""
+    for limit, sections in table:
+        if seconds <= limit:
+            return StructurePlan(seconds, sections)
+    return StructurePlan(seconds, table[-1][1])
+
+
+def check_size(text: str, *, max_lines: int, max_chars: int, what: str = "the lyrics") -> None:
+    """Refuse text far beyond any song before it reaches the LLM (SheetError names the limit)."""
+    lines = text.count("\n") + 1 if text else 0
+    if lines > max_lines:
+        raise SheetError(f"{what} have {lines:,} lines; a song takes at most {max_lines:,}")
+    if len(text) > max_chars:
+        raise SheetError(f"{what} have {len(text):,} characters; a song takes at most {max_chars:,}")
+
+
+# --- protected "quoted" lines -----------------------------------------------------------------------------------
+
+
+def _unquoted(line: str) -> str | None:
+    """The text inside a line wholly in double quotes, else None."""
+    s = line.strip()
+    if len(s) > 2 and s[0] in QUOTES and s[-1] in QUOTES:
+        inner = s[1:-1].strip()
+        return inner or None
+    return None
+
+
+def protected_lines(*texts: str) -> list[str]:
+    """Every line of `texts` written wholly in double quotes, without the quotes, in order."""
+    found: list[str] = []
+    for text in texts:
+        found.extend(inner for line in text.splitlines() if (inner := _unquoted(line)) is not None)
+    return found
+
+
+def strip_line_quotes(text: str) -> str:
+    """The lyrics with the protecting quotes removed (the quotes mark a line for the LLM; they are not sung)."""
+    return "\n".join(inner if (inner := _unquoted(line)) is not None else line for line in text.split("\n"))
+
+
+def _in_order_matches(protected: Sequence[str], lines: Sequence[str]) -> dict[int, int]:
+    """protected index -> line index for the longest in-order set of exact matches (an LCS over lines)."""
+    n, m = len(protected), len(lines)
+    best = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            best[i][j] = best[i + 1][j + 1] + 1 if protected[i] == lines[j] else max(best[i + 1][j], best[i][j + 1])
+    matches: dict[int, int] = {}
+    i = j = 0
+    while i < n and j < m:
+        if protected[i] == lines[j]:
+            matches[i] = j
+            i, j = i + 1, j + 1
+        elif best[i + 1][j] >= best[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return matches
+
+
+def _first_chorus_line(lines: Sequence[str]) -> int:
+    """Where a protected line with no neighbour to follow goes: the top of the first chorus (quoted lines are
+    usually the hook), else just under the first section tag, else the top."""
+    for j, line in enumerate(lines):
+        if line.strip() == "[chorus]":
+            return j + 1
+    for j, line in enumerate(lines):
+        if is_section_line(line):
+            return j + 1
+    return 0
+
+
+def restore_protected(lyrics: str, protected: Sequence[str]) -> tuple[str, list[str]]:
+    """Make every protected line appear verbatim, in order, in `lyrics`; return the lyrics and what was repaired.
+
+    A line the LLM edited (a line at least EDITED_LINE_SIMILARITY alike, between the neighbouring protected lines)
+    is put back in place; a line the LLM moved out of order (found once elsewhere) is moved back; a dropped line is
+    inserted after the protected line before it.
+    """
+    # The LLM may keep the quotes around a protected line: that is the same line.
+    lines = [inner if (inner := _unquoted(line)) is not None else line for line in lyrics.split("\n")]
+    matches = _in_order_matches(protected, lines)
+    repairs: list[str] = []
+
+    def shift(start: int, by: int) -> None:
+        for k, j in matches.items():
+            if j >= start:
+                matches[k] = j + by
+
+    for i, want in enumerate(protected):
+        if i in matches:
+            continue
+        before = [matches[k] for k in matches if k < i]
+        after = [matches[k] for k in matches if k > i]
+        lo = max(before) + 1 if before else 0
+        hi = min(after) if after else len(lines)
+        used = set(matches.values())
+        window = [j for j in range(lo, hi) if j not in used and lines[j] and not is_section_line(lines[j])]
+        scores = {j: difflib.SequenceMatcher(None, lines[j].lower(), want.lower()).ratio() for j in window}
+        edited = max(scores, key=scores.__getitem__, default=None)
+        if edited is not None and scores[edited] >= EDITED_LINE_SIMILARITY:
+            repairs.append(f'restored quoted line "{want}" (the LLM had changed it to "{lines[edited]}")')
+            lines[edited] = want
+            matches[i] = edited
+            continue
+        elsewhere = [j for j, line in enumerate(lines) if line == want and j not in used]
+        if len(elsewhere) == 1:  # a single copy out of order was moved; several copies are a repeated chorus
+            del lines[elsewhere[0]]
+            shift(elsewhere[0], -1)
+            if elsewhere[0] < lo:
+                lo -= 1
+            what = "moved it"
+        else:
+            what = "dropped it"
+        if before:
+            at = lo
+        elif after:
+            at = min(matches[k] for k in matches if k > i)  # re-read: a move above may have shifted it
+        else:
+            at = _first_chorus_line(lines)
+        lines.insert(at, want)
+        shift(at, 1)
+        matches[i] = at
+        repairs.append(f'restored quoted line "{want}" (the LLM had {what})')
+    return "\n".join(lines), repairs

@@ -1,0 +1,282 @@
+"""One generation job: sheet → (LLM writes the open fields) → music → history, with progress and cancel.
+
+The job talks to the songwriter and to the music engine through two small protocols (`SheetWriter`,
+`MusicMaker`), so it owns only the order of things, the queue, progress, cancellation and keeping the result.
+`app/studio/service.py` adapts the real songwriter and `heartmula_core.pipeline` to them.
+
+Cancellation is checked between every phase and handed to the writer and the engine (which check it every
+frame and codec window); a cancelled job raises `JobCancelled` and keeps nothing: the history only ever sees a
+finished song, and its save is atomic.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import JobCancelled
+from .history import History, NewTake, Song
+
+FIELDS = ("description", "title", "lyrics", "tags")
+PHASE_TEXT = {
+    "waiting": "Waiting for the music engine",
+    "writing": "Writing the song",
+    "loading": "Loading the models",
+    "prompt": "Reading the lyrics and tags",
+    "tokens": "Making the music",
+    "decoding": "Turning it into audio",
+    "saving": "Keeping the song",
+    "done": "Done",
+}
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """What the musician gave (or the LLM filled): the four text fields and the length."""
+
+    description: str = ""
+    title: str = ""
+    lyrics: str = ""
+    tags: str = ""
+    seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class MusicSettings:
+    """How to make the music from a sheet (everything on the Create tab below the text fields)."""
+
+    variants: int = 2
+    seed: int | None = None  # None: a fresh random seed, recorded in the result
+    cfg: float = 1.5
+    temperature: float = 1.0
+    topk: int = 50
+    lm_variant: str = "rl"
+    style_audio: str | None = None  # a reference recording, or
+    style_text: str = ""  # a text description of the style
+    style_strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a job is: its phase, frames (or windows) done of total, an ETA, and its place when waiting."""
+
+    phase: str
+    done: int = 0
+    total: int = 0
+    eta_s: float | None = None
+    place: int | None = None  # jobs ahead of this one (1 = next), while waiting
+
+    def describe(self) -> str:
+        """One line for the page: "Making the music: 120 / 375 frames, about 12 s left"."""
+        text = PHASE_TEXT.get(self.phase, self.phase)
+        if self.phase == "waiting" and self.place:
+            ahead = "1 song" if self.place == 1 else f"{self.place} songs"
+            return f"{text}: {ahead} ahead of yours"
+        if self.total:
+            unit = "frames" if self.phase == "tokens" else "steps"
+            text += f": {self.done} / {self.total} {unit}"
+        if self.eta_s is not None and self.phase not in ("done", "waiting"):
+            text += f", about {max(1, round(self.eta_s))} s left"
+        return text
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """A piece of text streamed in by the LLM while it writes."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class SheetWritten:
+    """The LLM finished: the sheet with the ticked fields filled, and what the code had to repair."""
+
+    sheet: Sheet
+    repairs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The job ended well: the song is in the history."""
+
+    song: Song
+
+
+Event = Progress | TextChunk | SheetWritten | Finished
+Emit = Callable[[Event], None]
+
+
+class SheetWriter(Protocol):
+    """Fills the `fill` fields of `sheet`, streaming raw text to `on_text`; checks `cancel` while it waits."""
+
+    def write(
+        self, sheet: Sheet, fill: frozenset[str], on_text: Callable[[str], None], cancel: threading.Event
+    ) -> SheetWritten: ...
+
+
+class MusicMaker(Protocol):
+    """Makes `settings.variants` takes of `sheet`, reporting progress; raises JobCancelled when `cancel` is set."""
+
+    def make(
+        self, sheet: Sheet, settings: MusicSettings, progress: Callable[[Progress], None], cancel: threading.Event
+    ) -> list[NewTake]: ...
+
+
+class EtaClock:
+    """Turns (done, total) updates into a remaining-time estimate from the rate so far in this phase."""
+
+    def __init__(self) -> None:
+        self._phase: str | None = None
+        self._start = 0.0
+        self._first = 0
+
+    def stamp(self, phase: str, done: int, total: int) -> Progress:
+        now = time.monotonic()
+        if phase != self._phase:
+            self._phase, self._start, self._first = phase, now, done
+        eta = None
+        if total and done > self._first:
+            rate = (done - self._first) / (now - self._start or 1e-9)
+            eta = (total - done) / rate
+        return Progress(phase, done, total, eta)
+
+
+class DeviceQueue:
+    """One music job at a time on the device; the others wait in order and are told their place."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiting: collections.deque[object] = collections.deque()
+        self._busy = False
+
+    @contextlib.contextmanager
+    def turn(self, on_place: Callable[[int], None], cancel: threading.Event) -> Iterator[None]:
+        """Block until it is this job's turn (reporting its place as it changes), then hold the device."""
+        ticket = object()
+        with self._cond:
+            self._waiting.append(ticket)
+            last = None
+            try:
+                while self._busy or self._waiting[0] is not ticket:
+                    place = self._waiting.index(ticket) + int(self._busy)
+                    if place != last:
+                        on_place(place)
+                        last = place
+                    if cancel.is_set():
+                        raise JobCancelled("Stopped while waiting; nothing was made.")
+                    self._cond.wait(timeout=0.1)  # wakes on release, and often enough to notice a cancel
+            finally:
+                self._waiting.remove(ticket)
+                self._cond.notify_all()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
+
+@dataclass
+class ComposeJob:
+    """Everything one Compose needs; `run(emit)` does it and returns the kept song."""
+
+    sheet: Sheet
+    fill: frozenset[str]
+    music: MusicSettings
+    writer: SheetWriter | None
+    maker: MusicMaker
+    history: History
+    device_queue: DeviceQueue
+    cancel: threading.Event = field(default_factory=threading.Event)
+    extra_settings: dict[str, Any] = field(default_factory=dict)  # kept in song.json (secrets are stripped)
+
+    def _check(self) -> None:
+        if self.cancel.is_set():
+            raise JobCancelled("Stopped; nothing was kept.")
+
+    def run(self, emit: Emit) -> Song:
+        """Write (if any field is ticked), make the music, keep it. Raises JobCancelled after a Stop."""
+        sheet = self.sheet
+        self._check()
+        if self.fill:
+            if self.writer is None:
+                raise ValueError("No songwriter is set up, so the ticked fields cannot be written.")
+            emit(Progress("writing"))
+            written = self.writer.write(sheet, self.fill, lambda text: emit(TextChunk(text)), self.cancel)
+            self._check()
+            emit(written)
+            sheet = written.sheet
+        if not (sheet.lyrics.strip() or sheet.tags.strip()):
+            raise ValueError("Give the song some lyrics or tags (or tick them for the LLM to write).")
+        with self.device_queue.turn(lambda place: emit(Progress("waiting", place=place)), self.cancel):
+            self._check()
+            takes = self.maker.make(sheet, self.music, emit, self.cancel)
+        self._check()
+        emit(Progress("saving"))
+        settings = {**dataclasses.asdict(self.music), **self.extra_settings}
+        settings["seeds"] = [take.seed for take in takes]
+        song = self.history.save(
+            title=sheet.title,
+            description=sheet.description,
+            lyrics=sheet.lyrics,
+            tags=sheet.tags,
+            seconds=sheet.seconds,
+            takes=takes,
+            settings=settings,
+        )
+        emit(Finished(song))
+        return song
+
+
+_DONE = object()
+
+
+def stream(work: Callable[[Emit], Any], cancel: threading.Event) -> Iterator[Event]:
+    """Run `work(emit)` in a thread and yield its events as they come; re-raise its error at the end.
+
+    Closing the iterator early (the page went away, Stop was pressed) sets `cancel`, so the work winds down
+    on its own; the thread is a daemon, so a stuck backend never keeps the process alive.
+    """
+    events: queue.Queue[Any] = queue.Queue()
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work(events.put)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            failure.append(exc)
+        finally:
+            events.put(_DONE)
+
+    thread = threading.Thread(target=target, name="heartsong-job", daemon=True)
+    thread.start()
+    finished = False
+    try:
+        while True:
+            item = events.get()
+            if item is _DONE:
+                finished = True
+                break
+            yield item
+    finally:
+        if not finished:
+            cancel.set()
+    if failure:
+        raise failure[0]

@@ -1,0 +1,206 @@
+"""The HeartMuLa generation loop: prefill the prompt, then one frame (8 codes, 80 ms) per backbone step.
+
+Official rules kept exactly: frame 0 comes from the prompt step and is never checked; afterwards a
+variant ends at the first frame where any code is >= audio_eos_id, and that frame is not kept.
+Guidance is uncond + (cond - uncond) * scale, sampled once and given to both rows of the pair.
+
+One deliberate difference: a code the codec cannot decode never reaches it. Id 8192 (which neither
+decodes nor ends the song in the official loop) is masked in every codebook, and every id >= 8192 is
+masked in frame 0, which the official loop never checks. No official golden contains such an id.
+
+Variants (one per generator) run as one batch; each draws from its own generator in the official
+shape, so a variant batched with others yields exactly the tokens it yields alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .config import CODEC_CODEBOOK_SIZE
+from .errors import Cancelled, InvalidRequest
+from .heartmula import HeartMuLa
+from .prompting import Prompt
+from .sampling import cfg_guidance, exponential_noise, sample_topk
+
+
+@dataclass(frozen=True)
+class GeneratedTokens:
+    """tokens (B, n, 8) int64, frame-major; variant b's song is tokens[b, :lengths[b]] (the rest is 0)."""
+
+    tokens: torch.Tensor
+    lengths: list[int]
+
+    def variant(self, index: int) -> torch.Tensor:
+        """The frames of one variant, (lengths[index], 8)."""
+        return self.tokens[index, : self.lengths[index]]
+
+
+class FramePicker:
+    """Guidance, masking and sampling for every codebook call of a frame (a `CodePicker`).
+
+    Rows are [cond variant 0..B-1, uncond variant 0..B-1] with guidance, [variant 0..B-1] without.
+    """
+
+    def __init__(
+        self,
+        vocab: int,
+        *,
+        cfg_scale: float,
+        topk: int,
+        temperature: float,
+        generators: Sequence[torch.Generator | None],
+        device: torch.device,
+    ):
+        self.guided = cfg_scale != 1.0
+        self.cfg_scale, self.topk, self.temperature = cfg_scale, topk, temperature
+        self.generators = list(generators)
+        self.device = device
+        self.vocab = vocab
+        ids = torch.arange(vocab, device=device)
+        self.banned_first = ids >= CODEC_CODEBOOK_SIZE
+        self.banned_later = ids == CODEC_CODEBOOK_SIZE
+        self.banned = self.banned_first
+
+    def start_frame(self, first: bool) -> None:
+        self.banned = self.banned_first if first else self.banned_later
+
+    def sampler_logits(self, logits: Tensor) -> Tensor:
+        """The logits the official sampler sees (guided when cfg is on), (R, V) -> (B, V)."""
+        return cfg_guidance(logits, self.cfg_scale) if self.guided else logits
+
+    def __call__(self, logits: Tensor, codebook: int) -> Tensor:
+        scores = self.sampler_logits(logits).masked_fill(self.banned, float("-inf"))
+        noise = exponential_noise(scores.shape[0], self.vocab, self.generators, self.device)
+        codes = sample_topk(scores, self.topk, self.temperature, noise)  # (B,)
+        return codes.repeat(2) if self.guided else codes
+
+
+def check_request(model: HeartMuLa, prompt: Prompt, frames: int, cfg_scale: float, topk: int, temperature: float) -> None:
+    """InvalidRequest for anything the model cannot do."""
+    context = model.config.backbone.max_seq_len
+    if frames <= 0:
+        raise InvalidRequest(f"frames must be at least 1 (got {frames})")
+    if prompt.length + frames > context:
+        raise InvalidRequest(
+            f"prompt ({prompt.length} tokens) plus {frames} frames exceeds the model's context of {context}; "
+            f"ask for at most {context - prompt.length} frames or shorten the lyrics"
+        )
+    if prompt.tokens.shape[1] != model.num_codebooks + 1:
+        raise InvalidRequest(f"prompt has {prompt.tokens.shape[1]} columns, the model reads {model.num_codebooks + 1}")
+    if not cfg_scale >= 1.0:
+        raise InvalidRequest(f"cfg scale must be >= 1.0 (got {cfg_scale})")
+    if not 1 <= topk <= model.config.audio_vocab_size:
+        raise InvalidRequest(f"topk must be between 1 and {model.config.audio_vocab_size} (got {topk})")
+    if not temperature > 0:
+        raise InvalidRequest(f"temperature must be > 0 (got {temperature})")
+
+
+def _style_rows(style: Tensor | None, variants: int, muq_dim: int, device: torch.device) -> Tensor:
+    if style is None:
+        return torch.zeros((variants, muq_dim), device=device)  # the official input: no reference audio
+    style = style.to(device=device, dtype=torch.float32)
+    if style.dim() == 1:
+        style = style.expand(variants, -1)
+    if tuple(style.shape) != (variants, muq_dim):
+        raise InvalidRequest(f"style must be ({muq_dim},) or ({variants}, {muq_dim}), got {tuple(style.shape)}")
+    return style
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("generation cancelled")
+
+
+@torch.inference_mode()
+def generate_tokens(
+    model: HeartMuLa,
+    prompt: Prompt,
+    *,
+    frames: int,
+    cfg_scale: float = 1.5,
+    topk: int = 50,
+    temperature: float = 1.0,
+    generators: list[torch.Generator] | None = None,
+    style: Tensor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> GeneratedTokens:
+    """Generate up to `frames` frames of audio codes for a prompt, for one or more variants at once.
+
+    Args:
+        model: a loaded HeartMuLa.
+        prompt: from `PromptBuilder.build`.
+        frames: the most frames to produce (80 ms each); fewer when every variant ends earlier.
+        cfg_scale: classifier-free guidance scale (>= 1; 1 turns guidance off and halves the batch).
+        topk, temperature: sampling; topk=1 is greedy.
+        generators: one per variant (B = len(generators)); None is one variant drawing from torch's
+            default generator, like the official code after `torch.manual_seed`.
+        style: (512,) or (B, 512) style vector for the conditional rows' style slot; None = zeros (official).
+        progress: called as progress(frames_done, frames) after every frame.
+        cancel: checked before every frame; when set, raises `Cancelled`.
+    Returns:
+        GeneratedTokens: tokens (B, n, 8) int64 with n = the longest variant, and each variant's length.
+    """
+    check_request(model, prompt, frames, cfg_scale, topk, temperature)
+    gens: list[torch.Generator | None] = list(generators) if generators else [None]
+    variants, books, device = len(gens), model.num_codebooks, model.device
+    guided = cfg_scale != 1.0
+    uncond_rows = variants if guided else 0
+    rows = variants + uncond_rows
+    style_rows = _style_rows(style, variants, model.config.muq_dim, device)
+    pick = FramePicker(
+        model.config.audio_vocab_size,
+        cfg_scale=cfg_scale,
+        topk=topk,
+        temperature=temperature,
+        generators=gens,
+        device=device,
+    )
+    eos = prompt.gen.audio_eos_id
+    # A host sync per frame is free on the CPU; on an accelerator it would stall the queue of kernels.
+    stop_check_every = 1 if device.type == "cpu" else 8
+
+    _check_cancel(cancel)
+    model.setup_caches(rows)
+    tokens = prompt.tokens.to(device).expand(rows, -1, -1)  # (R, L, 9)
+    mask = prompt.mask.to(device).expand(rows, -1, -1)
+    h = model.embed_prompt(tokens, mask, prompt.muq_idx, style_rows, uncond_rows)
+    last_h = model.backbone(h, 0)[:, -1]  # (R, D)
+
+    out = torch.zeros((variants, frames, books), dtype=torch.long, device=device)
+    lengths = torch.full((variants,), frames, dtype=torch.long, device=device)
+    alive = torch.ones(variants, dtype=torch.bool, device=device)
+    step_tokens = torch.full((rows, 1, books + 1), prompt.gen.empty_id, dtype=torch.long, device=device)
+    step_mask = torch.ones((rows, 1, books + 1), dtype=torch.bool, device=device)
+    step_mask[..., books] = False  # later frames have audio columns only
+
+    pick.start_frame(first=True)
+    codes = model.generate_frame(last_h, pick)  # (R, 8)
+    out[:, 0] = codes[:variants]
+    if progress is not None:
+        progress(1, frames)
+    pick.start_frame(first=False)
+    for frame in range(1, frames):
+        _check_cancel(cancel)
+        step_tokens[:, 0, :books] = codes
+        h = model.embed(step_tokens, step_mask, uncond_rows)
+        last_h = model.backbone(h, prompt.length + frame - 1)[:, -1]
+        codes = model.generate_frame(last_h, pick)
+        out[:, frame] = codes[:variants]
+        ended = alive & (codes[:variants] >= eos).any(dim=-1)
+        lengths.masked_fill_(ended, frame)
+        alive &= ~ended
+        if progress is not None:
+            progress(frame + 1, frames)
+        if frame % stop_check_every == 0 and not bool(alive.any()):
+            break
+
+    lengths_list = [int(n) for n in lengths.tolist()]
+    n = max(lengths_list)
+    kept = torch.arange(n, device=device)[None, :] < lengths[:, None]  # (B, n)
+    return GeneratedTokens(tokens=out[:, :n] * kept[..., None], lengths=lengths_list)

@@ -1,0 +1,163 @@
+"""The HeartMuLa token LM: a backbone over 9-column token rows and a depth decoder for codebooks 1..7.
+
+Each frame of 8 audio codes (12.5 frames per second) comes from one backbone step: codebook 0 from
+`codebook0_head`, then codebooks 1..7 from the small decoder, which runs over [backbone state, c0, c1, ...]
+with a fresh cache every frame. A row of the backbone's input has 9 columns: 8 audio codes and 1 text
+token; a mask says which columns are present. Classifier-free guidance runs conditional and
+unconditional rows side by side: in the rows this module is told are unconditional, every text
+embedding (and the style slot) is replaced by the learned `unconditional_text_embedding`.
+
+Parameter names are the official checkpoint's; only the fused projections of `llama.py` are mapped
+at load time (`load_heartmula`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .config import HeartMuLaConfig
+from .errors import CheckpointMismatch
+from .llama import Transformer
+from .weights import describe_mismatch, load_state_dict_strict, parse_dtype, read_state_dict
+
+# pick(logits (R, audio_vocab) float32, codebook index) -> codes (R,) int64, one per row.
+CodePicker = Callable[[Tensor, int], Tensor]
+
+
+class HeartMuLa(nn.Module):
+    def __init__(self, config: HeartMuLaConfig):
+        super().__init__()
+        self.config = config
+        dim, dec_dim = config.backbone.embed_dim, config.decoder.embed_dim
+        vocab, books = config.audio_vocab_size, config.audio_num_codebooks
+        self.backbone = Transformer(config.backbone)
+        self.decoder = Transformer(config.decoder)
+        self.text_embeddings = nn.Embedding(config.text_vocab_size, dim)
+        # One table for all codebooks: codebook k's id t is row t + k * vocab.
+        self.audio_embeddings = nn.Embedding(vocab * books, dim)
+        self.unconditional_text_embedding = nn.Embedding(1, dim)
+        self.projection = nn.Linear(dim, dec_dim, bias=False)
+        self.codebook0_head = nn.Linear(dim, vocab, bias=False)
+        self.audio_head = nn.Parameter(torch.empty(books - 1, dec_dim, vocab))  # codebooks 1..7
+        self.muq_linear = nn.Linear(config.muq_dim, dim)
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.config.audio_num_codebooks
+
+    @property
+    def device(self) -> torch.device:
+        return self.codebook0_head.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.codebook0_head.weight.dtype
+
+    def setup_caches(self, rows: int, length: int | None = None) -> None:
+        """KV caches for `rows` batch rows: the backbone's of `length` slots (default max_seq_len), the
+        decoder's of one frame. Safe to call again, with another row count too."""
+        self.backbone.setup_caches(rows, self.device, self.dtype, length)
+        self.decoder.setup_caches(rows, self.device, self.dtype, self.num_codebooks)
+
+    def clear_caches(self) -> None:
+        self.backbone.clear_caches()
+        self.decoder.clear_caches()
+
+    # -- embeddings ------------------------------------------------------------------------------------
+
+    def audio_embed(self, codes: Tensor, codebook: int) -> Tensor:
+        """Embeddings of one codebook's ids, codes (...) -> (..., D)."""
+        return self.audio_embeddings(codes + codebook * self.config.audio_vocab_size)
+
+    def embed(self, tokens: Tensor, mask: Tensor, uncond_rows: int = 0) -> Tensor:
+        """Sum of the present columns' embeddings, tokens/mask (R, T, 9) -> (R, T, D).
+
+        The last `uncond_rows` rows are unconditional: their text embeddings are the learned
+        unconditional one. Columns are stacked [audio 0..7, text] and summed in that order (the
+        official order, so sums are bit-equal).
+        """
+        books = self.num_codebooks
+        offsets = torch.arange(books, device=tokens.device) * self.config.audio_vocab_size
+        audio = self.audio_embeddings(tokens[..., :books] + offsets)  # (R, T, 8, D)
+        text = self.text_embeddings(tokens[..., books:])  # (R, T, 1, D)
+        if uncond_rows:
+            text[-uncond_rows:] = self.unconditional_text_embedding.weight
+        return (torch.cat((audio, text), dim=2) * mask.unsqueeze(-1)).sum(dim=2)
+
+    def embed_prompt(self, tokens: Tensor, mask: Tensor, muq_idx: int, style: Tensor, uncond_rows: int) -> Tensor:
+        """Backbone input for the prompt, tokens/mask (R, L, 9), style (R - uncond_rows, muq_dim) -> (R, L, D).
+
+        The style slot (row `muq_idx`) holds muq_linear(style) in the conditional rows and the
+        unconditional embedding in the others.
+        """
+        h = self.embed(tokens, mask, uncond_rows)
+        cond_rows = h.shape[0] - uncond_rows
+        h[:cond_rows, muq_idx] = self.muq_linear(style.to(h.dtype))
+        h[cond_rows:, muq_idx] = self.unconditional_text_embedding.weight[0]
+        return h
+
+    # -- one frame -------------------------------------------------------------------------------------
+
+    def generate_frame(self, last_h: Tensor, pick: CodePicker) -> Tensor:
+        """The 8 codes of one frame from the backbone's last hidden state.
+
+        Args:
+            last_h: (R, D) final-normed backbone state at the frame's position.
+            pick: turns each codebook's logits (R, audio_vocab) into codes (R,): guidance and sampling
+                live there, so every row of a guided pair receives the same code.
+        Returns:
+            codes (R, 8) int64, codebook-major within the frame.
+        """
+        code = pick(self.codebook0_head(last_h).float(), 0)  # (R,)
+        codes = [code]
+        x = torch.stack((last_h, self.audio_embed(code, 0)), dim=1)  # (R, 2, D): positions 0 and 1
+        pos = 0
+        for book in range(1, self.num_codebooks):
+            h = self.decoder(self.projection(x), pos)[:, -1]  # (R, dec_dim)
+            code = pick(torch.mm(h, self.audio_head[book - 1]).float(), book)  # (R, vocab) -> (R,)
+            codes.append(code)
+            pos += x.shape[1]
+            x = self.audio_embed(code, book)[:, None]  # (R, 1, D); the last code is never fed back
+        return torch.stack(codes, dim=1)
+
+    def checkpoint_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every tensor of an official checkpoint for this config: key -> shape."""
+        shapes = {}
+        for name, param in self.named_parameters():
+            if not name.startswith(("backbone.", "decoder.")):
+                shapes[name] = tuple(param.shape)
+        shapes.update(self.backbone.checkpoint_shapes("backbone."))
+        shapes.update(self.decoder.checkpoint_shapes("decoder."))
+        return shapes
+
+
+def build_heartmula(config: HeartMuLaConfig, device: torch.device | str = "meta") -> HeartMuLa:
+    """An uninitialised HeartMuLa (on `meta` by default: no memory until weights are assigned)."""
+    with torch.device(device):
+        return HeartMuLa(config)
+
+
+def load_heartmula(
+    folder: str | Path, dtype: torch.dtype | str = torch.float32, device: torch.device | str = "cpu"
+) -> HeartMuLa:
+    """Load an official `HeartMuLa-oss-*` folder (config.json + single or sharded safetensors).
+
+    Built on `meta`, checked key for key and shape for shape against the checkpoint (CheckpointMismatch
+    names what is missing, unexpected or mis-shaped), then the tensors are assigned: the model never
+    sits in memory twice. Unknown flavors raise CheckpointMismatch, missing files ModelNotAvailable.
+    """
+    folder = Path(folder)
+    dtype = parse_dtype(dtype)
+    model = build_heartmula(HeartMuLaConfig.from_folder(folder))
+    state = read_state_dict(folder)
+    problem = describe_mismatch(model.checkpoint_shapes(), {k: tuple(v.shape) for k, v in state.items()})
+    if problem:
+        raise CheckpointMismatch(f"{folder} does not match its config.json: {problem}")
+    model.backbone.fuse_checkpoint(state, "backbone.")
+    model.decoder.fuse_checkpoint(state, "decoder.")
+    load_state_dict_strict(model, state, dtype=dtype, device=device, source=str(folder))
+    return model

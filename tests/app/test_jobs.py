@@ -1,0 +1,230 @@
+"""Generation jobs: phase order, only ticked fields written, the device queue, and Stop at every phase."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.studio.errors import JobCancelled
+from app.studio.history import History, NewTake
+from app.studio.jobs import (
+    ComposeJob,
+    DeviceQueue,
+    EtaClock,
+    Finished,
+    MusicSettings,
+    Progress,
+    Sheet,
+    SheetWritten,
+    TextChunk,
+    stream,
+)
+
+SR = 48000
+FRAMES = 6
+
+
+class ScriptedWriter:
+    """A songwriter double: fills each ticked field with a marked value, streaming it piece by piece."""
+
+    def write(self, sheet, fill, on_text, cancel):
+        changes = {}
+        for name in sorted(fill):
+            if cancel.is_set():
+                raise JobCancelled("stopped")
+            value = f"[verse]\nwritten {name}" if name == "lyrics" else f"written {name}"
+            on_text(value)
+            changes[name] = value
+        return SheetWritten(dataclasses.replace(sheet, **changes), repairs=())
+
+
+class FrameMaker:
+    """A music-engine double: one progress event per frame, checking cancel each frame like the pipeline."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def make(self, sheet, settings, progress, cancel):
+        self.calls += 1
+        clock = EtaClock()
+        for frame in range(1, FRAMES + 1):
+            if cancel.is_set():
+                raise JobCancelled("stopped")
+            progress(clock.stamp("tokens", frame, FRAMES))
+        base = settings.seed or 0
+        return [
+            NewTake(np.full((2, 960), 0.01 * (i + 1), np.float32), SR, base + i, np.zeros((FRAMES, 8), np.int64))
+            for i in range(settings.variants)
+        ]
+
+
+def _job(tmp_path: Path, fill=frozenset({"title", "lyrics"}), **kw) -> ComposeJob:
+    sheet = Sheet(description="sunny pop", title="", lyrics="", tags="pop,happy", seconds=2)
+    fields = dict(
+        sheet=sheet,
+        fill=fill,
+        music=MusicSettings(variants=2, seed=11),
+        writer=ScriptedWriter(),
+        maker=FrameMaker(),
+        history=History(tmp_path),
+        device_queue=DeviceQueue(),
+    )
+    fields.update(kw)
+    return ComposeJob(**fields)
+
+
+def test_compose_writes_ticked_fields_then_keeps_the_song(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    events = list(stream(job.run, job.cancel))
+    phases = [e.phase for e in events if isinstance(e, Progress)]
+    assert phases[0] == "writing" and phases[-1] == "saving" and phases.count("tokens") == FRAMES
+    assert [e.text for e in events if isinstance(e, TextChunk)] == ["[verse]\nwritten lyrics", "written title"]
+    written = next(e for e in events if isinstance(e, SheetWritten)).sheet
+    assert (written.title, written.tags, written.description) == ("written title", "pop,happy", "sunny pop")
+    song = events[-1].song
+    assert isinstance(events[-1], Finished)
+    assert job.history.search("written") == [song]
+    assert [t.seed for t in song.takes] == [11, 12] and song.settings["seeds"] == [11, 12]
+    last_tokens = [e for e in events if isinstance(e, Progress) and e.phase == "tokens"][-1]
+    assert last_tokens.eta_s == 0 and "6 / 6 frames" in last_tokens.describe()
+
+
+def test_nothing_ticked_and_nothing_to_sing_is_a_clear_error(tmp_path: Path) -> None:
+    job = _job(tmp_path, fill=frozenset(), sheet=Sheet(description="just a mood"))
+    with pytest.raises(ValueError, match="lyrics or tags"):
+        list(stream(job.run, job.cancel))
+    assert job.maker.calls == 0 and len(job.history) == 0
+
+
+def _stop_when(job: ComposeJob, predicate):
+    """Run the job, setting its cancel event at the first event matching `predicate`."""
+
+    def emit(event) -> None:  # called in the job's own thread, so the stop lands exactly there
+        if predicate(event):
+            job.cancel.set()
+
+    with pytest.raises(JobCancelled):
+        job.run(emit)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda e: isinstance(e, Progress) and e.phase == "writing",  # before the LLM answers
+        lambda e: isinstance(e, TextChunk),  # while the LLM streams
+        lambda e: isinstance(e, SheetWritten),  # between writing and music
+        lambda e: isinstance(e, Progress) and e.phase == "tokens" and e.done == 3,  # mid-music
+        lambda e: isinstance(e, Progress) and e.phase == "tokens" and e.done == FRAMES,  # music done, not yet kept
+    ],
+    ids=["writing", "streaming", "written", "tokens", "before-saving"],
+)
+def test_stop_at_any_phase_keeps_nothing(tmp_path: Path, where) -> None:
+    job = _job(tmp_path)
+    _stop_when(job, where)
+    assert len(job.history) == 0
+    assert list(job.history.songs_dir.iterdir()) == []
+
+
+def test_stop_while_waiting_in_the_queue(tmp_path: Path) -> None:
+    device = DeviceQueue()
+    first = _job(tmp_path, device_queue=device)
+    second = _job(tmp_path, device_queue=device, history=first.history)
+    release = threading.Event()
+    held = threading.Event()
+
+    def hold_device() -> None:
+        with device.turn(lambda place: None, threading.Event()):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_device)
+    holder.start()
+    held.wait(10)
+    places = []
+
+    def on_event(event) -> bool:
+        if isinstance(event, Progress) and event.phase == "waiting":
+            places.append(event.place)
+            return True
+        return False
+
+    _stop_when(second, on_event)
+    release.set()
+    holder.join(10)
+    assert places == [1] and device.waiting == 0
+    # The queue is free again: the first job runs straight through.
+    assert isinstance(list(stream(first.run, first.cancel))[-1], Finished)
+    assert len(first.history) == 1
+
+
+def test_jobs_take_turns_and_see_their_place(tmp_path: Path) -> None:
+    device = DeviceQueue()
+    history = History(tmp_path)
+    order: list[str] = []
+    gate = threading.Event()
+
+    class Gated(FrameMaker):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def make(self, sheet, settings, progress, cancel):
+            order.append(f"{self.name} start")
+            gate.wait(10)
+            takes = super().make(sheet, settings, progress, cancel)
+            order.append(f"{self.name} end")
+            return takes
+
+    a = _job(tmp_path, fill=frozenset(), maker=Gated("a"), device_queue=device, history=history)
+    b = _job(tmp_path, fill=frozenset(), maker=Gated("b"), device_queue=device, history=history)
+    a_events: list = []
+    runner = threading.Thread(target=lambda: a_events.extend(stream(a.run, a.cancel)))
+    runner.start()
+    while not order:  # a holds the device
+        threading.Event().wait(0.01)
+    b_events = []
+    for event in stream(b.run, b.cancel):
+        b_events.append(event)
+        if isinstance(event, Progress) and event.phase == "waiting":
+            gate.set()  # let a finish once b has been told it waits
+    runner.join(10)
+    assert order == ["a start", "a end", "b start", "b end"]
+    assert [e.place for e in b_events if isinstance(e, Progress) and e.phase == "waiting"] == [1]
+    assert isinstance(a_events[-1], Finished) and isinstance(b_events[-1], Finished)
+    assert len(history) == 2
+
+
+def test_closing_the_stream_cancels_the_work() -> None:
+    cancel = threading.Event()
+    stopped = threading.Event()
+
+    def work(emit) -> None:
+        for i in range(1000):
+            if cancel.wait(0.01):
+                stopped.set()
+                return
+            emit(Progress("tokens", i, 1000))
+
+    events = stream(work, cancel)
+    next(events)
+    events.close()  # what happens when the page goes away
+    assert cancel.is_set() and stopped.wait(5)
+
+
+def test_stream_reraises_the_error() -> None:
+    def work(emit) -> None:
+        emit(Progress("writing"))
+        raise ValueError("the LLM is down")
+
+    with pytest.raises(ValueError, match="down"):
+        list(stream(work, threading.Event()))
+
+
+def test_progress_lines() -> None:
+    assert Progress("waiting", place=2).describe() == "Waiting for the music engine: 2 songs ahead of yours"
+    assert Progress("tokens", 120, 375, 11.6).describe() == "Making the music: 120 / 375 frames, about 12 s left"
+    assert Progress("loading").describe() == "Loading the models"
