@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import Cancelled, InvalidRequest
+from .errors import Cancelled, InvalidRequest, ModelNotAvailable
 from .hub import MusicModels
 from .request import (
     MusicRequest,
@@ -64,7 +64,7 @@ class MusicPipeline:
 
     def __init__(
         self,
-        models: MusicModels,
+        models: MusicModels | None,
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = "float32",
         *,
@@ -82,6 +82,18 @@ class MusicPipeline:
         self._prompts = None
         self._codec = None
         self._lock = threading.Lock()  # one generation at a time: the models hold per-batch caches
+
+    @classmethod
+    def from_loaded(cls, lm, codec, gen: Path, **kwargs) -> MusicPipeline:
+        """A pipeline around models already in memory (benchmarks with random weights, or a caller sharing
+        them). It has no folders to load from, so after `unload()` it cannot generate again."""
+        from .prompting import PromptBuilder
+
+        param = next(lm.parameters())
+        pipe = cls(None, device=param.device, dtype=param.dtype, **kwargs)
+        pipe._lm, pipe._codec = lm, codec
+        pipe._prompts = PromptBuilder.from_folder(gen, lm.num_codebooks)
+        return pipe
 
     # ---- loading -------------------------------------------------------------------------------------
 
@@ -111,16 +123,21 @@ class MusicPipeline:
         self._lm = self._prompts = self._codec = None
         _free_memory(self.device)
 
+    def _folders(self) -> MusicModels:
+        if self.models is None:
+            raise ModelNotAvailable("this pipeline was built from loaded models, which were unloaded")
+        return self.models
+
     def _need_lm(self):
         if self._lm is None:
+            folders = self._folders()
             from .heartmula import load_heartmula
             from .prompting import PromptBuilder
 
-            self._prompts = PromptBuilder.from_folder(self.models.gen)
-            self._make_room(_weights_bytes(self.models.lm, self.dtype), drop=self._codec)
-            log.info("loading the LM from %s", self.models.lm)
-            self._lm = load_heartmula(self.models.lm, dtype=self.dtype, device=self.device)
-            self._prompts.num_codebooks = self._lm.num_codebooks
+            self._make_room(_weights_bytes(folders.lm, self.dtype), drop=self._codec)
+            log.info("loading the LM from %s", folders.lm)
+            self._lm = load_heartmula(folders.lm, dtype=self.dtype, device=self.device)
+            self._prompts = PromptBuilder.from_folder(folders.gen, self._lm.num_codebooks)
         elif self._on_cpu_but_wanted_elsewhere(self._lm):
             self._make_room(_module_bytes(self._lm), drop=self._codec)
             self._lm.to(self.device)
@@ -128,11 +145,12 @@ class MusicPipeline:
 
     def _need_codec(self):
         if self._codec is None:
+            folders = self._folders()
             from .codec import load_heartcodec
 
-            self._make_room(_weights_bytes(self.models.codec, torch.float32), drop=self._lm)
-            log.info("loading the codec from %s", self.models.codec)
-            self._codec = load_heartcodec(self.models.codec, dtype=self.dtype, device=self.device)
+            self._make_room(_weights_bytes(folders.codec, torch.float32), drop=self._lm)
+            log.info("loading the codec from %s", folders.codec)
+            self._codec = load_heartcodec(folders.codec, dtype=self.dtype, device=self.device)
         elif self._on_cpu_but_wanted_elsewhere(self._codec):
             self._make_room(_module_bytes(self._codec), drop=self._lm)
             self._codec.to(self.device)
@@ -223,11 +241,16 @@ class MusicPipeline:
             )
         generators = [torch.Generator(device=lm.device).manual_seed(s) for s in seeds]
         style = torch.from_numpy(request.style) if request.style is not None else None
-        out = generate_tokens(
-            lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,
-            temperature=request.temperature, generators=generators, style=style,
-            progress=report.tokens(), cancel=cancel,
-        )
+        try:
+            out = generate_tokens(
+                lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,
+                temperature=request.temperature, generators=generators, style=style,
+                progress=report.tokens(), cancel=cancel,
+            )
+        finally:
+            # The KV caches span the whole context for every row (GBs for the 3B model with 8 variants):
+            # give them back now, so the codec has the room and an idle pipeline holds only weights.
+            lm.clear_caches()
         return [out.variant(i).cpu().numpy().astype(np.int64) for i in range(len(seeds))]
 
     # ---- decoding saved tokens -----------------------------------------------------------------------

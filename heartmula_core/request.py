@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from .config import CODEC_CODEBOOK_SIZE
+from .config import FRAME_RATE_HZ as FRAME_RATE
 from .errors import InvalidRequest
 
-FRAME_RATE = 12.5
-"""LM frames per second of audio (one frame = 80 ms)."""
-STYLE_DIM = 512
-"""Width of the MuQ-MuLan style vector the LM reads."""
+STYLE_DIM = 512  # MuQ-MuLan latent width; the LM reads it through muq_linear (HeartMuLaConfig.muq_dim)
 MAX_VARIANTS = 8
 MAX_SEED = 2**63 - 1
 AUDIO_FORMATS = ("wav", "flac", "ogg", "mp3")
@@ -28,7 +27,6 @@ DEFAULT_SECONDS = 120.0
 DEFAULT_CFG = 1.5
 DEFAULT_TOPK = 50
 DEFAULT_TEMPERATURE = 1.0
-AUDIO_VOCAB = 8192  # codes the codec can decode; top-k beyond it would be meaningless
 
 
 def frames_for(seconds: float) -> int:
@@ -107,8 +105,8 @@ class MusicRequest:
         if not 1.0 <= cfg <= 20.0:
             raise bad(f"cfg must be 1.0 (no guidance) to 20, got {self.cfg}")
         topk = _integer(self.topk, "topk")
-        if not 1 <= topk <= AUDIO_VOCAB:
-            raise bad(f"topk must be 1 to {AUDIO_VOCAB}, got {topk}")
+        if not 1 <= topk <= CODEC_CODEBOOK_SIZE:
+            raise bad(f"topk must be 1 to {CODEC_CODEBOOK_SIZE}, got {topk}")
         temperature = _number(self.temperature, "temperature")
         if not 0 < temperature <= 10:
             raise bad(f"temperature must be above 0 and at most 10, got {self.temperature}")
