@@ -22,4 +22,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = [DEFAULT_COMMAND, *argv]
     from heartmula_core.errors import HeartmulaError
 
-    return run_command(parser, argv, (HeartmulaError, OSError, ValueError))
+    from app.studio.errors import StudioError
+
+    return run_command(parser, argv, (HeartmulaError, StudioError, OSError, ValueError))

@@ -1,22 +1,39 @@
-"""`python -m app serve` (the default): the web app. Until the page lands, say what exists today."""
+"""`python -m app [serve] [--host H] [--port N]`: the Heartsong page, on this computer only unless asked."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
-NOT_YET = """Heartsong's web page is not built yet (it is being written; see the README).
-What works today, headless:
-  python -m heartmula_core --help       the engine's commands (tokens, decode, ...)
-  ./run.sh test                         the test suite"""
+log = logging.getLogger(__name__)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="start the web app (the default command)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default=None, help="address to listen on (default: the setting, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: the setting, 7860)")
+    p.add_argument("--env-file", default=None, help="a .env file with HEARTSONG_* settings (default ./.env)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print(NOT_YET)
+    from app.settings import load_settings
+    from app.studio.service import Studio
+    from app.ui import launch_app
+
+    settings = load_settings(args.env_file)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if host not in LOCAL_HOSTS:
+        print(
+            f"warning: listening on {host}: anyone who can reach this computer on port {port} can use Heartsong "
+            "and its LLM key. Use the default (127.0.0.1) unless you mean it.",
+            file=sys.stderr,
+        )
+    studio = Studio(settings)
+    print(f"Heartsong is running at http://{'127.0.0.1' if host in LOCAL_HOSTS else host}:{port}  (Ctrl-C stops it)",
+          file=sys.stderr)
+    launch_app(studio, host, port, block=True)
     return 0

@@ -14,7 +14,6 @@ It returns the raw text; parsing and validating it is the writer's job.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -182,7 +181,7 @@ class LLMBackend(ABC):
             return exc
         problem = self._describe(exc)
         if problem is None:
-            if isinstance(exc, (json.JSONDecodeError, ValueError)):
+            if isinstance(exc, ValueError):  # json.JSONDecodeError, pydantic's ValidationError
                 problem = f"unreadable answer ({_short(exc)})"
             else:
                 log.debug("unexpected %s error", self.name, exc_info=exc)

@@ -28,21 +28,45 @@ QUOTES = ('"', "\u201c", "\u201d", "\u201e")  # straight, curly open/close, low-
 EDITED_LINE_SIMILARITY = 0.6
 
 _BRACKETED = re.compile(r"\[([^\]\n]*)\]")
-_LABEL_LINE = re.compile(r"^\(?\s*([A-Za-z][A-Za-z \-]*?)\s*\d*\s*\)?\s*:\s*$")  # "Chorus:", "Verse 2:"
+# A line that only names a section without brackets: "Chorus:", "(Verse 2)", "**Pre-Chorus**".
+_LABEL_LINE = re.compile(r"^\(?([A-Za-z][A-Za-z \-]*?)\s*\d*\s*\)?\s*:?$")
+_EMPHASIS = "*_# \t"  # markdown an LLM may wrap a label in
+_LABEL_PREFIXES = re.compile(r"^(final|last|repeat|instrumental)")
 
 
-def section_of(label: str) -> str | None:
-    """The section tag a label names (`"Pre-Chorus 2"` -> `"prechorus"`), or None if it names none."""
+def section_of(label: str, *, loose: bool = True) -> str | None:
+    """The section tag a label names (`"Pre-Chorus 2"` -> `"prechorus"`), or None if it names none.
+
+    `loose` also accepts a section name inside a longer label (`[Final Chorus]`, `[Instrumental Intro]`): right
+    for square brackets, which must go anyway, too eager for a lyric line such as "(the chorus of birds)".
+    """
     key = re.sub(r"[^a-z]", "", label.lower())
+    key = key if loose else _LABEL_PREFIXES.sub("", key)
     if key in SECTION_TAGS:
         return key
     if key in SECTION_ALIASES:
         return SECTION_ALIASES[key]
-    # "finalchorus", "verseone", "instrumentalintro": the first section named inside (prechorus before chorus).
-    for name in ("prechorus", *SECTION_TAGS):
-        if name in key:
-            return name
+    if loose:  # the first section named inside (prechorus before chorus)
+        for name in ("prechorus", *SECTION_TAGS):
+            if name in key:
+                return name
     return None
+
+
+def _section_line(line: str) -> tuple[str | None, bool]:
+    """(section, is_label) for a line: a bracketed or bare section label, else (None, False).
+    An unknown label in brackets gives (None, True): it must go; an unknown bare one is a lyric."""
+    core = line.strip(_EMPHASIS)
+    bracketed = _BRACKETED.fullmatch(core)
+    if bracketed:
+        return section_of(bracketed.group(1)), True
+    bare = _LABEL_LINE.fullmatch(core)
+    if bare and (section := section_of(bare.group(1), loose=False)):
+        # A plain word on its own ("hook", "ending") may be a sung line; marked up ("Hook:") it is a label.
+        marked = core != line.strip() or core.endswith(":") or core.startswith("(")
+        if marked or section == re.sub(r"[^a-z]", "", bare.group(1).lower()):
+            return section, True
+    return None, False
 
 
 def is_section_line(line: str) -> bool:
@@ -60,11 +84,10 @@ def clean_lyrics(text: str) -> tuple[str, list[str]]:
     notes: list[str] = []
     for raw in text.replace("\r\n", "\n").split("\n"):
         line = raw.strip()
-        whole = _BRACKETED.fullmatch(line) or _LABEL_LINE.fullmatch(line)
-        if whole:
-            section = section_of(whole.group(1))
+        section, is_label = _section_line(line)
+        if is_label:
             if section is None:
-                notes.append(f"removed [{whole.group(1).strip()}]: only {_tag_list()} are section tags")
+                notes.append(f"removed {line}: only {_tag_list()} are section tags")
                 continue
             if line != f"[{section}]":
                 notes.append(f"section {line} written as [{section}]")

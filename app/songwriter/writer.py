@@ -46,6 +46,7 @@ MAX_DESCRIPTION_CHARS = 2_000
 # How much of a rejected answer is sent back with the retry (enough to see the mistake, not a whole essay).
 RETRY_ECHO_CHARS = 2_000
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+_THINKING = re.compile(r"<think>.*?</think>", re.DOTALL)  # reasoning models served as plain chat put it inline
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,14 @@ def answer_schema(fill: Iterable[Field]) -> dict[str, Any]:
 
 def _json_text(text: str) -> str:
     """The JSON object inside an answer, without code fences or chatter around it (plain-JSON servers add them)."""
-    text = _FENCE.sub("", text.strip())
+    text = _FENCE.sub("", _THINKING.sub("", text).strip())
     start, end = text.find("{"), text.rfind("}")
     return text[start : end + 1] if 0 <= start < end else text
 
 
 def _first_error(exc: ValidationError | ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "answer"
@@ -195,10 +198,12 @@ class SongWriter:
         parts = []
         for f in FIELD_ORDER:
             value = sheet.get(f)
-            if f in fields and not (f is Field.LYRICS and value):  # existing lyrics are the draft to build on
-                shown = "(to be written by you)"
-            else:
+            if f not in fields or (f is Field.LYRICS and value):  # existing lyrics are the draft to build on
                 shown = value or "(left empty)"
+            elif value:  # ticked but not empty: the musician's idea is a hint, not a constraint
+                shown = f"(to be written by you; the musician's first idea: {value})"
+            else:
+                shown = "(to be written by you)"
             parts.append(f"{f.value}:\n{shown}" if "\n" in shown else f"{f.value}: {shown}")
         parts.append(f"length: {sheet.seconds:g} seconds")
         return "\n".join(parts)
@@ -218,6 +223,8 @@ class SongWriter:
         for attempt in (1, 2):
             text = self.backend.chat_json(conversation, schema, on_text=on_text, cancel=cancel)
             try:
+                if not text.strip():
+                    raise ValueError("the answer was empty")
                 data = json.loads(_json_text(text))
                 if not isinstance(data, dict):
                     raise ValueError(f"expected a JSON object, got {type(data).__name__}")

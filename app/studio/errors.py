@@ -35,3 +35,42 @@ def disk_errors(folder: object) -> Iterator[None]:
             f"The disk is full: the song could not be saved in {folder}. Free some space (or delete old songs in "
             "History) and try again; nothing was kept.",
         ) from exc
+
+
+OUT_OF_MEMORY = (
+    "The graphics card ran out of memory. Try fewer variants or a shorter song, close other programs that use "
+    "the GPU, or press Unload in Models & Settings and try again."
+)
+
+
+def explain(exc: BaseException) -> str | None:
+    """The one-line message a musician should see for `exc`, or None when it is a bug (log it, say sorry).
+
+    Known: the studio's and the engine's own errors, the songwriter's (LLM down, bad sheet), bad values,
+    a full disk, file problems, and running out of GPU memory.
+    """
+    from heartmula_core.errors import HeartmulaError, ModelNotAvailable
+
+    if isinstance(exc, StudioError):
+        return str(exc)
+    if isinstance(exc, ModelNotAvailable):
+        return f"{exc} (Models & Settings shows what is present and can download it.)"
+    if isinstance(exc, HeartmulaError):
+        return str(exc)
+    if type(exc).__module__.startswith("app.songwriter"):  # LLMError, SheetError, ...: one line already
+        return str(exc)
+    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():
+        return OUT_OF_MEMORY
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "The disk is full: free some space (or delete old songs in History) and try again."
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"A file could not be read or written{where}: {exc.strerror or exc}."
+    if isinstance(exc, ValueError):
+        errors = getattr(exc, "errors", None)  # pydantic's ValidationError: its first message is the useful one
+        if callable(errors):
+            with contextlib.suppress(Exception):
+                first = errors()[0]
+                return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg')}".lstrip(": ")
+        return str(exc)
+    return None

@@ -36,6 +36,15 @@ def test_only_the_six_section_tags_remain() -> None:
     assert set(t.strip("[]") for t in tags) <= set(SECTION_TAGS)
 
 
+def test_labels_without_brackets_become_tags_but_lyrics_stay() -> None:
+    text = "**Chorus:**\nListen:\n(Verse 2)\n(the chorus of birds)\nhook\n## Bridge\nPre-Chorus:\nhey\nOutro"
+    cleaned, notes = clean_lyrics(text)
+    assert cleaned == (
+        "[chorus]\nListen:\n\n[verse]\n(the chorus of birds)\nhook\n\n[bridge]\n\n[prechorus]\nhey\n\n[outro]"
+    )
+    assert len(notes) == 5
+
+
 def test_lyrics_without_sections_get_a_verse_tag() -> None:
     cleaned, notes = clean_lyrics("just a line\nand another")
     assert cleaned == "[verse]\njust a line\nand another"

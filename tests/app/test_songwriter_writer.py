@@ -106,6 +106,25 @@ def test_invalid_json_always_is_one_line_error(llm_server: LLMServer, protocol: 
     assert llm_server.pending == 1  # exactly two attempts
 
 
+def test_openai_junk_on_the_wire_twice(llm_server: LLMServer) -> None:
+    llm_server.script(Reply(raw=b"<html>bad gateway</html>"), Reply(raw=b"<html>bad gateway</html>"))
+    with pytest.raises(LLMError, match=r"^openai at .*/v1: answered unusable JSON twice \(the answer was empty\)$"):
+        writer_on(llm_server, "openai").write(SHEET, ALL)
+
+
+def test_fences_chatter_and_thinking_around_the_json_are_ignored(llm_server: LLMServer) -> None:
+    text = "<think>the user wants {a road song}</think>Here you go:\n```json\n" + json.dumps(GOOD) + "\n```"
+    llm_server.script(Reply(text))
+    assert writer_on(llm_server, "openai").write(SHEET, ALL).sheet.title == "Open Road"
+    assert len(llm_server.chat_requests) == 1
+
+
+def test_lists_where_strings_were_asked_are_joined(llm_server: LLMServer) -> None:
+    llm_server.script(Reply.json({**GOOD, "lyrics": GOOD_LYRICS.split("\n"), "tags": ["pop", "happy"]}))
+    result = writer_on(llm_server, "ollama").write(SHEET, ALL)
+    assert result.sheet.lyrics == GOOD_LYRICS and result.sheet.tags == "pop,happy"
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_slow_answer_past_the_timeout(llm_server: LLMServer, protocol: str) -> None:
     llm_server.script(Reply.json(GOOD, delay_s=30))

@@ -1,0 +1,210 @@
+"""`Studio`: the one service the page (and `python -m app song`) calls. Handlers stay thin; the work is here.
+
+A Studio owns the history, the device queue and the (lazily loaded) music engine for one data folder. Every
+long call is an iterator of job events (`Progress`, `TextChunk`, `SheetWritten`, `Finished`) so a caller can
+show progress and stop it; `stop(session)` cancels whatever that browser session has running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from heartmula_core.audio import read_audio
+
+from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, load_layer, make_llm_backend
+from .history import History, Song, Take
+from .jobs import ComposeJob, DeviceQueue, Event, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Studio:
+    """Write, compose, keep, find and re-make songs for one data folder.
+
+    Args:
+        settings: the app settings (data folder, model folders, LLM servers, limits).
+        music: the music engine (default: HeartMuLa through `heartmula_core.pipeline`, loaded on first use).
+    """
+
+    def __init__(self, settings: Settings, *, music: PipelineMusicMaker | None = None) -> None:
+        self.settings = settings
+        self.history = History(settings.data_dir)
+        self.device_queue = DeviceQueue()
+        self.music = music or PipelineMusicMaker(settings)
+        self._running: dict[str, set[threading.Event]] = {}
+        self._lock = threading.Lock()
+        self._transcriber: Any = None
+
+    # -- songwriting -------------------------------------------------------------------------------------
+
+    def llm_choice(self, backend: str, url: str = "", model: str = "", api_key: str = "") -> LlmChoice:
+        """The LLM the page picked; empty fields fall back to the settings."""
+        backend = backend.lower()
+        if backend not in ("ollama", "openai"):
+            raise ValueError(f"Choose Ollama or OpenAI as the LLM, not {backend!r}.")
+        return LlmChoice(backend, url.strip(), model.strip(), api_key.strip())
+
+    def llm_models(self, choice: LlmChoice) -> list[str]:
+        """The models the chosen LLM server offers (raises the songwriter's one-line error when it is down)."""
+        return list(make_llm_backend(self.settings, choice).list_models())
+
+    def writer(self, choice: LlmChoice) -> SheetWriter:
+        return LlmSheetWriter(self.settings, choice)
+
+    def write(self, sheet: Sheet, fill: frozenset[str], choice: LlmChoice, session: str = "") -> Iterator[Event]:
+        """Fill the ticked fields of `sheet`; yields Progress, TextChunk (the text so far) and one SheetWritten."""
+        self.check_sheet(sheet, fill, need_music=False)
+        writer = self.writer(choice)
+        with self._session(session) as cancel:
+
+            def work(emit: Any) -> None:
+                emit(Progress("writing"))
+                emit(writer.write(sheet, fill, lambda text: emit(TextChunk(text)), cancel))
+
+            yield from stream(work, cancel)
+
+    # -- composing ---------------------------------------------------------------------------------------
+
+    def compose(
+        self,
+        sheet: Sheet,
+        fill: frozenset[str],
+        music: MusicSettings,
+        choice: LlmChoice | None = None,
+        session: str = "",
+    ) -> Iterator[Event]:
+        """Write what is ticked, make the music, keep the song; ends with a `Finished` event."""
+        self.check_sheet(sheet, fill, need_music=True)
+        if music.style_audio:
+            self.check_upload(music.style_audio, max_seconds=self.settings.max_style_audio_s)
+        with self._session(session) as cancel:
+            job = ComposeJob(
+                sheet=sheet,
+                fill=fill,
+                music=music,
+                writer=self.writer(choice) if fill and choice else None,
+                maker=self.music,
+                history=self.history,
+                device_queue=self.device_queue,
+                cancel=cancel,
+                extra_settings={"llm": choice.public()} if fill and choice else {},
+            )
+            yield from stream(job.run, cancel)
+
+    def stop(self, session: str = "") -> int:
+        """Cancel everything `session` has running; returns how many jobs were told to stop."""
+        with self._lock:
+            events = list(self._running.get(session, ()))
+        for event in events:
+            event.set()
+        return len(events)
+
+    @contextlib.contextmanager
+    def _session(self, session: str) -> Iterator[threading.Event]:
+        cancel = threading.Event()
+        with self._lock:
+            self._running.setdefault(session, set()).add(cancel)
+        try:
+            yield cancel
+        finally:
+            cancel.set()  # a job whose page went away winds down
+            with self._lock:
+                running = self._running.get(session, set())
+                running.discard(cancel)
+                if not running:
+                    self._running.pop(session, None)
+
+    def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> None:
+        """Refuse what cannot work, before any LLM or model time is spent."""
+        limits = self.settings
+        lines = sheet.lyrics.count("\n") + 1
+        if len(sheet.lyrics) > limits.max_lyrics_chars or lines > limits.max_lyrics_lines:
+            raise ValueError(
+                f"The lyrics are too long ({lines} lines, {len(sheet.lyrics)} characters): keep them under "
+                f"{limits.max_lyrics_lines} lines and {limits.max_lyrics_chars} characters."
+            )
+        if not fill and not need_music:
+            raise ValueError('Tick "generate" next to the fields the LLM should write.')
+        if not fill and not (sheet.lyrics.strip() or sheet.tags.strip()):
+            raise ValueError("Give the song some lyrics or tags, or tick them for the LLM to write.")
+        if fill and not (sheet.description.strip() or any(getattr(sheet, f).strip() for f in ("title", "lyrics", "tags"))):
+            raise ValueError("Describe the song first (a few words are enough), so the LLM knows what to write.")
+        if sheet.seconds <= 0:
+            raise ValueError("The length must be more than 0 seconds.")
+
+    # -- history -----------------------------------------------------------------------------------------
+
+    def search(self, text: str = "", sort: str = "newest") -> list[Song]:
+        return self.history.search(text, sort=sort)  # type: ignore[arg-type]
+
+    def song(self, song_id: str) -> Song:
+        return self.history.get(song_id)
+
+    def delete(self, song_id: str) -> None:
+        self.history.delete(song_id)
+
+    def export(self, song_id: str, index: int, fmt: str) -> Path:
+        return self.history.export(song_id, index, fmt)
+
+    def redecode(self, song_id: str, index: int, session: str = "") -> Take:
+        """Make take `index`'s audio again from its saved tokens (same seed), on the device, in turn."""
+        song = self.history.get(song_id)
+        take = next((t for t in song.takes if t.index == index), None)
+        if take is None or take.tokens is None:
+            raise ValueError("This take has no saved tokens to re-decode.")
+        tokens = np.load(take.tokens)
+        variant = str(song.settings.get("lm_variant", self.settings.lm_variant))
+        with self._session(session) as cancel, self.device_queue.turn(lambda place: None, cancel):
+            audio, rate = self.music.decode(variant, tokens, take.seed)
+        return self.history.replace_take_audio(song_id, index, audio, rate)
+
+    # -- uploads and transcription -------------------------------------------------------------------------
+
+    def check_upload(self, path: str | Path, *, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+        """Read an uploaded recording within the size cap; corrupt or too large is a clear `InvalidRequest`."""
+        return read_audio(path, max_bytes=int(self.settings.max_upload_mb * 1e6), max_seconds=max_seconds)
+
+    def transcribe(self, path: str | Path) -> str:
+        """The lyrics heard in an uploaded song."""
+        self.check_upload(path)
+        module = load_layer("heartmula_core.transcribe", "Transcribing lyrics")
+        with self._lock:
+            if self._transcriber is None:
+                self._transcriber = module.Transcriber(self.music.catalogue().resolve("transcriptor", download=False).path)
+            transcriber = self._transcriber
+        with self.device_queue.turn(lambda place: None, threading.Event()):
+            result = transcriber.transcribe(path)
+        return str(getattr(result, "text", result))
+
+    # -- models ------------------------------------------------------------------------------------------
+
+    def model_status(self) -> list[Any]:
+        """Every catalogue entry: present / partial / missing, where, and its size."""
+        from heartmula_core.catalogue import CATALOGUE
+
+        catalogue = self.music.catalogue()
+        return [catalogue.status(name) for name in CATALOGUE]
+
+    def download(self, name: str) -> Path:
+        """Download a catalogue entry (blocking; the page shows progress by watching the cache)."""
+        return self.music.catalogue().download(name).path
+
+    def unload(self) -> str:
+        """Free the music models' memory (they load again on the next song)."""
+        count = self.music.unload()
+        with self._lock:
+            dropped = self._transcriber is not None
+            self._transcriber = None
+        if not count and not dropped:
+            return "No models were loaded."
+        return "Models unloaded; they load again when needed."

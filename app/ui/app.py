@@ -1,0 +1,80 @@
+"""The page: four tabs laid out and wired to one `Studio`. Layout and wiring only; the work is in the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from app.studio.jobs import FIELDS
+from app.studio.service import Studio
+
+from . import api, create_tab, history_tab, models_tab, transcribe_tab
+from .common import CSS, guarded
+
+TITLE = "Heartsong"
+
+
+def build_app(studio: Studio) -> gr.Blocks:
+    """Build the Blocks for `studio` (call `launch_app` to serve it)."""
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown("## Heartsong\nDescribe a song, let the LLM fill what you leave open, and listen.")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Create", id="create"):
+                create = create_tab.build(studio)
+            with gr.Tab("History", id="history") as history_page:
+                history = history_tab.build()
+            with gr.Tab("Transcribe", id="transcribe"):
+                transcribe = transcribe_tab.build()
+            with gr.Tab("Models & Settings", id="models") as models_page:
+                models = models_tab.build(studio)
+
+        create_tab.wire(create, studio, models.llm_inputs, demo)
+        refresh_history, listing = history_tab.wire(history, studio)
+        transcribe_tab.wire(transcribe, studio)
+        refresh_models = models_tab.wire(models, studio)
+        api.register(studio)
+
+        history_page.select(refresh_history, [history.query, history.sort], listing, api_visibility="private")
+        models_page.select(refresh_models, None, models.table, api_visibility="private")
+
+        @guarded
+        def load_song(song_id: str | None) -> dict[Any, Any]:
+            """Put a kept song back into Create (fields unticked, its settings and first seed) to edit or vary."""
+            if not song_id:
+                return {}
+            song = studio.song(song_id)
+            s = song.settings
+            updates: dict[Any, Any] = {create.fields[f]: getattr(song, f) for f in FIELDS}
+            updates |= {create.generate[f]: False for f in FIELDS}
+            updates |= {
+                create.seconds: song.seconds, create.variants: len(song.takes), create.seed: song.takes[0].seed,
+                create.cfg: s.get("cfg", 1.5), create.temperature: s.get("temperature", 1.0),
+                create.topk: s.get("topk", 50), create.lm_variant: s.get("lm_variant", studio.settings.lm_variant),
+                tabs: gr.Tabs(selected="create"),
+            }
+            return updates
+
+        load_outputs = [*create.fields.values(), *create.generate.values(), create.seconds, create.variants,
+                        create.seed, create.cfg, create.temperature, create.topk, create.lm_variant, tabs]
+        history.load.click(load_song, history.selected, load_outputs, api_visibility="private")
+
+        def send_lyrics(text: str) -> dict[Any, Any]:
+            return {create.fields["lyrics"]: text, create.generate["lyrics"]: False, tabs: gr.Tabs(selected="create")}
+
+        transcribe.send.click(send_lyrics, transcribe.lyrics,
+                              [create.fields["lyrics"], create.generate["lyrics"], tabs], api_visibility="private")
+
+    return demo
+
+
+def launch_app(studio: Studio, host: str, port: int, *, block: bool = True) -> gr.Blocks:
+    """Serve the page on host:port (no browser is opened); returns the running Blocks."""
+    demo = build_app(studio)
+    demo.queue(default_concurrency_limit=None)
+    demo.launch(
+        server_name=host, server_port=port, inbrowser=False, share=False, prevent_thread_lock=not block,
+        allowed_paths=[str(studio.settings.data_dir)], max_file_size=f"{studio.settings.max_upload_mb:g}mb",
+        theme=gr.themes.Soft(), css=CSS, footer_links=["api"], quiet=True,
+    )
+    return demo

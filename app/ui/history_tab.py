@@ -1,0 +1,177 @@
+"""The History tab: find a kept song, play it, load it back into Create, re-decode it, delete it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from app.studio.history import EXPORT_FORMATS, Song
+from app.studio.service import Studio
+
+from .common import guarded, progress_html, session_of
+
+SORTS = {"Newest first": "newest", "Oldest first": "oldest", "Title": "title"}
+COLUMNS = ["Title", "Made", "Tags", "Length", "Takes"]
+
+
+@dataclass
+class HistoryTab:
+    """The History tab's components."""
+
+    query: gr.Textbox
+    sort: gr.Radio
+    table: gr.Dataframe
+    ids: gr.State
+    selected: gr.State
+    details: gr.Markdown
+    take: gr.Radio
+    player: gr.Audio
+    downloads: dict[str, gr.DownloadButton]
+    load: gr.Button
+    redecode: gr.Button
+    delete: gr.Button
+    confirm_row: gr.Row
+    confirm: gr.Button
+    keep: gr.Button
+    status: gr.HTML
+
+
+def build() -> HistoryTab:
+    """Lay out the History tab (inside an open `gr.Tab`)."""
+    with gr.Row():
+        query = gr.Textbox(label="Search", placeholder="a word from the title, lyrics, description or tags",
+                           scale=4, elem_id="history-search")
+        sort = gr.Radio(list(SORTS), value="Newest first", label="Sort", scale=2, elem_id="history-sort")
+    table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True, elem_id="history-table",
+                         column_widths=["30%", "18%", "32%", "10%", "10%"], max_height=360)
+    ids = gr.State([])
+    selected = gr.State(None)
+    with gr.Group():
+        details = gr.Markdown("Pick a song in the list to play it.", elem_id="history-details")
+        take = gr.Radio([], label="Take", visible=False, elem_id="history-take")
+        player = gr.Audio(label="Play", type="filepath", interactive=False, visible=False, elem_id="history-player")
+        with gr.Row():
+            downloads = {
+                fmt: gr.DownloadButton(fmt.upper(), size="sm", visible=False, elem_id=f"history-{fmt}")
+                for fmt in EXPORT_FORMATS
+            }
+    with gr.Row():
+        load = gr.Button("Load into Create", interactive=False, elem_id="history-load")
+        redecode = gr.Button("Re-decode from tokens", interactive=False, elem_id="history-redecode")
+        delete = gr.Button("Delete…", variant="stop", interactive=False, elem_id="history-delete")
+    with gr.Row(visible=False) as confirm_row:
+        confirm = gr.Button("Yes, delete it for good", variant="stop", elem_id="history-confirm")
+        keep = gr.Button("No, keep it", elem_id="history-keep")
+    status = gr.HTML(elem_id="history-status")
+    return HistoryTab(query, sort, table, ids, selected, details, take, player, downloads, load, redecode, delete,
+                      confirm_row, confirm, keep, status)
+
+
+def rows(songs: list[Song]) -> list[list[Any]]:
+    """The table rows for `songs`."""
+    return [
+        [s.title or "Untitled", time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)), s.tags,
+         f"{s.seconds:g} s", len(s.takes)]
+        for s in songs
+    ]
+
+
+def describe(song: Song) -> str:
+    """The details shown above the player."""
+    settings = song.settings
+    seeds = ", ".join(str(t.seed) for t in song.takes)
+    lines = [f"### {song.title or 'Untitled'}", f"*{song.tags or 'no tags'}* · {song.seconds:g} s · seeds {seeds}"]
+    if song.description:
+        lines.append(f"> {song.description}")
+    if "cfg" in settings:
+        lines.append(f"Model {settings['lm_variant']}, CFG {settings.get('cfg')}, "
+                     f"temperature {settings.get('temperature')}, top-k {settings.get('topk')}")
+    return "\n\n".join(lines)
+
+
+def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any, Any]], list[Any]]:
+    """Attach the History tab's events (loading into Create is wired by the app, which knows both tabs).
+
+    Returns the list refresh handler and its outputs, so the app can refresh the list when the tab opens.
+    """
+    hidden_selection = {
+        tab.selected: None, tab.details: "Pick a song in the list to play it.",
+        tab.take: gr.update(visible=False, choices=[], value=None), tab.player: gr.update(visible=False, value=None),
+        tab.load: gr.update(interactive=False), tab.redecode: gr.update(interactive=False),
+        tab.delete: gr.update(interactive=False), tab.confirm_row: gr.update(visible=False),
+        **{b: gr.update(visible=False) for b in tab.downloads.values()},
+    }
+    selection_outputs = list(hidden_selection)
+
+    @guarded
+    def search(query: str, sort: str) -> dict[Any, Any]:
+        songs = studio.search(query or "", SORTS.get(sort, "newest"))
+        note = f"{len(songs)} song(s)" if songs else ("No song matches." if query else "No songs kept yet.")
+        return {tab.table: rows(songs), tab.ids: [s.id for s in songs], tab.status: progress_html(None, note),
+                **hidden_selection}
+
+    listing = [tab.table, tab.ids, tab.status, *selection_outputs]
+    tab.query.submit(search, [tab.query, tab.sort], listing, api_visibility="private")
+    tab.query.change(search, [tab.query, tab.sort], listing, api_visibility="private", trigger_mode="always_last",
+                     show_progress="hidden")
+    tab.sort.change(search, [tab.query, tab.sort], listing, api_visibility="private")
+
+    def show(song: Song, index: int) -> dict[Any, Any]:
+        take = next(t for t in song.takes if t.index == index)
+        return {
+            tab.selected: song.id, tab.details: describe(song),
+            tab.take: gr.update(visible=len(song.takes) > 1, choices=[(f"Take {t.index}", t.index) for t in song.takes],
+                                value=index),
+            tab.player: gr.update(visible=True, value=str(take.audio)),
+            tab.load: gr.update(interactive=True), tab.redecode: gr.update(interactive=take.tokens is not None),
+            tab.delete: gr.update(interactive=True), tab.confirm_row: gr.update(visible=False),
+            **{b: gr.update(visible=True, value=str(studio.export(song.id, index, fmt)))
+               for fmt, b in tab.downloads.items()},
+        }
+
+    @guarded
+    def pick(ids: list[str], evt: gr.SelectData) -> dict[Any, Any]:
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        if row is None or row >= len(ids):
+            return hidden_selection
+        song = studio.song(ids[row])
+        return show(song, song.takes[0].index)
+
+    tab.table.select(pick, [tab.ids], selection_outputs, api_visibility="private")
+
+    @guarded
+    def pick_take(song_id: str | None, index: int | None) -> dict[Any, Any]:
+        if not song_id or index is None:
+            return {}
+        return show(studio.song(song_id), int(index))
+
+    tab.take.input(pick_take, [tab.selected, tab.take], selection_outputs, api_visibility="private")
+
+    @guarded
+    def redecode(song_id: str, index: int | None, request: gr.Request) -> dict[Any, Any]:
+        song = studio.song(song_id)
+        index = int(index or song.takes[0].index)
+        studio.redecode(song_id, index, session_of(request))
+        return {**show(studio.song(song_id), index),
+                tab.status: progress_html(None, f"Take {index} re-decoded from its saved tokens.")}
+
+    tab.redecode.click(redecode, [tab.selected, tab.take], [*selection_outputs, tab.status], api_visibility="private",
+                       concurrency_limit=None)
+
+    tab.delete.click(lambda: gr.update(visible=True), None, tab.confirm_row, api_visibility="private", queue=False)
+    tab.keep.click(lambda: gr.update(visible=False), None, tab.confirm_row, api_visibility="private", queue=False)
+
+    @guarded
+    def delete(song_id: str, query: str, sort: str) -> dict[Any, Any]:
+        title = studio.song(song_id).title or "Untitled"
+        studio.delete(song_id)
+        updates = search(query, sort)
+        updates[tab.status] = progress_html(None, f"Deleted “{title}”.")
+        return updates
+
+    tab.confirm.click(delete, [tab.selected, tab.query, tab.sort], listing, api_visibility="private")
+    return search, listing

@@ -1,0 +1,95 @@
+"""The scalar-quantised (SQ) codec decoder: 25 Hz latents [B, 128, T] -> 48 kHz waveform [B, 1, T * 1920].
+
+Every convolution after the first is causal, so output sample n depends only on latent frames
+<= n // 1920 + 2 (decoder.0 looks 2 frames ahead). `decode` relies on that to skip frames whose samples
+would be thrown away. The official checkpoint stores most convs weight-normed; the loader folds them into
+plain weights once, so these modules are ordinary convolutions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import HeartCodecConfig
+
+QUANT_LEVELS = 9  # latents are rounded to multiples of 1/9
+RESIDUAL_DILATIONS = (1, 3, 5, 7, 9)
+LOOKAHEAD_FRAMES = 2  # decoder.0's right context: (delay_kernel_size - 1) // 2
+
+
+class CausalConv1d(nn.Conv1d):
+    """Conv1d padded on the left only, so output t sees inputs <= t."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, (self.dilation[0] * (self.kernel_size[0] - 1), 0)))
+
+
+class ResidualUnit(nn.Module):
+    """x + PReLU(conv1x1(PReLU(dilated causal conv(x))))."""
+
+    def __init__(self, channels: int, kernel_size: int, dilation: int) -> None:
+        super().__init__()
+        self.conv1 = CausalConv1d(channels, channels, kernel_size, dilation=dilation)
+        self.activation1 = nn.PReLU()
+        self.conv2 = nn.Conv1d(channels, channels, 1)
+        self.activation2 = nn.PReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.activation2(self.conv2(self.activation1(self.conv1(x))))
+
+
+class UpsampleBlock(nn.Module):
+    """Causal transposed conv (stride f, kernel 2f, last f samples dropped), then 5 residual units."""
+
+    def __init__(self, c_in: int, c_out: int, factor: int, kernel_size: int, res_kernel_size: int) -> None:
+        super().__init__()
+        self.factor = factor
+        self.up_conv = nn.ConvTranspose1d(c_in, c_out, kernel_size, stride=factor)
+        self.convs = nn.ModuleList(ResidualUnit(c_out, res_kernel_size, d) for d in RESIDUAL_DILATIONS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.up_conv(x)[..., : -self.factor]  # (B, c_out, T * factor)
+        for unit in self.convs:
+            x = unit(x)
+        return x
+
+
+class PostProcessor(nn.Module):
+    """Repeat every time step `repeats` times, then causal conv + PReLU."""
+
+    def __init__(self, channels: int, kernel_size: int, repeats: int) -> None:
+        super().__init__()
+        self.repeats = repeats
+        self.conv = CausalConv1d(channels, channels, kernel_size)
+        self.activation = nn.PReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.conv(x.repeat_interleave(self.repeats, dim=-1)))
+
+
+class SQDecoder(nn.Module):
+    """`layers` keeps the official indices 0..7 (`scalar_model.decoder.N`)."""
+
+    def __init__(self, config: HeartCodecConfig) -> None:
+        super().__init__()
+        width = 32 * config.init_channel
+        layers: list[nn.Module] = [
+            nn.Conv1d(
+                config.latent_hidden_dim, width, config.delay_kernel_size, padding=config.delay_kernel_size // 2
+            )
+        ]
+        for factor, kernel in zip(config.upsample_factors, config.upsample_kernel_sizes, strict=True):
+            layers.append(UpsampleBlock(width, width // 2, factor, kernel, config.res_kernel_size))
+            width //= 2
+        layers.append(PostProcessor(width, config.default_kernel_size, config.num_samples))
+        layers.append(CausalConv1d(width, 1, config.default_kernel_size))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """latents [B, latent_hidden_dim, T] -> waveform [B, 1, T * hop_length].
+
+        The latents are first snapped to the 1/9 grid (round half to even, as torch.round does).
+        """
+        return self.layers(torch.round(latents * QUANT_LEVELS) / QUANT_LEVELS)

@@ -1,0 +1,125 @@
+"""Browser tests: the real app (`python -m app`) on a free port, driven by Debian's chromium through Playwright.
+
+The app runs as a subprocess with the tiny checkpoints from tests/fixtures and a data folder in a temp dir, so
+nothing touches the network or the user's songs. The tests skip, with a message, only when no chromium is
+installed (`./install.sh --browser` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "fixtures" / "heartmula" / "tiny"
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+STARTUP_S = 120
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the app did not answer within {STARTUP_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    path = chromium_path()
+    if path is None:
+        pytest.skip("no chromium installed (run ./install.sh --browser); browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def app_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment the app runs with: tiny models, a temp data folder, no network."""
+    data = tmp_path_factory.mktemp("heartsong-data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEARTSONG_", "OPENAI_"))}
+    env |= {
+        "HEARTSONG_DATA_DIR": str(data),
+        "HEARTSONG_LM_DIR": str(TINY / "HeartMuLa-tiny"),
+        "HEARTSONG_GEN_DIR": str(TINY / "HeartMuLaGen-tiny"),
+        "HEARTSONG_CODEC_DIR": str(TINY / "HeartCodec-tiny"),
+        "HEARTSONG_DEVICE": "cpu",
+        "HEARTSONG_DTYPE": "float32",
+        "HEARTSONG_MAX_UPLOAD_MB": "5",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    return env
+
+
+@pytest.fixture(scope="session")
+def app_url(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("app-log") / "app.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port), "--env-file", os.devnull],
+            cwd=ROOT, env=app_env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_up(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def page(browser, app_url: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto(app_url)
+    page.get_by_role("tab", name="Create").wait_for()
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
