@@ -80,16 +80,20 @@ class FramePicker:
         return codes.repeat(2) if self.guided else codes
 
 
-def check_request(model: HeartMuLa, prompt: Prompt, frames: int, cfg_scale: float, topk: int, temperature: float) -> None:
-    """InvalidRequest for anything the model cannot do."""
-    context = model.config.backbone.max_seq_len
+def check_length(prompt_length: int, frames: int, context: int) -> None:
+    """InvalidRequest unless 1 <= frames and the prompt plus the frames fit the backbone's context."""
     if frames <= 0:
         raise InvalidRequest(f"frames must be at least 1 (got {frames})")
-    if prompt.length + frames > context:
+    if prompt_length + frames > context:
         raise InvalidRequest(
-            f"prompt ({prompt.length} tokens) plus {frames} frames exceeds the model's context of {context}; "
-            f"ask for at most {context - prompt.length} frames or shorten the lyrics"
+            f"prompt ({prompt_length} tokens) plus {frames} frames exceeds the model's context of {context}; "
+            f"ask for at most {max(context - prompt_length, 0)} frames or shorten the lyrics"
         )
+
+
+def check_request(model: HeartMuLa, prompt: Prompt, frames: int, cfg_scale: float, topk: int, temperature: float) -> None:
+    """InvalidRequest for anything the model cannot do."""
+    check_length(prompt.length, frames, model.config.backbone.max_seq_len)
     if prompt.tokens.shape[1] != model.num_codebooks + 1:
         raise InvalidRequest(f"prompt has {prompt.tokens.shape[1]} columns, the model reads {model.num_codebooks + 1}")
     if not cfg_scale >= 1.0:

@@ -1,0 +1,104 @@
+"""`python -m heartmula_core tokens`: tags + lyrics -> HeartMuLa audio codes, saved as int64 [frames, 8] .npy."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tokens",
+        help="generate HeartMuLa audio tokens (int64 [frames, 8] .npy) from tags and lyrics",
+        description="Run the HeartMuLa token LM on tags and lyrics and save the audio codes, frame-major. "
+        "Stops early when the model ends the song (frame 0 is never checked, as in the official loop).",
+    )
+    p.add_argument("--lm", required=True, type=Path, help="HeartMuLa-oss-* folder (config.json + safetensors)")
+    p.add_argument("--gen", required=True, type=Path, help="folder with tokenizer.json and gen_config.json")
+    p.add_argument("--tags", required=True, help='comma-separated tags, e.g. "pop,piano,happy"')
+    lyrics = p.add_mutually_exclusive_group(required=True)
+    lyrics.add_argument("--lyrics", help="the lyrics text")
+    lyrics.add_argument("--lyrics-file", type=Path, help="a UTF-8 text file with the lyrics")
+    p.add_argument("--frames", required=True, type=int, help="most frames to generate (12.5 per second)")
+    p.add_argument("--cfg", type=float, default=1.5, help="classifier-free guidance scale (default 1.5; 1 = off)")
+    p.add_argument("--topk", type=int, default=50, help="top-k sampling (default 50; 1 = greedy)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--seed", type=int, help="random seed (default: a random one, logged with -v)")
+    p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16 (default float32)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument("--out", required=True, type=Path, help="output .npy file")
+    p.set_defaults(handler=run)
+
+
+def parse_device(name: str):
+    """A usable torch.device, or ValueError naming the problem."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device '{name}'; use cpu or cuda[:N]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device '{name}' asked for, but CUDA is not available here")
+    return device
+
+
+def write_npy_atomic(path: Path, array) -> None:
+    """Write `array` to `path` via a temporary file in the same folder, so a failure leaves nothing half-written."""
+    import numpy as np
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InvalidRequest
+    from ..weights import parse_dtype
+
+    # Cheap checks first: a typo must not wait for a multi-GB model to load.
+    dtype = parse_dtype(args.dtype)
+    device = parse_device(args.device)
+    if not args.out.parent.is_dir():
+        raise InvalidRequest(f"output folder does not exist: {args.out.parent}")
+    lyrics = args.lyrics if args.lyrics is not None else args.lyrics_file.read_text(encoding="utf-8")
+
+    import torch
+
+    from ..config import FRAME_MS, HeartMuLaConfig
+    from ..generation import check_length, generate_tokens
+    from ..heartmula import load_heartmula
+    from ..prompting import PromptBuilder
+
+    config = HeartMuLaConfig.from_folder(args.lm)
+    prompt = PromptBuilder.from_folder(args.gen, config.audio_num_codebooks).build(args.tags, lyrics)
+    check_length(prompt.length, args.frames, config.backbone.max_seq_len)
+    model = load_heartmula(args.lm, dtype=dtype, device=device)
+    seed = args.seed if args.seed is not None else secrets.randbits(63)
+    log.info("seed %d, prompt %d tokens, up to %d frames", seed, prompt.length, args.frames)
+    generator = torch.Generator(device).manual_seed(seed)
+    result = generate_tokens(
+        model,
+        prompt,
+        frames=args.frames,
+        cfg_scale=args.cfg,
+        topk=args.topk,
+        temperature=args.temperature,
+        generators=[generator],
+    )
+    tokens = result.variant(0).cpu().numpy().astype("int64")  # (frames, 8)
+    write_npy_atomic(args.out, tokens)
+    seconds = len(tokens) * FRAME_MS / 1000
+    print(f"wrote {len(tokens)} frames ({seconds:.2f} s of audio) to {args.out}")
+    return 0
