@@ -280,9 +280,14 @@ class MusicPipeline:
         *,
         cancel: threading.Event | None = None,
     ) -> Iterator[np.ndarray]:
-        """Like `decode`, but yields float32 [2, n] chunks as soon as each is final (they concatenate to it)."""
-        with self._lock, _freed_on_failure(self.device), torch.inference_mode():
+        """Like `decode`, but yields float32 [2, n] chunks as soon as each is final (they concatenate to it).
+
+        The pipeline is busy until the iterator is exhausted or closed.
+        """
+        with self._lock, _freed_on_failure(self.device):
             codec = self._need_codec()
+            # The codec's stream enters inference mode around each step itself; wrapping this generator in
+            # it would leak the mode into the caller's code between chunks.
             stream = codec.decode_stream(
                 _codes(tokens), generator=_codec_generator(seed), steps=self.decode_steps,
                 guidance=self.decode_guidance, cancel=cancel,
