@@ -77,7 +77,7 @@ class FramePicker:
         scores = self.sampler_logits(logits).masked_fill(self.banned, float("-inf"))
         noise = exponential_noise(scores.shape[0], self.vocab, self.generators, self.device)
         codes = sample_topk(scores, self.topk, self.temperature, noise)  # (B,)
-        return codes.repeat(2) if self.guided else codes
+        return torch.cat((codes, codes)) if self.guided else codes  # (2B,): both rows of each pair
 
 
 def check_length(prompt_length: int, frames: int, context: int) -> None:
