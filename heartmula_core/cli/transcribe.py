@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
     p.add_argument("--dtype", default=None, help="float32 or float16 (default: float16 on GPU, float32 on CPU)")
     p.add_argument("--batch-size", type=int, default=4, help="30 s windows per model call (default: 4)")
+    p.add_argument("--beams", type=int, default=1, help="beam width (default: 1, greedy)")
     add_catalogue_args(p)
     p.set_defaults(handler=run)
 
@@ -56,13 +57,19 @@ def _stderr_progress(done: int, total: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
     from ..transcribe import Transcriber
+
+    if not args.verbose:  # transformers' load bars and deprecation notes are noise on a command line
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
     if not args.file.is_file():  # before resolving (maybe downloading) the model
         raise FileNotFoundError(f"{args.file}: no such audio file")
     folder = make_catalogue(args, folders={"transcriptor": args.model}).resolve("transcriptor").path
     dtype = args.dtype or ("float16" if args.device.startswith("cuda") else "float32")
-    transcriber = Transcriber(folder, args.device, dtype, batch_size=args.batch_size)
+    transcriber = Transcriber(folder, args.device, dtype, batch_size=args.batch_size, beams=args.beams)
     result = transcriber.transcribe(
         args.file, language=args.language, sections=args.sections, progress=_stderr_progress
     )

@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 SILENCE_PEAK = 10 ** (-60 / 20)
 """Below -60 dBFS there is nothing to hear; Whisper would only hallucinate on it, so such windows are skipped."""
 DEFAULT_BATCH_SIZE = 4
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+"""Whisper's recipe against repetition loops (a real risk with choruses): decode greedily, and re-decode a
+window at the next temperature when its text compresses too well or its average log-probability is too low."""
+COMPRESSION_RATIO_LIMIT = 2.4
+LOGPROB_LIMIT = -1.0
+NO_TIMESTAMPS = 2**62
+"""`timestamp_begin` for a checkpoint without timestamp tokens: larger than any token id."""
 
 Progress = Callable[[int, int], None]
 """`progress(windows_done, windows_total)`."""
@@ -84,6 +91,9 @@ class Transcriber:
         device: "cpu", "cuda", "cuda:1"...
         dtype: "float32" or "float16" (half precision is for GPUs).
         batch_size: how many 30 s windows the model reads at once.
+        beams: beam width (1: greedy search, fastest).
+        temperatures: the fallback ladder; `(0.0,)` decodes greedily only (deterministic, and faster when the
+            model loops).
     """
 
     def __init__(
@@ -93,6 +103,8 @@ class Transcriber:
         dtype: str | torch.dtype = "float32",
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        beams: int = 1,
+        temperatures: tuple[float, ...] = FALLBACK_TEMPERATURES,
     ) -> None:
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -107,6 +119,15 @@ class Transcriber:
         if batch_size < 1:
             raise InvalidRequest(f"batch size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
+        if beams < 1 or not temperatures:
+            raise InvalidRequest("beams must be at least 1 and temperatures must not be empty")
+        self.decoding: dict[str, Any] = {"num_beams": beams}
+        if len(temperatures) > 1:
+            self.decoding.update(
+                temperature=tuple(temperatures),
+                compression_ratio_threshold=COMPRESSION_RATIO_LIMIT,
+                logprob_threshold=LOGPROB_LIMIT,
+            )
         try:
             self.processor = WhisperProcessor.from_pretrained(folder, local_files_only=True)
             model = WhisperForConditionalGeneration.from_pretrained(folder, local_files_only=True, dtype=self.dtype)
@@ -123,7 +144,10 @@ class Transcriber:
         self.time_step = self.window_s / self.model.config.max_source_positions
         generation = self.model.generation_config
         no_timestamps = getattr(generation, "no_timestamps_token_id", None)
-        self.timestamp_begin = no_timestamps + 1 if no_timestamps is not None else None
+        # Timestamp tokens follow <|notimestamps|>. A checkpoint without them: no id is a timestamp, so each
+        # window becomes one line.
+        self.timestamps = no_timestamps is not None
+        self.timestamp_begin = no_timestamps + 1 if self.timestamps else NO_TIMESTAMPS
         self.multilingual = bool(getattr(generation, "is_multilingual", False))
         tokenizer = self.processor.tokenizer
         self._special_ids = set(tokenizer.all_special_ids)
@@ -131,7 +155,9 @@ class Transcriber:
 
     # --------------------------------------------------------------------------------------- input
 
-    def prepare(self, audio: str | os.PathLike[str] | np.ndarray, sample_rate: int | None = None, **read_kwargs) -> np.ndarray:
+    def prepare(
+        self, audio: str | os.PathLike[str] | np.ndarray, sample_rate: int | None = None, **read_kwargs
+    ) -> np.ndarray:
         """Any input → what the model hears: float32 `[samples]`, mono, 16 kHz.
 
         Args:
@@ -192,7 +218,7 @@ class Transcriber:
             for window, tokens in zip(batch, token_rows):
                 start_s, end_s = window.seconds(WHISPER_SAMPLE_RATE)
                 lines = parse_timestamped(
-                    tokens, self._timestamp_begin_or_never, self.time_step, self._special_ids, self._decode, end_s - start_s
+                    tokens, self.timestamp_begin, self.time_step, self._special_ids, self._decode, end_s - start_s
                 )
                 heard.append((start_s, shift(lines, start_s)))
             if progress is not None:
@@ -207,17 +233,12 @@ class Transcriber:
             sections=tuple(guessed) if guessed else None,
         )
 
-    @property
-    def _timestamp_begin_or_never(self) -> int:
-        # A checkpoint without timestamp tokens: no id is a timestamp, so each window is one line.
-        return self.timestamp_begin if self.timestamp_begin is not None else 2**62
-
     def _generate(self, clips: list[np.ndarray], language: str | None) -> list[list[int]]:
         """One batch of ≤ 30 s clips (16 kHz mono) → the generated token ids of each (prompt excluded)."""
         features = self.processor.feature_extractor(
             clips, sampling_rate=WHISPER_SAMPLE_RATE, return_tensors="pt", return_attention_mask=True
         )
-        kwargs: dict[str, Any] = {"return_timestamps": self.timestamp_begin is not None}
+        kwargs: dict[str, Any] = {"return_timestamps": self.timestamps, **self.decoding}
         if self.multilingual:
             kwargs["task"] = "transcribe"
             if language:

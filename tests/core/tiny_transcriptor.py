@@ -43,7 +43,8 @@ def build_tiny_transcriptor(folder: Path) -> Path:
         vocab_size=320, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=["<|endoftext|>"]
     )
     bpe.train_from_iterator(_CORPUS * 4, trainer)
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in json.loads(bpe.to_str())["model"]["merges"]]
+    merges = json.loads(bpe.to_str())["model"]["merges"]  # ["a b", ...] or [["a", "b"], ...] by version
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in merges]
     tokenizer = WhisperTokenizer(vocab=bpe.get_vocab(), merges=merges)
     specials = ["<|startoftranscript|>", *LANGUAGES, "<|translate|>", "<|transcribe|>", "<|startoflm|>",
                 "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]  # fmt: skip
