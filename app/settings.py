@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("HEARTSONG_OPENAI_API_KEY", "OPENAI_API_KEY")
     )
-    llm_timeout_s: float = Field(120.0, gt=0, description="seconds one LLM request may take")
+    # A whole answer, model loading included: a local model on a CPU can take minutes for full lyrics.
+    llm_timeout_s: float = Field(300.0, gt=0, description="seconds one LLM answer may take in all")
 
     # --- where things live ---
     data_dir: Path = Field(default_factory=default_data_dir, description="history, songs, uploads")

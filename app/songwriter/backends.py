@@ -98,16 +98,22 @@ class LLMBackend(ABC):
             models = tuple(self.list_models())
         except LLMError as exc:
             return Health(False, str(exc))
-        if not models:
-            return Health(False, f"{self.name} at {self.url}: reachable, but it has no models", models)
+        where = f"{self.name} at {self.url}"
         if self.model and self.model not in models:
-            return Health(False, f"{self.name} at {self.url}: no model named {self.model!r}", models)
-        return Health(True, f"{self.name} at {self.url}: {len(models)} models, using {self.resolved_model()}", models)
+            return Health(False, f"{where}: no model named {self.model!r}", models)
+        try:
+            model = self._pick_model(models)
+        except LLMError as exc:
+            return Health(False, str(exc), models)
+        return Health(True, f"{where}: {len(models)} models, using {model}", models)
 
     def resolved_model(self) -> str:
         """The configured model, or the first chat model the server lists when none is configured."""
+        return self.model or self._pick_model(self.list_models())
+
+    def _pick_model(self, models: Sequence[str]) -> str:
         if not self.model:
-            chat_models = [m for m in self.list_models() if "embed" not in m.lower()]
+            chat_models = [m for m in models if "embed" not in m.lower()]
             if not chat_models:
                 raise self.error("no model configured and the server lists no chat model")
             self.model = chat_models[0]

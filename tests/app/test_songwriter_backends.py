@@ -185,3 +185,12 @@ def test_make_backend_from_settings(llm_server: LLMServer) -> None:
     assert isinstance(ollama_backend, OllamaBackend) and ollama_backend.timeout_s == 3
     with pytest.raises(ValueError, match="unknown LLM backend"):
         make_backend(settings, "kobold")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_health_of_a_server_without_models(protocol: str) -> None:
+    with LLMServer(models=()) as server:
+        backend = backend_on(server, protocol)
+        backend.model = ""
+        health = backend.health()
+        assert not health.ok and "no chat model" in health.message and backend.url in health.message
