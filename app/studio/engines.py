@@ -204,12 +204,21 @@ class PipelineMusicMaker:
                 style=style,
             )
             clock = EtaClock()
+            made_tokens = threading.Event()
 
             def on_progress(event: Any) -> None:
+                phase = event.phase.value
+                if phase == "tokens":
+                    made_tokens.set()
+                elif phase == "loading" and made_tokens.is_set():
+                    # The codec is loaded after the tokens and reports its first window only once it is
+                    # done: say at once that the audio is being made.
+                    progress(Progress("decoding"))
+                    return
                 # The pipeline's ETA when it has one; otherwise our own from the rate so far.
-                stamped = clock.stamp(event.phase.value, event.done, event.total)
+                stamped = clock.stamp(phase, event.done, event.total)
                 eta = event.eta if event.eta is not None else stamped.eta_s
-                progress(Progress(event.phase.value, event.done, event.total, eta))
+                progress(Progress(phase, event.done, event.total, eta))
 
             result = self.pipeline(settings.lm_variant).generate(request, progress=on_progress, cancel=cancel)
         except Cancelled:

@@ -282,5 +282,6 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         stopped = studio.stop(session_of(request))
         return progress_html(None, "Stopped; nothing was kept." if stopped else "Nothing was running.")
 
+    # Not queued: a Stop must never wait behind the work it stops.
     tab.stop.click(stop, None, tab.status, cancels=[write_event, compose_event], api_visibility="private",
-                   concurrency_limit=None)
+                   queue=False)

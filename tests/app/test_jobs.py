@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from app.studio.errors import JobCancelled
+from heartmula_core.audio import read_audio
 from app.studio.history import History, NewTake
 from app.studio.jobs import (
     ComposeJob,
@@ -228,3 +229,49 @@ def test_progress_lines() -> None:
     assert Progress("waiting", place=2).describe() == "Waiting for the music engine: 2 songs ahead of yours"
     assert Progress("tokens", 120, 375, 11.6).describe() == "Making the music: 120 / 375 frames, about 12 s left"
     assert Progress("loading").describe() == "Loading the models"
+
+
+# --- with the real tiny pipeline ------------------------------------------------------------------------------
+
+TINY = Path(__file__).resolve().parents[1] / "fixtures" / "heartmula" / "tiny"
+
+
+@pytest.fixture(scope="module")
+def tiny_maker(tmp_path_factory: pytest.TempPathFactory):
+    from app.settings import load_settings
+    from app.studio.engines import PipelineMusicMaker
+
+    settings = load_settings(
+        Path("/dev/null"), data_dir=tmp_path_factory.mktemp("data"), lm_dir=TINY / "HeartMuLa-tiny",
+        gen_dir=TINY / "HeartMuLaGen-tiny", codec_dir=TINY / "HeartCodec-tiny", device="cpu", dtype="float32",
+    )
+    return PipelineMusicMaker(settings)
+
+
+def _tiny_job(tmp_path: Path, maker) -> ComposeJob:
+    sheet = Sheet(description="tiny", title="Tiny", lyrics="[verse]\nla la la", tags="pop", seconds=1.2)
+    return ComposeJob(sheet=sheet, fill=frozenset(), music=MusicSettings(variants=2, seed=3), writer=None,
+                      maker=maker, history=History(tmp_path), device_queue=DeviceQueue())
+
+
+def test_tiny_pipeline_song_is_kept_with_tokens_that_redecode(tmp_path: Path, tiny_maker) -> None:
+    job = _tiny_job(tmp_path, tiny_maker)
+    events: list = []
+    song = job.run(events.append)
+    phases = [e.phase for e in events if isinstance(e, Progress)]
+    assert {"loading", "tokens", "decoding", "saving"} <= set(phases)
+    assert len(song.takes) == 2 and song.takes[0].seed == 3 and song.takes[0].seed != song.takes[1].seed
+    audio, rate = read_audio(song.takes[1].audio)
+    assert rate == 48000 and audio.shape[0] == 2 and audio.shape[1] > 0.5 * rate
+    tokens = np.load(song.takes[1].tokens)
+    assert tokens.ndim == 2 and tokens.shape[1] == 8
+    again, again_rate = tiny_maker.decode("rl", tokens, song.takes[1].seed)  # same tokens + seed: same audio
+    assert again_rate == rate
+    np.testing.assert_allclose(again, audio, atol=2e-4)  # 24-bit FLAC rounding
+
+
+@pytest.mark.parametrize("phase", ["loading", "tokens", "decoding"])
+def test_tiny_pipeline_stopped_in_any_phase_keeps_nothing(tmp_path: Path, tiny_maker, phase: str) -> None:
+    job = _tiny_job(tmp_path, tiny_maker)
+    _stop_when(job, lambda e: isinstance(e, Progress) and e.phase == phase)
+    assert len(job.history) == 0 and list(job.history.songs_dir.iterdir()) == []

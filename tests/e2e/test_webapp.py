@@ -25,7 +25,7 @@ def keep_song(data_dir: str, title: str, lyrics: str) -> str:
     return song.id
 
 
-def wait_playable(page, selector: str, min_seconds: float) -> None:
+def wait_playable(page, selector: str, min_seconds: float, timeout_ms: int = TIMEOUT_MS) -> None:
     """Wait until the player under `selector` has loaded audio at least `min_seconds` long (the browser decoded it).
 
     Gradio's waveform player keeps its <audio> element in a shadow root, so look there too.
@@ -36,7 +36,7 @@ def wait_playable(page, selector: str, min_seconds: float) -> None:
             document.querySelectorAll(sel + ' *').forEach(e => e.shadowRoot && audios.push(...e.shadowRoot.querySelectorAll('audio')));
             return audios.some(a => a.duration >= min);
         }""",
-        arg=[selector, min_seconds], timeout=TIMEOUT_MS,
+        arg=[selector, min_seconds], timeout=timeout_ms,
     )
 
 
