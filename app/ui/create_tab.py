@@ -146,7 +146,8 @@ def build(studio: Studio) -> CreateTab:
                 audio = gr.Audio(label=f"Take {index}", type="filepath", interactive=False, elem_id=f"take-{index}-audio")
                 with gr.Row():
                     downloads = {
-                        fmt: gr.DownloadButton(fmt.upper(), size="sm", visible=False, elem_id=f"take-{index}-{fmt}")
+                        fmt: gr.DownloadButton(fmt.upper(), size="sm", visible=False, min_width=50,
+                                               elem_id=f"take-{index}-{fmt}")
                         for fmt in EXPORT_FORMATS
                     }
             takes.append(TakeSlot(box, audio, downloads))
