@@ -18,6 +18,7 @@ from .live_text import partial_fields
 
 MAX_TAKES = 8
 LLM_CHOICES = ("Ollama", "OpenAI")
+STOPPED = "Stopped; nothing was kept."
 QUOTE_HINT = 'Lines in "double quotes" are kept exactly as you wrote them; the LLM writes around them.'
 
 
@@ -158,11 +159,11 @@ def build(studio: Studio) -> CreateTab:
 
 
 def stopped_quietly(events: Iterator[Any]) -> Iterator[Any]:
-    """The events, ending without an error dialog when the musician pressed Stop (Stop says so itself)."""
+    """The events, then `None` instead of an error dialog when the musician pressed Stop."""
     try:
         yield from events
     except JobCancelled:
-        return
+        yield None
 
 
 def take_updates(tab: CreateTab, studio: Studio, song: Song | None, formats: tuple[str, ...]) -> dict[Any, Any]:
@@ -236,6 +237,9 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         sheet, fill = tab.sheet(data)
         llm = chosen(data)
         for event in stopped_quietly(studio.write(sheet, fill, llm, session_of(request))):
+            if event is None:
+                yield {tab.status: progress_html(None, STOPPED)}
+                return
             updates = stream_fields(event, fill, sheet)
             if isinstance(event, Progress):
                 updates[tab.status] = progress_html(event)
@@ -246,7 +250,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
 
     llm_args = {tab.llm_backend, tab.llm_model, *llm_inputs}
     write_outputs = [*text_outputs, *tab.generate.values(), tab.status]
-    write_event = tab.write.click(
+    tab.write.click(
         write, tab.text_inputs() | llm_args, write_outputs, api_visibility="private", concurrency_limit=None,
         show_progress="hidden",
     )
@@ -258,6 +262,9 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         llm = chosen(data)
         yield {tab.status: progress_html(Progress("waiting")), tab.song_id: None, **take_updates(tab, studio, None, ())}
         for event in stopped_quietly(studio.compose(sheet, fill, music, llm, session_of(request))):
+            if event is None:
+                yield {tab.status: progress_html(None, STOPPED)}
+                return
             updates = stream_fields(event, fill, sheet)
             if isinstance(event, Progress):
                 updates[tab.status] = progress_html(event)
@@ -274,15 +281,15 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
                 yield updates
 
     compose_outputs = [*write_outputs, tab.song_id, *tab.take_outputs()]
-    compose_event = tab.compose.click(
+    tab.compose.click(
         compose, tab.text_inputs() | tab.music_inputs() | llm_args, compose_outputs,
         api_visibility="private", concurrency_limit=None, show_progress="hidden",
     )
 
-    def stop(request: gr.Request) -> str:
-        stopped = studio.stop(session_of(request))
-        return progress_html(None, "Stopped; nothing was kept." if stopped else "Nothing was running.")
+    def stop(request: gr.Request) -> None:
+        studio.stop(session_of(request))
 
+    # Stop sets this tab's cancel event; the running job ends within a second and its own handler says
+    # "Stopped" last. (Gradio's `cancels=` would drop that last message, and raced with this one.)
     # Not queued: a Stop must never wait behind the work it stops.
-    tab.stop.click(stop, None, tab.status, cancels=[write_event, compose_event], api_visibility="private",
-                   queue=False)
+    tab.stop.click(stop, None, None, api_visibility="private", queue=False)
