@@ -55,6 +55,7 @@ def test_compose_two_takes_that_play_then_find_load_and_delete_them(page, app_en
         timeout=TIMEOUT_MS,
     )
     open_tab(page, "History")
+    row.wait_for(timeout=TIMEOUT_MS)  # the list is refreshed when the tab opens
     row.click()
     page.locator("#history-delete").click()
     page.locator("#history-confirm").click()
