@@ -46,7 +46,6 @@ class GoldenSet:
 
 @pytest.fixture(scope="module", params=["tiny", "sharp"])
 def golden_set(request, heartmula_ref) -> GoldenSet:
-    torch.set_num_threads(2)
     return GoldenSet(request.param, heartmula_ref)
 
 
