@@ -139,8 +139,14 @@ def _libsndfile_reason(exc: sf.LibsndfileError) -> str:
 
 
 def _as_channels_first(audio: np.ndarray) -> np.ndarray:
-    """Accept `[samples]` or `[channels, samples]`; return float32 `[channels, samples]`."""
-    audio = np.asarray(audio, dtype=np.float32)
+    """Accept `[samples]` or `[channels, samples]`; return float32 `[channels, samples]`.
+
+    Integer PCM (int16 from a browser upload, int32...) is scaled to [-1, 1] by its type's full scale.
+    """
+    audio = np.asarray(audio)
+    if np.issubdtype(audio.dtype, np.integer):
+        audio = audio.astype(np.float32) / np.float32(-np.iinfo(audio.dtype).min)
+    audio = audio.astype(np.float32, copy=False)
     if audio.ndim == 1:
         return audio[None, :]  # (1, samples)
     if audio.ndim != 2:

@@ -77,7 +77,7 @@ class FramePicker:
         scores = self.sampler_logits(logits).masked_fill(self.banned, float("-inf"))
         noise = exponential_noise(scores.shape[0], self.vocab, self.generators, self.device)
         codes = sample_topk(scores, self.topk, self.temperature, noise)  # (B,)
-        return codes.repeat(2) if self.guided else codes
+        return torch.cat((codes, codes)) if self.guided else codes  # (2B,): both rows of each pair
 
 
 def check_length(prompt_length: int, frames: int, context: int) -> None:
@@ -179,9 +179,6 @@ def generate_tokens(
     out = torch.zeros((variants, frames, books), dtype=torch.long, device=device)
     lengths = torch.full((variants,), frames, dtype=torch.long, device=device)
     alive = torch.ones(variants, dtype=torch.bool, device=device)
-    step_tokens = torch.full((rows, 1, books + 1), prompt.gen.empty_id, dtype=torch.long, device=device)
-    step_mask = torch.ones((rows, 1, books + 1), dtype=torch.bool, device=device)
-    step_mask[..., books] = False  # later frames have audio columns only
 
     pick.start_frame(first=True)
     codes = model.generate_frame(last_h, pick)  # (R, 8)
@@ -191,9 +188,8 @@ def generate_tokens(
     pick.start_frame(first=False)
     for frame in range(1, frames):
         _check_cancel(cancel)
-        step_tokens[:, 0, :books] = codes
-        h = model.embed(step_tokens, step_mask, uncond_rows)
-        last_h = model.backbone(h, prompt.length + frame - 1)[:, -1]
+        # The frame's row: its 8 codes, the text column empty (masked out), as in the official loop.
+        last_h = model.backbone(model.embed_frame(codes), prompt.length + frame - 1)[:, -1]
         codes = model.generate_frame(last_h, pick)
         out[:, frame] = codes[:variants]
         ended = alive & (codes[:variants] >= eos).any(dim=-1)

@@ -44,6 +44,7 @@ class HeartMuLa(nn.Module):
         self.codebook0_head = nn.Linear(dim, vocab, bias=False)
         self.audio_head = nn.Parameter(torch.empty(books - 1, dec_dim, vocab))  # codebooks 1..7
         self.muq_linear = nn.Linear(config.muq_dim, dim)
+        self._codebook_offsets: Tensor | None = None  # built on first use (never on meta)
 
     @property
     def num_codebooks(self) -> int:
@@ -81,12 +82,26 @@ class HeartMuLa(nn.Module):
         official order, so sums are bit-equal).
         """
         books = self.num_codebooks
-        offsets = torch.arange(books, device=tokens.device) * self.config.audio_vocab_size
-        audio = self.audio_embeddings(tokens[..., :books] + offsets)  # (R, T, 8, D)
+        audio = self.audio_embeddings(tokens[..., :books] + self._offsets(tokens.device))  # (R, T, 8, D)
         text = self.text_embeddings(tokens[..., books:])  # (R, T, 1, D)
         if uncond_rows:
             text[-uncond_rows:] = self.unconditional_text_embedding.weight
         return (torch.cat((audio, text), dim=2) * mask.unsqueeze(-1)).sum(dim=2)
+
+    def embed_frame(self, codes: Tensor) -> Tensor:
+        """Backbone input for one frame of codes, (R, 8) -> (R, 1, D).
+
+        The same numbers as `embed` with the text column masked out (adding its zero changes no bit),
+        in fewer operations: this runs once per frame.
+        """
+        return self.audio_embeddings(codes + self._offsets(codes.device))[:, None].sum(dim=2)  # (R, 1, 8, D) -> (R, 1, D)
+
+    def _offsets(self, device: torch.device) -> Tensor:
+        """Row offset of each codebook in `audio_embeddings`: [0, V, 2V, ...]."""
+        if self._codebook_offsets is None or self._codebook_offsets.device != device:
+            books, vocab = self.num_codebooks, self.config.audio_vocab_size
+            self._codebook_offsets = torch.arange(books, device=device) * vocab
+        return self._codebook_offsets
 
     def embed_prompt(self, tokens: Tensor, mask: Tensor, muq_idx: int, style: Tensor, uncond_rows: int) -> Tensor:
         """Backbone input for the prompt, tokens/mask (R, L, 9), style (R - uncond_rows, muq_dim) -> (R, L, D).

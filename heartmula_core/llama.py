@@ -47,18 +47,26 @@ def llama3_inv_freq(cfg: LlamaConfig) -> Tensor:
 
 
 def rope_tables(cfg: LlamaConfig, device: torch.device) -> tuple[Tensor, Tensor]:
-    """cos and sin of pos * theta_i for every position, fp32, each (max_seq_len, 1, head_dim // 2)."""
+    """Per-position RoPE factors, fp32, each (max_seq_len, 1, head_dim), laid out for `apply_rope`.
+
+    cos is repeated per pair (c0, c0, c1, c1, ...) and sin signed (-s0, s0, -s1, s1, ...), so a rotation is
+    two multiplies and an add over whole rows.
+    """
     inv_freq = llama3_inv_freq(cfg)
     angles = torch.outer(torch.arange(cfg.max_seq_len, dtype=inv_freq.dtype), inv_freq)  # (S, hd/2)
-    return angles.cos()[:, None].to(device), angles.sin()[:, None].to(device)
+    cos = angles.cos().repeat_interleave(2, dim=-1)  # (S, hd)
+    sin = torch.stack((-angles.sin(), angles.sin()), dim=-1).flatten(-2)  # (S, hd)
+    return cos[:, None].to(device), sin[:, None].to(device)
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate adjacent pairs (x[2i], x[2i+1]) of x (B, T, heads, head_dim) by the angles in cos/sin (T, 1, hd/2)."""
-    pairs = x.float().unflatten(-1, (-1, 2))  # (B, T, heads, hd/2, 2)
-    x0, x1 = pairs[..., 0], pairs[..., 1]
-    rotated = torch.stack((x0 * cos - x1 * sin, x1 * cos + x0 * sin), dim=-1)  # (B, T, heads, hd/2, 2)
-    return rotated.flatten(-2).type_as(x)
+    """Rotate adjacent pairs (x[2i], x[2i+1]) of x (B, T, heads, head_dim) by the angles of cos/sin (T, 1, hd).
+
+    Gives (x0 cos - x1 sin, x1 cos + x0 sin) bit for bit: negating sin is exact.
+    """
+    xf = x.float()
+    swapped = xf.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (x1, x0, x3, x2, ...)
+    return (xf * cos + swapped * sin).type_as(x)
 
 
 class KVCache:
@@ -207,7 +215,7 @@ class Transformer(nn.Module):
         if input_pos + t > self.config.max_seq_len:
             raise ValueError(f"position {input_pos + t - 1} beyond max_seq_len {self.config.max_seq_len}")
         cos, sin = self.rope(x.device)
-        cos, sin = cos[input_pos : input_pos + t], sin[input_pos : input_pos + t]  # (T, 1, hd/2)
+        cos, sin = cos[input_pos : input_pos + t], sin[input_pos : input_pos + t]  # (T, 1, hd)
         for layer in self.layers:
             x = layer(x, cos, sin, input_pos)
         return self.norm(x)

@@ -41,7 +41,8 @@ def sample_topk(logits: Tensor, topk: int, temperature: float, noise: Tensor) ->
     Ties with the k-th largest logit stay in; `noise` (N, V) is the Exp(1) draw of the race.
     With topk = 1 this is argmax (ties aside).
     """
-    logits = logits / temperature
+    if temperature != 1.0:  # x / 1 is x: skip a pass per codebook call
+        logits = logits / temperature
     kth = torch.topk(logits, topk, dim=-1).values[:, -1:]  # (N, 1)
     logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(torch.log_softmax(logits, dim=-1), dim=-1)

@@ -74,7 +74,10 @@ class AudioTowerConfig:
 
     @classmethod
     def from_json(cls, path: Path, sample_rate: int) -> AudioTowerConfig:
-        raw = read_json(path)
+        return cls.from_dict(read_json(path), sample_rate, path)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], sample_rate: int, path: Path | str = "config") -> AudioTowerConfig:
         w2v2 = raw.get("w2v2_config", {})
         try:
             features = raw["features"]
@@ -122,7 +125,10 @@ class TextModelConfig:
 
     @classmethod
     def from_json(cls, path: Path) -> TextModelConfig:
-        raw = read_json(path)
+        return cls.from_dict(read_json(path), path)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], path: Path | str = "config") -> TextModelConfig:
         try:
             cfg = cls(
                 vocab_size=raw["vocab_size"],
@@ -168,7 +174,10 @@ class MulanConfig:
     @classmethod
     def from_json(cls, path: Path) -> MulanConfig:
         """The MuQ-MuLan config alone; `with_submodels` adds the two sub-model configs."""
-        raw = read_json(path)
+        return cls.from_dict(read_json(path), path)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], path: Path | str = "config") -> MulanConfig:
         try:
             mulan, audio_model, text_model = raw["mulan"], raw["audio_model"], raw["text_model"]
             audio_tf, text_tf = raw["audio_transformer"], raw["text_transformer"]

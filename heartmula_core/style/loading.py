@@ -125,7 +125,6 @@ def build_on_meta(cfg: MulanConfig) -> MuLan:
         return MuLan(cfg)
 
 
-@torch.inference_mode()
 def load_mulan(
     folder: str | Path,
     dtype: str | torch.dtype = "float32",

@@ -21,7 +21,7 @@ class ScaleOnlyLayerNorm(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(dim))
+        self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, x.shape[-1:], self.weight, None, NORM_EPS)
@@ -35,8 +35,8 @@ class CosineAttention(nn.Module):
         self.norm = ScaleOnlyLayerNorm(dim)
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_kv = nn.Linear(dim, 2 * inner, bias=False)
-        self.q_scale = nn.Parameter(torch.empty(dim_head))
-        self.k_scale = nn.Parameter(torch.empty(dim_head))
+        self.q_scale = nn.Parameter(torch.ones(dim_head))
+        self.k_scale = nn.Parameter(torch.ones(dim_head))
         self.to_out = nn.Linear(inner, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -161,7 +161,8 @@ class Transcriber:
         """Any input → what the model hears: float32 `[samples]`, mono, 16 kHz.
 
         Args:
-            audio: a file path, or float32 `[samples]` / `[channels, samples]` at `sample_rate`.
+            audio: a file path, or a float32 (or integer PCM) `[samples]` / `[channels, samples]` array at
+                `sample_rate`.
             read_kwargs: `max_seconds` / `max_bytes` caps for files (see `audio.read_audio`).
         """
         if isinstance(audio, np.ndarray):

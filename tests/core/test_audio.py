@@ -79,6 +79,12 @@ def test_to_mono_averages_channels():
     np.testing.assert_array_equal(au.to_mono(x[0]), x[0])
 
 
+def test_integer_pcm_is_scaled_to_full_scale():
+    pcm = np.array([[-32768, 0, 16384, 32767]], dtype=np.int16)
+    np.testing.assert_allclose(au.to_mono(pcm), [-1.0, 0.0, 0.5, 32767 / 32768])
+    assert au.resample(pcm, 8_000, 16_000).dtype == np.float32
+
+
 def test_load_for_model_gives_mono_at_the_model_rate(tmp_path):
     au.write_audio(tmp_path / "in.flac", _tone(44_100, seconds=2.0), 44_100)
     mono = au.load_for_model(tmp_path / "in.flac", au.WHISPER_SAMPLE_RATE)

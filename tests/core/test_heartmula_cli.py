@@ -156,3 +156,10 @@ def test_subprocess_usage_error_is_one_line(paths, tmp_path):
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "required" in result.stderr
+
+
+def test_bfloat16_runs(paths, tmp_path):
+    out = tmp_path / "bf16.npy"
+    assert main(tokens_args(paths["sharp"], paths["gen"], out, frames=4, extra=["--dtype", "bfloat16", "--seed", "3"])) == 0
+    saved = np.load(out)
+    assert saved.dtype == np.int64 and saved.shape == (4, 8) and (saved < 8192).all()

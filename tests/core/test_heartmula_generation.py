@@ -151,6 +151,8 @@ def test_cached_decoding_equals_full_forward(sharp):
     h_prompt = model.embed_prompt(prompt.tokens[None], prompt.mask[None], prompt.muq_idx, style, 0)
     h_rows = model.embed(rows[None], row_mask[None])
 
+    assert torch.equal(model.embed_frame(rows[:, :8]), h_rows[0][:, None])  # the per-frame shortcut: same bits
+
     model.setup_caches(1)
     cached = [model.backbone(h_prompt, 0)[:, -1]]
     for f in range(frames - 1):

@@ -1,0 +1,116 @@
+"""HeartMuLa token-LM speed: ms per frame, frames/s and real-time factor, next to the official figures.
+
+Method (the same as the official timings in tests/fixtures/heartmula/timing.json): generate 1 frame and
+41 frames from the same prompt (the tiny golden prompt, 95 rows), cfg 1.5, top-k 50, temperature 1.0;
+per-frame time = (t41 - t1) / 40, taken from a second, warm repetition. A frame is 80 ms of audio, so the
+real-time factor is (ms per frame) / 80 (below 1 is faster than real time).
+
+Configs: `tiny` is the tiny reference checkpoint; `medium` a random model (backbone 4 layers, dim 512,
+8 heads, 4 kv, mlp 1536, context 8192; decoder 2 layers of the same widths); `full` the real 3B layout
+with random weights in bfloat16 (GPU only: it needs ~8 GB).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from heartmula_core.config import CODEC_CODEBOOK_SIZE, FLAVORS, FRAME_MS, HeartMuLaConfig, LlamaConfig
+from heartmula_core.generation import generate_tokens
+from heartmula_core.heartmula import HeartMuLa, build_heartmula, load_heartmula
+from heartmula_core.prompting import PromptBuilder
+
+REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula"
+MEDIUM_BACKBONE = LlamaConfig(
+    num_layers=4, embed_dim=512, num_heads=8, num_kv_heads=4, intermediate_dim=1536, max_seq_len=8192
+)
+MEDIUM_DECODER = LlamaConfig(
+    num_layers=2, embed_dim=512, num_heads=8, num_kv_heads=4, intermediate_dim=1536, max_seq_len=2048
+)
+CONFIGS = ("tiny", "medium", "full")
+
+
+def random_model(config: HeartMuLaConfig, device: torch.device, dtype: torch.dtype) -> HeartMuLa:
+    """Weights ~ N(0, 0.02), norm scales 1 (the speed does not depend on the values).
+
+    The special ids (>= 8192) get zero logits, far below any top-50 threshold, so that a random model
+    never ends the song inside the timed frames.
+    """
+    model = build_heartmula(config, device).to(dtype)
+    gen = torch.Generator(device).manual_seed(0)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith(".scale"):
+                param.fill_(1.0)
+            else:
+                param.normal_(0, 0.02, generator=gen)
+        model.codebook0_head.weight[CODEC_CODEBOOK_SIZE:] = 0
+        model.audio_head[..., CODEC_CODEBOOK_SIZE:] = 0
+    return model.eval()
+
+
+def build(config: str, device: torch.device) -> tuple[HeartMuLa, torch.dtype]:
+    if config == "tiny":
+        return load_heartmula(REF / "tiny" / "HeartMuLa-tiny", torch.float32, device), torch.float32
+    if config == "medium":
+        medium = HeartMuLaConfig(backbone=MEDIUM_BACKBONE, decoder=MEDIUM_DECODER, text_vocab_size=512)
+        return random_model(medium, device, torch.float32), torch.float32
+    full = HeartMuLaConfig(backbone=FLAVORS["llama-3B"], decoder=FLAVORS["llama-300M"])
+    return random_model(full, device, torch.bfloat16), torch.bfloat16
+
+
+def _timed(model: HeartMuLa, prompt, frames: int, device: torch.device) -> tuple[float, float, int]:
+    """(wall seconds, process CPU seconds, frames produced) of one generation."""
+    gens = [torch.Generator(device).manual_seed(0)]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    out = generate_tokens(model, prompt, frames=frames, cfg_scale=1.5, topk=50, temperature=1.0, generators=gens)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, time.process_time() - cpu_start, out.lengths[0]
+
+
+def lm_rows(configs: list[str], device: str, quick: bool = False) -> list[dict]:
+    """One row per config: ours vs the official code's ms/frame (official figures: CPU, 2 threads, fp32)."""
+    dev = torch.device(device)
+    official = json.loads((REF / "timing.json").read_text())
+    golden = np.load(REF / "golden" / "heartmula_tiny.npz")
+    builder = PromptBuilder.from_folder(REF / "tiny" / "HeartMuLaGen-tiny")
+    prompt = builder.build(str(golden["tags_text"]), str(golden["lyrics_text"]))
+    frames = 11 if quick else 41
+    rows = []
+    for config in configs:
+        if config == "full" and dev.type != "cuda":
+            rows.append({"part": "LM", "config": config, "device": device, "note": "skipped: needs a GPU"})
+            continue
+        model, dtype = build(config, dev)
+        for _ in range(2):  # the second repetition is the warm one
+            t1, cpu1, _ = _timed(model, prompt, 1, dev)
+            tn, cpun, n = _timed(model, prompt, frames, dev)
+        if n < frames:
+            raise RuntimeError(f"{config}: the model ended the song after {n} frames; cannot time {frames}")
+        ms = (tn - t1) / (n - 1) * 1000
+        ref = official.get(config, {}).get("s_per_frame")
+        row = {
+            "part": "LM",
+            "config": config,
+            "device": device,
+            "dtype": str(dtype).removeprefix("torch."),
+            "ms/frame": round(ms, 2),
+            "frames/s": round(1000 / ms, 1),
+            "RTF": round(ms / FRAME_MS, 4),
+            "official ms/frame": round(ref * 1000, 1) if ref else "",
+            "speed-up": f"{ref * 1000 / ms:.1f}x" if ref else "",
+            "first frame ms": round(t1 * 1000, 1),
+            # CPU time of the process per frame (all threads): on a shared machine it moves less than
+            # wall time, which counts the time other processes held the cores.
+            "cpu ms/frame": round((cpun - cpu1) / (n - 1) * 1000, 2),
+        }
+        rows.append(row)
+        del model
+    return rows

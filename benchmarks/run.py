@@ -1,0 +1,50 @@
+"""Print Heartsong's speed table: `python benchmarks/run.py [--config tiny|medium|full] [--device cpu|cuda] [--quick]`.
+
+Each part of the engine measures itself in its own `benchmarks/bench_<part>.py` (functions returning rows,
+one dict per line of the table); this script only picks the parts and prints one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+import torch  # noqa: E402
+
+from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
+
+
+def print_table(rows: list[dict]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", choices=CONFIGS, action="append", help="repeatable; default tiny and medium")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--quick", action="store_true", help="fewer frames/steps: a smoke test, not a measurement")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, as the official timings)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    configs = args.config or (["tiny", "medium", "full"] if args.device == "cuda" else ["tiny", "medium"])
+    rows = lm_rows(configs, args.device, args.quick)
+    print_table(rows)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n{torch.get_num_threads()} threads, {os.cpu_count()} cores, load average {load:.2f} (wall times are noisy "
+          "when other processes share the cores)")
+
+
+if __name__ == "__main__":
+    main()
