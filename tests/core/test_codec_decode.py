@@ -14,6 +14,7 @@ from heartmula_core.codec import load_heartcodec
 from heartmula_core.codec.config import HOP_SAMPLES, WINDOW_SAMPLES
 from heartmula_core.codec.heartcodec import pad_codes, target_samples, window_count
 from heartmula_core.errors import Cancelled, CheckpointMismatch, InvalidRequest, ModelNotAvailable
+from tests.core.codec_fixtures import one_torch_thread  # noqa: F401 (autouse fixture)
 
 FAST = 2  # Euler steps: these tests check the plumbing, the goldens check the numerics with 10
 
