@@ -1,0 +1,124 @@
+"""`python -m heartmula_core generate`: a song from tags and lyrics, headless.
+
+With one variant it writes --out; with N it writes NAME-1.EXT ... NAME-N.EXT beside it. Models come from the
+catalogue (explicit --lm/--gen/--codec folders, ./ckpt, the Hugging Face cache, or a download). A progress bar
+goes to stderr. Ctrl-C stops cleanly: files are only written once the audio is complete, each atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._models_args import add_catalogue_args, make_catalogue
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..catalogue import CODEC_VARIANTS, DEFAULT_CODEC, DEFAULT_LM, LM_VARIANTS
+    from ..request import AUDIO_FORMATS, DEFAULT_CFG, DEFAULT_TEMPERATURE, DEFAULT_TOPK, MAX_VARIANTS
+
+    p = sub.add_parser(
+        "generate",
+        help="make a song from tags and lyrics",
+        description="Make a song (48 kHz stereo) from tags and lyrics with HeartMuLa and HeartCodec.",
+    )
+    p.add_argument("--tags", required=True, help='comma-separated style tags, e.g. "pop,piano,happy"')
+    lyrics = p.add_mutually_exclusive_group(required=True)
+    lyrics.add_argument("--lyrics", help="the lyrics (use \\n or --lyrics-file for several lines)")
+    lyrics.add_argument("--lyrics-file", type=Path, metavar="FILE", help="read the lyrics from FILE (UTF-8)")
+    p.add_argument("--seconds", type=float, required=True, help="song length in seconds (the model may end it sooner)")
+    p.add_argument("--variant", choices=LM_VARIANTS, default=DEFAULT_LM, help=f"LM release (default {DEFAULT_LM})")
+    p.add_argument("--codec-variant", choices=CODEC_VARIANTS, default=DEFAULT_CODEC, help=argparse.SUPPRESS)
+    p.add_argument("--variants", type=int, default=1, metavar="N", help=f"versions to make at once, 1-{MAX_VARIANTS}")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: random; printed so you can reuse it)")
+    p.add_argument("--cfg", type=float, default=DEFAULT_CFG, help=f"guidance scale (default {DEFAULT_CFG})")
+    p.add_argument("--topk", type=int, default=DEFAULT_TOPK, help=f"top-k sampling (default {DEFAULT_TOPK})")
+    p.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                   help=f"sampling temperature (default {DEFAULT_TEMPERATURE})")
+    p.add_argument("--format", choices=AUDIO_FORMATS, default=None,
+                   help="audio format (default: from --out's extension, else wav)")
+    p.add_argument("--lm", type=Path, metavar="DIR", help="HeartMuLa folder (config.json + safetensors)")
+    p.add_argument("--gen", type=Path, metavar="DIR", help="folder with tokenizer.json and gen_config.json")
+    p.add_argument("--codec", type=Path, metavar="DIR", help="HeartCodec folder (config.json + safetensors)")
+    add_catalogue_args(p)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: bfloat16 on GPU, else float32)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="codec flow-matching steps per window (default 10; fewer is faster and rougher)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the song")
+    p.set_defaults(handler=run)
+
+
+def output_paths(out: Path, fmt: str | None, variants: int) -> tuple[str, list[Path]]:
+    """(format, files): FILE for one variant, NAME-1.EXT ... NAME-N.EXT for several."""
+    from ..request import AUDIO_FORMATS
+
+    suffix = out.suffix.lower().lstrip(".")
+    if fmt is None:
+        fmt = suffix if suffix in AUDIO_FORMATS else "wav"
+    elif suffix and suffix != fmt:
+        raise ValueError(f"--format {fmt} does not match --out {out.name}")
+    base = out if suffix == fmt else out.with_name(out.name + f".{fmt}")
+    if not base.parent.is_dir():
+        raise ValueError(f"--out: the folder {base.parent} does not exist")
+    if variants == 1:
+        return fmt, [base]
+    return fmt, [base.with_name(f"{base.stem}-{i}{base.suffix}") for i in range(1, variants + 1)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..request import MusicRequest, Phase, ProgressEvent
+
+    # Every argument is checked before torch is imported or a model is looked for: mistakes answer at once.
+    lyrics = args.lyrics.replace("\\n", "\n") if args.lyrics is not None else _read_lyrics(args.lyrics_file)
+    fmt, paths = output_paths(args.out, args.format, max(1, args.variants))
+    request = MusicRequest(
+        tags=args.tags, lyrics=lyrics, seconds=args.seconds, variants=args.variants, seed=args.seed,
+        cfg=args.cfg, topk=args.topk, temperature=args.temperature, format=fmt,
+    )
+    import torch
+    from tqdm import tqdm
+
+    from ..audio import write_audio
+    from ..pipeline import DECODE_STEPS, MusicPipeline
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = args.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+
+    catalogue = make_catalogue(args, folders={"lm": args.lm, "gen": args.gen, "codec": args.codec})
+    models = catalogue.music_models(args.variant, args.codec_variant)
+    pipeline = MusicPipeline(models, device=device, dtype=dtype, decode_steps=DECODE_STEPS if args.steps is None else args.steps)
+
+    bar = tqdm(total=1000, file=sys.stderr, bar_format="{desc} {percentage:3.0f}%|{bar}|{postfix}")
+
+    def show(event: ProgressEvent) -> None:
+        # One bar for the whole song; the phase, its count and its ETA are the label.
+        eta = f", eta {event.eta:.0f} s" if event.eta and event.phase is not Phase.DONE else ""
+        bar.set_description_str(f"{event.phase.value:<8}", refresh=False)
+        bar.set_postfix_str(f"{event.done}/{event.total}{eta}", refresh=False)
+        bar.update(round(event.overall * 1000) - bar.n)
+
+    try:
+        result = pipeline.generate(request, progress=show)
+    finally:
+        bar.close()
+    for audio, path, seed in zip(result.audio, paths, result.seeds):
+        write_audio(path, audio, result.sample_rate, title=request.tags)
+        print(f"{path}  ({audio.shape[-1] / result.sample_rate:.1f} s, seed {seed})")
+    t = result.timings
+    print(
+        f"done in {t['total']:.1f} s (loading {t.get('loading', 0):.1f}, tokens {t.get('tokens', 0):.1f}, "
+        f"decoding {t.get('decoding', 0):.1f}) on {device}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _read_lyrics(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"--lyrics-file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ValueError(f"--lyrics-file {path}: {exc.strerror or exc}") from None

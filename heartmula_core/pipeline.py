@@ -1,0 +1,397 @@
+"""`MusicPipeline`: a `MusicRequest` in, audio out, joining the HeartMuLa LM and the HeartCodec decoder.
+
+    request ─▶ prompt (tokenizer) ─▶ LM, all variants as one batch ─▶ codec, one variant at a time ─▶ MusicResult
+
+- Models load lazily (the LM when tokens are needed, the codec when audio is), stay loaded between songs, and
+  go with `unload()`.
+- N variants are one LM batch (2N rows with guidance), each drawing from its own generator seeded with
+  `variant_seed(seed, i)`, so variant i re-made alone with its recorded seed gives the same tokens.
+- On CUDA, when free memory cannot hold the model about to run, the other one is moved to the CPU first, so
+  the LM and the codec never need more than the larger of the two plus activations.
+- Progress goes to a callback as `ProgressEvent`s; a `threading.Event` cancels (checked every frame and every
+  codec window/step): `Cancelled` is raised within a second, scratch memory is freed, nothing is written.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import Cancelled, InvalidRequest, ModelNotAvailable
+from .hub import MusicModels
+from .request import (
+    MusicRequest,
+    MusicResult,
+    Phase,
+    ProgressEvent,
+    random_seed,
+    variant_seed,
+)
+from .weights import checkpoint_files, parse_dtype
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+TOKENS_SHARE = 0.75
+"""Share of the progress bar given to the LM; decoding gets the rest (roughly their cost at full size)."""
+DECODE_STEPS = 10
+"""Euler steps per codec window (the official default)."""
+DECODE_GUIDANCE = 1.25
+"""Codec classifier-free guidance (the official default)."""
+ACTIVATION_MARGIN_BYTES = 2 * 1024**3
+"""GPU memory kept free for activations and KV caches beyond a model's weights when deciding to offload."""
+
+
+class MusicPipeline:
+    """Makes songs from requests with one LM, one tokenizer and one codec.
+
+    Args:
+        models: the resolved folders (`Catalogue.music_models()`, or any folders in the official layout).
+        device: where the models run ("cpu", "cuda", "cuda:1", ...).
+        dtype: the LM's dtype and the codec estimator's ("float32" on CPU, "bfloat16" on a GPU).
+        decode_steps, decode_guidance: codec settings (official defaults).
+    """
+
+    def __init__(
+        self,
+        models: MusicModels | None,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype = "float32",
+        *,
+        decode_steps: int = DECODE_STEPS,
+        decode_guidance: float = DECODE_GUIDANCE,
+    ) -> None:
+        if decode_steps < 1:
+            raise InvalidRequest(f"decode steps must be at least 1, got {decode_steps}")
+        self.models = models
+        self.device = torch.device(device)
+        self.dtype = parse_dtype(dtype)
+        self.decode_steps = decode_steps
+        self.decode_guidance = decode_guidance
+        self._lm = None
+        self._prompts = None
+        self._codec = None
+        self._lock = threading.Lock()  # one generation at a time: the models hold per-batch caches
+
+    @classmethod
+    def from_loaded(cls, lm, codec, gen: Path, **kwargs) -> MusicPipeline:
+        """A pipeline around models already in memory (benchmarks with random weights, or a caller sharing
+        them). It has no folders to load from, so after `unload()` it cannot generate again."""
+        from .prompting import PromptBuilder
+
+        param = next(lm.parameters())
+        pipe = cls(None, device=param.device, dtype=param.dtype, **kwargs)
+        pipe._lm, pipe._codec = lm, codec
+        pipe._prompts = PromptBuilder.from_folder(gen, lm.num_codebooks)
+        return pipe
+
+    # ---- loading -------------------------------------------------------------------------------------
+
+    @property
+    def lm(self):
+        """The loaded HeartMuLa, or None."""
+        return self._lm
+
+    @property
+    def codec(self):
+        """The loaded HeartCodec, or None."""
+        return self._codec
+
+    @property
+    def sample_rate(self) -> int:
+        from .codec.config import SAMPLE_RATE
+
+        return SAMPLE_RATE
+
+    def load(self) -> None:
+        """Load both models now (otherwise each loads when first needed)."""
+        self._need_lm()
+        self._need_codec()
+
+    def unload(self) -> None:
+        """Drop both models and give their memory back."""
+        self._lm = self._prompts = self._codec = None
+        _free_memory(self.device)
+
+    def _folders(self) -> MusicModels:
+        if self.models is None:
+            raise ModelNotAvailable("this pipeline was built from loaded models, which were unloaded")
+        return self.models
+
+    def _need_lm(self):
+        if self._lm is None:
+            folders = self._folders()
+            from .heartmula import load_heartmula
+            from .prompting import PromptBuilder
+
+            self._make_room(_weights_bytes(folders.lm, self.dtype), drop=self._codec)
+            log.info("loading the LM from %s", folders.lm)
+            self._lm = load_heartmula(folders.lm, dtype=self.dtype, device=self.device)
+            self._prompts = PromptBuilder.from_folder(folders.gen, self._lm.num_codebooks)
+        elif self._on_cpu_but_wanted_elsewhere(self._lm):
+            self._make_room(_module_bytes(self._lm), drop=self._codec)
+            self._lm.to(self.device)
+        return self._lm
+
+    def _need_codec(self):
+        if self._codec is None:
+            folders = self._folders()
+            from .codec import load_heartcodec
+
+            self._make_room(_weights_bytes(folders.codec, torch.float32), drop=self._lm)
+            log.info("loading the codec from %s", folders.codec)
+            self._codec = load_heartcodec(folders.codec, dtype=self.dtype, device=self.device)
+        elif self._on_cpu_but_wanted_elsewhere(self._codec):
+            self._make_room(_module_bytes(self._codec), drop=self._lm)
+            self._codec.to(self.device)
+        return self._codec
+
+    def _on_cpu_but_wanted_elsewhere(self, module: torch.nn.Module) -> bool:
+        return self.device.type != "cpu" and next(module.parameters()).device.type == "cpu"
+
+    def _make_room(self, needed: int, drop: torch.nn.Module | None) -> None:
+        """On CUDA, move `drop` (the other model) to the CPU when free memory cannot hold `needed` bytes."""
+        if self.device.type != "cuda" or drop is None or next(drop.parameters()).device.type == "cpu":
+            return
+        free, _ = torch.cuda.mem_get_info(self.device)
+        if should_offload(free, needed):
+            log.info("moving a model to the CPU to make room (%.1f GB free, %.1f GB needed)", free / 1e9, needed / 1e9)
+            drop.to("cpu")
+            _free_memory(self.device)
+
+    # ---- generating ----------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        request: MusicRequest,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> MusicResult:
+        """Make `request.variants` songs.
+
+        Args:
+            request: what to make (validated on construction).
+            progress: receives a `ProgressEvent` per model loaded, per frame and per codec window.
+            cancel: when set, the work stops within a second and `Cancelled` is raised; nothing is returned.
+
+        Returns:
+            MusicResult: per variant, audio float32 [2, samples] at 48 kHz and tokens int64 [frames, 8]; the
+            seeds that re-make each variant alone; seconds per phase.
+
+        Raises:
+            InvalidRequest: the request does not fit the model (e.g. longer than the context allows).
+            ModelNotAvailable / CheckpointMismatch: a model folder is missing or broken.
+            Cancelled: `cancel` was set.
+        """
+        seed = request.seed if request.seed is not None else random_seed()
+        request = replace(request, seed=seed)
+        seeds = [variant_seed(seed, i) for i in range(request.variants)]
+        report = _Reporter(progress)
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        with self._lock, _freed_on_failure(self.device):
+            with _timed(timings, "loading"):
+                report(Phase.LOADING, 0, 2, 0.0)
+                lm = self._need_lm()
+                report(Phase.LOADING, 1, 2, 0.0)
+            _check(cancel)
+            with _timed(timings, "prompt"):
+                prompt = self._prompts.build(request.tags, request.lyrics)
+                report(Phase.PROMPT, 1, 1, 0.0)
+            with _timed(timings, "tokens"):
+                report.begin(Phase.TOKENS)
+                tokens = self._tokens(lm, prompt, request, seeds, report, cancel)
+            _check(cancel)
+            with _timed(timings, "loading"):
+                codec = self._need_codec()
+                report(Phase.LOADING, 2, 2, TOKENS_SHARE)
+            with _timed(timings, "decoding"):
+                report.begin(Phase.DECODING)
+                audio = []
+                for i, (codes, s) in enumerate(zip(tokens, seeds)):
+                    on_window = report.decoding(i, len(tokens))
+                    audio.append(self._decode(codec, codes, s, on_window, cancel))
+        timings["total"] = time.perf_counter() - start
+        report(Phase.DONE, 1, 1, 1.0)
+        return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request)
+
+    def _tokens(self, lm, prompt, request: MusicRequest, seeds: list[int], report, cancel) -> list[np.ndarray]:
+        from .generation import generate_tokens
+
+        context = lm.config.backbone.max_seq_len
+        if prompt.length + request.frames > context:
+            from .request import FRAME_RATE
+
+            most = max(0, context - prompt.length) / FRAME_RATE
+            raise InvalidRequest(
+                f"{request.seconds:g} s does not fit the model's context with these lyrics: at most {most:.0f} s "
+                "(shorten the song or the lyrics)"
+            )
+        generators = [torch.Generator(device=lm.device).manual_seed(s) for s in seeds]
+        style = torch.from_numpy(request.style) if request.style is not None else None
+        try:
+            out = generate_tokens(
+                lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,
+                temperature=request.temperature, generators=generators, style=style,
+                progress=report.tokens(), cancel=cancel,
+            )
+        finally:
+            # The KV caches span the whole context for every row (GBs for the 3B model with 8 variants):
+            # give them back now, so the codec has the room and an idle pipeline holds only weights.
+            lm.clear_caches()
+        return [out.variant(i).cpu().numpy().astype(np.int64) for i in range(len(seeds))]
+
+    # ---- decoding saved tokens -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def decode(
+        self,
+        tokens: np.ndarray | torch.Tensor,
+        seed: int,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> np.ndarray:
+        """Audio float32 [2, samples] for saved tokens [frames, 8] (what `generate` returned, same seed -> same audio)."""
+        report = _Reporter(progress)
+        with self._lock, _freed_on_failure(self.device):
+            codec = self._need_codec()
+            report.begin(Phase.DECODING)
+            audio = self._decode(codec, tokens, seed, report.decoding(0, 1, base=0.0), cancel)
+        report(Phase.DONE, 1, 1, 1.0)
+        return audio
+
+    def decode_stream(
+        self,
+        tokens: np.ndarray | torch.Tensor,
+        seed: int,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Like `decode`, but yields float32 [2, n] chunks as soon as each is final (they concatenate to it).
+
+        The pipeline is busy until the iterator is exhausted or closed.
+        """
+        with self._lock, _freed_on_failure(self.device):
+            codec = self._need_codec()
+            # The codec's stream enters inference mode around each step itself; wrapping this generator in
+            # it would leak the mode into the caller's code between chunks.
+            stream = codec.decode_stream(
+                _codes(tokens), generator=_codec_generator(seed), steps=self.decode_steps,
+                guidance=self.decode_guidance, cancel=cancel,
+            )
+            for chunk in stream:
+                yield chunk.numpy()
+
+    def _decode(self, codec, tokens, seed: int, on_window, cancel) -> np.ndarray:
+        audio = codec.decode(
+            _codes(tokens), generator=_codec_generator(seed), steps=self.decode_steps,
+            guidance=self.decode_guidance, progress=on_window, cancel=cancel,
+        )
+        return audio.numpy()
+
+
+# ---- helpers -----------------------------------------------------------------------------------------------
+
+
+def should_offload(free_bytes: int, needed_bytes: int, margin: int = ACTIVATION_MARGIN_BYTES) -> bool:
+    """Whether the other model must leave the GPU for one of `needed_bytes` (plus activations) to fit."""
+    return free_bytes < needed_bytes + margin
+
+
+def _codes(tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
+    codes = torch.as_tensor(np.asarray(tokens) if not isinstance(tokens, torch.Tensor) else tokens)
+    if codes.dim() != 2 or codes.shape[1] != 8 or codes.shape[0] == 0:
+        raise InvalidRequest(f"tokens must be [frames, 8] with at least one frame, got {list(codes.shape)}")
+    return codes.long()
+
+
+def _codec_generator(seed: int) -> torch.Generator:
+    # The codec draws its noise on the generator's device: a CPU generator gives the same song on any device.
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
+def _weights_bytes(folder: Path, dtype: torch.dtype) -> int:
+    """Roughly what a checkpoint takes in memory at `dtype` (file size, rescaled from float32 when smaller)."""
+    size = sum(p.stat().st_size for p in checkpoint_files(folder))
+    return size * torch.empty((), dtype=dtype).element_size() // 4 if dtype != torch.float32 else size
+
+
+def _module_bytes(module: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
+def _free_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("generation cancelled")
+
+
+@contextmanager
+def _timed(timings: dict[str, float], phase: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
+
+
+@contextmanager
+def _freed_on_failure(device: torch.device):
+    """On any failure (a cancel included) drop the scratch tensors of the failed step before re-raising."""
+    try:
+        yield
+    except BaseException:
+        _free_memory(device)
+        raise
+
+
+class _Reporter:
+    """Turns per-step counts into `ProgressEvent`s with a rate-based ETA and an overall fraction."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+        self.phase: Phase | None = None
+        self.phase_start = time.perf_counter()
+
+    def begin(self, phase: Phase) -> None:
+        """Start timing `phase` (its ETA is extrapolated from here)."""
+        self.phase, self.phase_start = phase, time.perf_counter()
+
+    def __call__(self, phase: Phase, done: int, total: int, overall: float) -> None:
+        now = time.perf_counter()
+        if phase is not self.phase:
+            self.begin(phase)
+        eta = 0.0 if done >= total else (now - self.phase_start) / done * (total - done) if done else None
+        if self.callback is not None:
+            self.callback(ProgressEvent(phase, done, total, eta, min(1.0, overall)))
+
+    def tokens(self) -> Callable[[int, int], None]:
+        """generate_tokens' (frames_done, frames_total)."""
+        return lambda done, total: self(Phase.TOKENS, done, total, TOKENS_SHARE * done / total)
+
+    def decoding(self, variant: int, variants: int, base: float = TOKENS_SHARE) -> Callable[[int, int], None]:
+        """The codec's (windows_done, windows_total) for one variant, as progress over every variant's windows."""
+
+        def on_window(done: int, total: int) -> None:
+            finished = (variant + done / total) / variants
+            self(Phase.DECODING, variant * total + done, variants * total, base + (1.0 - base) * finished)
+
+        return on_window
