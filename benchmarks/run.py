@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 
+from benchmarks.bench_codec import codec_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
 from benchmarks.bench_profile import profile_rows  # noqa: E402
 from benchmarks.bench_stream import stream_rows  # noqa: E402
@@ -44,6 +45,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     configs = args.config or (["tiny", "medium", "full"] if args.device == "cuda" else ["tiny", "medium"])
     rows = lm_rows(configs, args.device, args.quick)
+    rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)
     rows += stream_rows(configs, args.device, args.quick)
     print_table(rows)
