@@ -15,8 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 
+from benchmarks.bench_codec import codec_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
 from benchmarks.bench_profile import profile_rows  # noqa: E402
+from benchmarks.bench_stream import stream_rows  # noqa: E402
 from benchmarks.bench_style import style_rows  # noqa: E402
 
 
@@ -43,7 +45,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     configs = args.config or (["tiny", "medium", "full"] if args.device == "cuda" else ["tiny", "medium"])
     rows = lm_rows(configs, args.device, args.quick)
+    rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)
+    rows += stream_rows(configs, args.device, args.quick)
     print_table(rows)
     if args.profile:
         print("\nWhere GPU time will go (measured on this machine; see benchmarks/bench_profile.py)\n")

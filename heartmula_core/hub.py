@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import importlib
 import logging
 import shutil
 from collections.abc import Mapping
@@ -253,7 +254,7 @@ class Catalogue:
         log.info("downloading %s (%s, %s)", entry.name, entry.repo_id, human_size(needed))
         try:
             path = Path(snapshot_download(entry.repo_id, cache_dir=self.cache_dir, allow_patterns=patterns))
-        except OSError as exc:
+        except hub_errors() as exc:
             raise ModelNotAvailable(self._download_failure(entry, exc, needed)) from exc
         problem = find_problem(entry, path)
         if problem:
@@ -269,14 +270,14 @@ class Catalogue:
 
         try:
             info = HfApi().model_info(entry.repo_id, files_metadata=True)
-        except OSError as exc:  # huggingface_hub's HTTP errors are OSErrors
+        except hub_errors() as exc:
             raise ModelNotAvailable(self._download_failure(entry, exc, None)) from exc
         return {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
 
-    def _download_failure(self, entry: CatalogueEntry, exc: OSError, needed: int | None) -> str:
+    def _download_failure(self, entry: CatalogueEntry, exc: Exception, needed: int | None) -> str:
         from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
 
-        if exc.errno == errno.ENOSPC:
+        if getattr(exc, "errno", None) == errno.ENOSPC:
             free = shutil.disk_usage(_existing_parent(self.cache_dir)).free
             return _no_space(entry, needed, free, self.cache_dir)
         if isinstance(exc, OfflineModeIsEnabled):
@@ -296,6 +297,22 @@ class Catalogue:
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
+
+
+def hub_errors() -> tuple[type[Exception], ...]:
+    """What a hub call raises when the network or the hub fails.
+
+    huggingface_hub's own HTTP errors are OSErrors, but the errors of the HTTP client under it (no route,
+    DNS failure, refused connection) are not: httpx's (huggingface_hub 1.x) and httpx2's (2.x) derive from
+    plain Exception. All of them must become one actionable line, never a traceback.
+    """
+    errors: list[type[Exception]] = [OSError]
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).HTTPError)
+        except ImportError:
+            continue
+    return tuple(errors)
 
 
 def check_disk_space(entry: CatalogueEntry, needed: int, folder: Path) -> None:
