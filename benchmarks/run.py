@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
+from benchmarks.bench_pipeline import pipeline_rows  # noqa: E402
 
 
 def print_table(rows: list[dict]) -> None:
@@ -40,6 +41,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     configs = args.config or (["tiny", "medium", "full"] if args.device == "cuda" else ["tiny", "medium"])
     rows = lm_rows(configs, args.device, args.quick)
+    rows += pipeline_rows(configs, args.device, args.quick)
     print_table(rows)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\n{torch.get_num_threads()} threads, {os.cpu_count()} cores, load average {load:.2f} (wall times are noisy "
