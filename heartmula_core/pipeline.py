@@ -29,6 +29,7 @@ import torch
 from .errors import Cancelled, InvalidRequest, ModelNotAvailable
 from .hub import MusicModels
 from .request import (
+    FRAME_RATE,
     MusicRequest,
     MusicResult,
     Phase,
@@ -232,11 +233,9 @@ class MusicPipeline:
 
         context = lm.config.backbone.max_seq_len
         if prompt.length + request.frames > context:
-            from .request import FRAME_RATE
-
-            most = max(0, context - prompt.length) / FRAME_RATE
+            most = int(max(0, context - prompt.length) / FRAME_RATE)  # whole seconds that surely fit
             raise InvalidRequest(
-                f"{request.seconds:g} s does not fit the model's context with these lyrics: at most {most:.0f} s "
+                f"{request.seconds:g} s does not fit the model's context with these lyrics: at most {most} s "
                 "(shorten the song or the lyrics)"
             )
         generators = [torch.Generator(device=lm.device).manual_seed(s) for s in seeds]
