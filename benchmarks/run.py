@@ -17,6 +17,7 @@ import torch  # noqa: E402
 
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
 from benchmarks.bench_pipeline import pipeline_rows  # noqa: E402
+from benchmarks.bench_style import style_rows  # noqa: E402
 
 
 def print_table(rows: list[dict]) -> None:
@@ -42,6 +43,7 @@ def main() -> None:
     configs = args.config or (["tiny", "medium", "full"] if args.device == "cuda" else ["tiny", "medium"])
     rows = lm_rows(configs, args.device, args.quick)
     rows += pipeline_rows(configs, args.device, args.quick)
+    rows += style_rows(configs, args.device, args.quick)
     print_table(rows)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\n{torch.get_num_threads()} threads, {os.cpu_count()} cores, load average {load:.2f} (wall times are noisy "

@@ -10,6 +10,13 @@ masked in frame 0, which the official loop never checks. No official golden cont
 
 Variants (one per generator) run as one batch; each draws from its own generator in the official
 shape, so a variant batched with others yields exactly the tokens it yields alone.
+
+API notes for callers:
+- `generate_tokens` returns `GeneratedTokens` (tokens (B, n, 8) plus each variant's length), not a bare
+  tensor, because batched variants end at different frames.
+- cfg_scale < 1 is refused (the official pipeline then batches two conditional rows and does not guide).
+- The model's KV caches are reused between calls (`model.clear_caches()` frees them), so one model runs
+  one generation at a time: callers serialise.
 """
 
 from __future__ import annotations

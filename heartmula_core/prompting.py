@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .config import GenConfig
 from .errors import InvalidRequest, ModelNotAvailable
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
 TAG_OPEN, TAG_CLOSE = "<tag>", "</tag>"
@@ -39,7 +43,7 @@ class Prompt:
 class PromptBuilder:
     """Turns tags and lyrics into a `Prompt` with the tokenizer and ids of a `HeartMuLaGen` folder."""
 
-    def __init__(self, tokenizer, gen: GenConfig, num_codebooks: int = 8):
+    def __init__(self, tokenizer: Tokenizer, gen: GenConfig, num_codebooks: int = 8):
         self.tokenizer = tokenizer
         self.gen = gen
         self.num_codebooks = num_codebooks

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import JobCancelled, StudioError
 from .history import NewTake
-from .jobs import MusicSettings, Progress, Sheet, SheetWritten
+from .jobs import EtaClock, MusicSettings, Progress, Sheet, SheetWritten
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -77,7 +77,7 @@ def make_llm_backend(settings: Settings, choice: LlmChoice) -> Any:
 
 
 class LlmSheetWriter:
-    """`SheetWriter` over the songwriting layer's `SongWriter`."""
+    """`SheetWriter` over the songwriting layer's `SongWriter` (which also unloads the LLM once it has written)."""
 
     def __init__(self, settings: Settings, choice: LlmChoice) -> None:
         self.settings = settings
@@ -89,40 +89,48 @@ class LlmSheetWriter:
         writer_mod = load_layer("app.songwriter.writer", "Writing with an LLM")
         sheet_mod = load_layer("app.songwriter.sheet", "Writing with an LLM")
         errors = load_layer("app.songwriter.errors", "Writing with an LLM")
-        backend = make_llm_backend(self.settings, self.choice)
         song_sheet = sheet_mod.SongSheet(
             description=sheet.description,
             title=sheet.title,
             lyrics=sheet.lyrics,
             tags=sheet.tags,
-            seconds=max(MIN_WRITER_SECONDS, sheet.seconds),
+            seconds=min(max(MIN_WRITER_SECONDS, sheet.seconds), sheet_mod.MAX_SECONDS),
         )
-        writer = writer_mod.SongWriter(backend, settings=self.settings)
+        writer = writer_mod.SongWriter(
+            make_llm_backend(self.settings, self.choice),
+            max_lyrics_lines=self.settings.max_lyrics_lines,
+            max_lyrics_chars=self.settings.max_lyrics_chars,
+        )
         try:
             result = writer.write(song_sheet, sheet_mod.parse_fill(fill), on_text=on_text, cancel=cancel)
         except errors.Cancelled:
             raise JobCancelled("Stopped while the song was being written; nothing was changed.") from None
-        finally:
-            _unload_quietly(backend)
         out = result.sheet
         written = Sheet(out.description, out.title, out.lyrics, out.tags, sheet.seconds)
-        return SheetWritten(written, tuple(str(r) for r in getattr(result, "repairs", ())))
+        return SheetWritten(written, tuple(result.repairs))
 
 
-def _unload_quietly(backend: Any) -> None:
-    """Free the LLM's GPU memory for the music; a server that cannot is no reason to fail the song."""
-    try:
-        backend.unload()
-    except Exception as exc:  # the song is written; a failed unload only costs memory
-        log.info("could not unload the LLM: %s", exc)
+def device_and_dtype(settings: Settings) -> tuple[str, str]:
+    """The settings' device and dtype with "auto" resolved: a GPU in bfloat16 when there is one, else CPU float32."""
+    import torch
+
+    device = settings.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = settings.dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if device == "cuda" else "float32"
+    return device, dtype
 
 
 class PipelineMusicMaker:
-    """`MusicMaker` over `heartmula_core.pipeline.MusicPipeline`, one pipeline per LM variant, built lazily."""
+    """`MusicMaker` over `heartmula_core.pipeline.MusicPipeline` (one per LM variant) and the style encoder,
+    each built on first use and kept until `unload()`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pipelines: dict[str, Any] = {}
+        self._style: Any = None
         self._lock = threading.Lock()
 
     def catalogue(self) -> Any:
@@ -139,28 +147,41 @@ class PipelineMusicMaker:
         return Catalogue(ckpt_dir=s.ckpt_dir, folders=folders)
 
     def pipeline(self, variant: str) -> Any:
-        """The pipeline for LM `variant`; resolving its models may download them (outside a job, Models tab)."""
+        """The pipeline for LM `variant`. Models are never downloaded here: that is the Models tab's job."""
         with self._lock:
             if variant not in self._pipelines:
                 pipeline_mod = load_layer("heartmula_core.pipeline", "Making music")
                 models = self.catalogue().music_models(variant, download=False)
-                device = None if self.settings.device == "auto" else self.settings.device
-                dtype = None if self.settings.dtype == "auto" else self.settings.dtype
+                device, dtype = device_and_dtype(self.settings)
                 self._pipelines[variant] = pipeline_mod.MusicPipeline(models, device=device, dtype=dtype)
             return self._pipelines[variant]
 
-    def unload(self) -> int:
-        """Free every loaded model; returns how many pipelines were unloaded."""
+    def style_encoder(self) -> Any:
         with self._lock:
-            count = len(self._pipelines)
+            if self._style is None:
+                style_mod = load_layer("heartmula_core.style", "Style from a reference or a style text")
+                catalogue = self.catalogue()
+                folder = catalogue.resolve("style", download=False).path
+                device, dtype = device_and_dtype(self.settings)
+                self._style = style_mod.StyleEncoder.load(
+                    folder, "float32" if device == "cpu" else dtype, device, catalogue=catalogue,
+                    max_seconds=self.settings.max_style_audio_s, cache_dir=self.settings.data_dir / "style-cache",
+                )
+            return self._style
+
+    def unload(self) -> int:
+        """Free every loaded model; returns how many were loaded."""
+        with self._lock:
+            count = len(self._pipelines) + (self._style is not None)
             for pipeline in self._pipelines.values():
                 pipeline.unload()
             self._pipelines.clear()
-        return count
+            self._style = None
+        if count:
+            import gc
 
-    @property
-    def loaded(self) -> list[str]:
-        return sorted(self._pipelines)
+            gc.collect()
+        return count
 
     def make(
         self, sheet: Sheet, settings: MusicSettings, progress: Callable[[Progress], None], cancel: threading.Event
@@ -169,24 +190,28 @@ class PipelineMusicMaker:
 
         request_mod = load_layer("heartmula_core.request", "Making music")
         progress(Progress("loading"))
-        pipeline = self.pipeline(settings.lm_variant)
-        request = request_mod.MusicRequest(
-            tags=sheet.tags,
-            lyrics=sheet.lyrics,
-            seconds=sheet.seconds,
-            variants=settings.variants,
-            seed=settings.seed,
-            cfg=settings.cfg,
-            topk=settings.topk,
-            temperature=settings.temperature,
-            style=self.style_vector(settings),
-        )
-
-        def on_progress(event: Any) -> None:
-            progress(Progress(event.phase.value, event.done, event.total, event.eta))
-
         try:
-            result = pipeline.generate(request, progress=on_progress, cancel=cancel)
+            style = self.style_vector(settings)
+            request = request_mod.MusicRequest(
+                tags=sheet.tags,
+                lyrics=sheet.lyrics,
+                seconds=sheet.seconds,
+                variants=settings.variants,
+                seed=settings.seed,
+                cfg=settings.cfg,
+                topk=settings.topk,
+                temperature=settings.temperature,
+                style=style,
+            )
+            clock = EtaClock()
+
+            def on_progress(event: Any) -> None:
+                # The pipeline's ETA when it has one; otherwise our own from the rate so far.
+                stamped = clock.stamp(event.phase.value, event.done, event.total)
+                eta = event.eta if event.eta is not None else stamped.eta_s
+                progress(Progress(event.phase.value, event.done, event.total, eta))
+
+            result = self.pipeline(settings.lm_variant).generate(request, progress=on_progress, cancel=cancel)
         except Cancelled:
             raise JobCancelled("Stopped; nothing was kept.") from None
         return [
@@ -195,11 +220,22 @@ class PipelineMusicMaker:
         ]
 
     def style_vector(self, settings: MusicSettings) -> Any:
-        """The style vector for a reference recording or a style text, or None when no style was given."""
+        """The [512] style vector for the reference recording (or else the style text), or None without either."""
         if not settings.style_audio and not settings.style_text.strip():
             return None
-        raise LayerMissing("Style from a reference or a style text is not available in this build of Heartsong yet.")
+        style_mod = load_layer("heartmula_core.style", "Style from a reference or a style text")
+        encoder = self.style_encoder()
+        if settings.style_audio:
+            embedding = encoder.embed_audio(settings.style_audio)
+        else:
+            embedding = encoder.embed_text(settings.style_text.strip())
+        return style_mod.scale_style(embedding.reshape(-1), settings.style_strength)  # (dim,)
 
     def decode(self, variant: str, tokens: Any, seed: int) -> tuple[Any, int]:
         """Re-make the audio of saved tokens (frames, codebooks); returns (audio (channels, samples), rate)."""
-        return self.pipeline(variant).decode(tokens, seed)
+        pipeline = self.pipeline(variant)
+        return pipeline.decode(tokens, seed), pipeline.sample_rate
+
+    @property
+    def loaded(self) -> list[str]:
+        return sorted(self._pipelines)

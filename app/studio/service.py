@@ -18,7 +18,7 @@ import numpy as np
 
 from heartmula_core.audio import read_audio
 
-from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, load_layer, make_llm_backend
+from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, load_layer, make_llm_backend
 from .history import History, Song, Take
 from .jobs import ComposeJob, DeviceQueue, Event, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
 
@@ -175,16 +175,18 @@ class Studio:
         return read_audio(path, max_bytes=int(self.settings.max_upload_mb * 1e6), max_seconds=max_seconds)
 
     def transcribe(self, path: str | Path) -> str:
-        """The lyrics heard in an uploaded song."""
+        """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear."""
         self.check_upload(path)
         module = load_layer("heartmula_core.transcribe", "Transcribing lyrics")
         with self._lock:
             if self._transcriber is None:
-                self._transcriber = module.Transcriber(self.music.catalogue().resolve("transcriptor", download=False).path)
+                folder = self.music.catalogue().resolve("transcriptor", download=False).path
+                device, _ = device_and_dtype(self.settings)
+                self._transcriber = module.Transcriber(folder, device, "float32" if device == "cpu" else "float16")
             transcriber = self._transcriber
         with self.device_queue.turn(lambda place: None, threading.Event()):
-            result = transcriber.transcribe(path)
-        return str(getattr(result, "text", result))
+            result = transcriber.transcribe(path, sections=True)
+        return str(result.text)
 
     # -- models ------------------------------------------------------------------------------------------
 

@@ -29,11 +29,11 @@ def build_app(studio: Studio) -> gr.Blocks:
             with gr.Tab("Models & Settings", id="models") as models_page:
                 models = models_tab.build(studio)
 
+        api.register(studio)  # first, so the named endpoints get their plain names (/write, /compose, /search)
         create_tab.wire(create, studio, models.llm_inputs, demo)
         refresh_history, listing = history_tab.wire(history, studio)
         transcribe_tab.wire(transcribe, studio)
         refresh_models = models_tab.wire(models, studio)
-        api.register(studio)
 
         history_page.select(refresh_history, [history.query, history.sort], listing, api_visibility="private")
         models_page.select(refresh_models, None, models.table, api_visibility="private")

@@ -75,4 +75,5 @@ CSS = """
 .hs-status { font-size: var(--text-md); color: var(--body-text-color-subdued); min-height: 1.4em; }
 .hs-hint { color: var(--body-text-color-subdued); font-size: var(--text-sm); }
 .hs-gen { max-width: 9em; }
+#create-stop { color: var(--error-text-color); border-color: var(--error-border-color); }
 """

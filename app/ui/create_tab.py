@@ -56,12 +56,27 @@ class CreateTab:
     takes: list[TakeSlot]
     song_id: gr.State
 
-    def text_inputs(self) -> list[Any]:
-        return [self.fields[f] for f in FIELDS] + [self.generate[f] for f in FIELDS] + [self.seconds]
+    def text_inputs(self) -> set[Any]:
+        return {*self.fields.values(), *self.generate.values(), self.seconds}
 
-    def music_inputs(self) -> list[Any]:
-        return [self.variants, self.seed, self.cfg, self.temperature, self.topk, self.lm_variant,
-                self.style_audio, self.style_text, self.style_strength]
+    def music_inputs(self) -> set[Any]:
+        return {self.variants, self.seed, self.cfg, self.temperature, self.topk, self.lm_variant,
+                self.style_audio, self.style_text, self.style_strength}
+
+    def sheet(self, data: dict[Any, Any]) -> tuple[Sheet, frozenset[str]]:
+        """The page's values (a set-inputs dict) → the sheet and the fields ticked for the LLM."""
+        sheet = Sheet(*(str(data[self.fields[f]] or "") for f in FIELDS), seconds=float(data[self.seconds] or 0))
+        return sheet, frozenset(f for f in FIELDS if data[self.generate[f]])
+
+    def music(self, data: dict[Any, Any]) -> MusicSettings:
+        """The page's values → how to make the music."""
+        seed = data[self.seed]
+        return MusicSettings(
+            variants=int(data[self.variants]), seed=None if seed in (None, "") or int(seed) < 0 else int(seed),
+            cfg=float(data[self.cfg]), temperature=float(data[self.temperature]), topk=int(data[self.topk]),
+            lm_variant=str(data[self.lm_variant]), style_audio=data[self.style_audio] or None,
+            style_text=str(data[self.style_text] or ""), style_strength=float(data[self.style_strength]),
+        )
 
     def take_outputs(self) -> list[Any]:
         out: list[Any] = []
@@ -141,22 +156,6 @@ def build(studio: Studio) -> CreateTab:
                      status, takes, song_id)
 
 
-def _sheet(args: tuple[Any, ...]) -> tuple[Sheet, frozenset[str]]:
-    """(description, title, lyrics, tags, 4 ticks, seconds) from the page → the sheet and the fields to fill."""
-    texts, ticks, seconds = args[:4], args[4:8], args[8]
-    sheet = Sheet(*(str(t or "") for t in texts), seconds=float(seconds or 0))
-    return sheet, frozenset(name for name, ticked in zip(FIELDS, ticks, strict=True) if ticked)
-
-
-def _music(args: tuple[Any, ...]) -> MusicSettings:
-    variants, seed, cfg, temperature, topk, lm_variant, style_audio, style_text, strength = args
-    return MusicSettings(
-        variants=int(variants), seed=None if seed in (None, "") or int(seed) < 0 else int(seed), cfg=float(cfg),
-        temperature=float(temperature), topk=int(topk), lm_variant=str(lm_variant),
-        style_audio=style_audio or None, style_text=str(style_text or ""), style_strength=float(strength),
-    )
-
-
 def stopped_quietly(events: Iterator[Any]) -> Iterator[Any]:
     """The events, ending without an error dialog when the musician pressed Stop (Stop says so itself)."""
     try:
@@ -188,6 +187,10 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     def choice(backend: str, model: str | None, ollama_url: str, openai_url: str, key: str):
         url = openai_url if backend == "OpenAI" else ollama_url
         return studio.llm_choice(backend, url, model or "", key if backend == "OpenAI" else "")
+
+    def chosen(data: dict[Any, Any]):
+        """The LLM picked on the page (the switch, the model, and the Settings tab's URLs and key)."""
+        return choice(data[tab.llm_backend], data[tab.llm_model], *(data[c] for c in llm_inputs))
 
     def models_of(backend: str, ollama_url: str, openai_url: str, key: str, *, quiet: bool) -> Any:
         try:
@@ -228,9 +231,9 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         return {}
 
     @guarded
-    def write(*args: Any, request: gr.Request) -> Iterator[dict[Any, Any]]:
-        sheet, fill = _sheet(args[:9])
-        llm = choice(*args[9:14])
+    def write(data: dict[Any, Any], request: gr.Request) -> Iterator[dict[Any, Any]]:
+        sheet, fill = tab.sheet(data)
+        llm = chosen(data)
         for event in stopped_quietly(studio.write(sheet, fill, llm, session_of(request))):
             updates = stream_fields(event, fill, sheet)
             if isinstance(event, Progress):
@@ -240,18 +243,18 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
             if updates:
                 yield updates
 
-    llm_args = [tab.llm_backend, tab.llm_model, *llm_inputs]
+    llm_args = {tab.llm_backend, tab.llm_model, *llm_inputs}
     write_outputs = [*text_outputs, *tab.generate.values(), tab.status]
     write_event = tab.write.click(
-        write, [*tab.text_inputs(), *llm_args], write_outputs, api_visibility="private", concurrency_limit=None,
+        write, tab.text_inputs() | llm_args, write_outputs, api_visibility="private", concurrency_limit=None,
         show_progress="hidden",
     )
 
     @guarded
-    def compose(*args: Any, request: gr.Request) -> Iterator[dict[Any, Any]]:
-        sheet, fill = _sheet(args[:9])
-        music = _music(args[9:18])
-        llm = choice(*args[18:23])
+    def compose(data: dict[Any, Any], request: gr.Request) -> Iterator[dict[Any, Any]]:
+        sheet, fill = tab.sheet(data)
+        music = tab.music(data)
+        llm = chosen(data)
         yield {tab.status: progress_html(Progress("waiting")), tab.song_id: None, **take_updates(tab, studio, None, ())}
         for event in stopped_quietly(studio.compose(sheet, fill, music, llm, session_of(request))):
             updates = stream_fields(event, fill, sheet)
@@ -271,7 +274,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
 
     compose_outputs = [*write_outputs, tab.song_id, *tab.take_outputs()]
     compose_event = tab.compose.click(
-        compose, [*tab.text_inputs(), *tab.music_inputs(), *llm_args], compose_outputs,
+        compose, tab.text_inputs() | tab.music_inputs() | llm_args, compose_outputs,
         api_visibility="private", concurrency_limit=None, show_progress="hidden",
     )
 

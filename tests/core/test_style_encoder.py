@@ -262,3 +262,13 @@ def test_embed_cli_bad_input_is_one_line_exit_2(tiny, tmp_path, capsys):
         assert status == 2, err
         assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
         assert not out.exists()
+
+
+def test_half_precision_weights_stay_close(tiny, mulan, wave):
+    """bf16 weights: the mel still runs in float32 and latents come out float32, near the fp32 ones."""
+    half = StyleEncoder.load(tiny, "bfloat16")
+    full = StyleEncoder(mulan)
+    got = half.embed_audio(wave[: 12 * SR], sample_rate=SR)
+    assert got.dtype == torch.float32
+    assert float((got - full.embed_audio(wave[: 12 * SR], sample_rate=SR)).abs().max()) < 5e-3
+    assert float((half.embed_text("hopeful piano") - full.embed_text("hopeful piano")).abs().max()) < 5e-3

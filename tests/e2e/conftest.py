@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.llm_server import LLMServer
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "fixtures" / "heartmula" / "tiny"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -69,9 +71,28 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+LLM_MODEL = "tiny-songwriter:latest"
+LLM_KEY = "sk-e2e-from-environment"
+
+
 @pytest.fixture(scope="session")
-def app_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment the app runs with: tiny models, a temp data folder, no network."""
+def llm() -> Iterator[LLMServer]:
+    """The scripted LLM server (both wire protocols) the app's Ollama and OpenAI settings point at."""
+    with LLMServer(models=(LLM_MODEL,)) as server:
+        yield server
+
+
+@pytest.fixture
+def llm_script(llm: LLMServer) -> Iterator[LLMServer]:
+    """The LLM server with a clean slate for one test; every scripted reply must have been used by its end."""
+    llm.requests.clear()
+    yield llm
+    assert llm.pending == 0, "the page did not ask the LLM for every scripted reply"
+
+
+@pytest.fixture(scope="session")
+def app_env(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> dict[str, str]:
+    """The environment the app runs with: tiny models, a temp data folder, the test LLM, no network."""
     data = tmp_path_factory.mktemp("heartsong-data")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEARTSONG_", "OPENAI_"))}
     env |= {
@@ -79,6 +100,13 @@ def app_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "HEARTSONG_LM_DIR": str(TINY / "HeartMuLa-tiny"),
         "HEARTSONG_GEN_DIR": str(TINY / "HeartMuLaGen-tiny"),
         "HEARTSONG_CODEC_DIR": str(TINY / "HeartCodec-tiny"),
+        "HEARTSONG_LLM_BACKEND": "ollama",
+        "HEARTSONG_OLLAMA_URL": llm.url,
+        "HEARTSONG_OLLAMA_MODEL": LLM_MODEL,
+        "HEARTSONG_OPENAI_BASE_URL": llm.openai_url,
+        "HEARTSONG_OPENAI_MODEL": LLM_MODEL,
+        "HEARTSONG_OPENAI_API_KEY": LLM_KEY,
+        "HEARTSONG_LLM_TIMEOUT_S": "30",
         "HEARTSONG_DEVICE": "cpu",
         "HEARTSONG_DTYPE": "float32",
         "HEARTSONG_MAX_UPLOAD_MB": "5",
