@@ -3,8 +3,7 @@
 - LM ops per frame: every aten op the frame step dispatches (views excluded: they launch no kernel), counted
   with a TorchDispatchMode over a real generation of the `medium` LM, frames 2..n minus frame 1; and the host
   syncs per frame (`is_nonzero`/`item`: a `bool()`/`.item()` of a tensor, which on a GPU waits for the
-  queue to drain). The CPU path syncs more than the GPU one would (the CPU sampler checks for top-k ties
-  per codebook, the end-of-audio check runs every frame): the GPU path reads the end check every 8 frames.
+  queue to drain). On the CPU the end-of-audio check is read every frame; the GPU path reads it every 8.
 - Weight bytes per frame for the full 3B model in bf16: the backbone and codebook-0 head once, the decoder,
   its input projection and one codebook head for each of the 7 decoder steps (counted from the model built
   on `meta`), plus the backbone KV cache read at the end of a 240 s song; at the H100's ~3.35 TB/s that is
@@ -82,11 +81,11 @@ def lm_op_rows(config: str = "medium", frames: int = 9) -> list[dict]:
     return [{
         "part": "profile", "what": f"LM ops per frame ({config}, CPU path)",
         "value": round((many.total - one.total) / (frames - 1), 1),
-        "note": "top: " + ", ".join(f"{op.removeprefix('aten.')} {n:g}" for op, n in top),
+        "note": "top: " + ", ".join(f"{op.removeprefix('aten.')} {n:.0f}" for op, n in top),
     }, {
         "part": "profile", "what": "LM host syncs per frame (CPU path)",
         "value": round((many.syncs - one.syncs) / (frames - 1), 2),
-        "note": "GPU path: the end-of-audio check once per 8 frames, no sampler sync",
+        "note": "the end-of-audio check; the GPU path reads it once per 8 frames",
     }]
 
 

@@ -19,6 +19,7 @@ from benchmarks.bench_codec import codec_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
 from benchmarks.bench_pipeline import pipeline_rows  # noqa: E402
 from benchmarks.bench_profile import profile_rows  # noqa: E402
+from benchmarks.bench_stream import stream_rows  # noqa: E402
 from benchmarks.bench_style import style_rows  # noqa: E402
 
 
@@ -48,6 +49,7 @@ def main() -> None:
     rows += pipeline_rows(configs, args.device, args.quick)
     rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)
+    rows += stream_rows(configs, args.device, args.quick)
     print_table(rows)
     if args.profile:
         print("\nWhere GPU time will go (measured on this machine; see benchmarks/bench_profile.py)\n")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import importlib
 import logging
 import shutil
 from collections.abc import Mapping
@@ -254,7 +255,7 @@ class Catalogue:
         log.info("downloading %s (%s, %s)", entry.name, entry.repo_id, human_size(needed))
         try:
             path = Path(snapshot_download(entry.repo_id, cache_dir=self.cache_dir, allow_patterns=patterns))
-        except OSError as exc:
+        except hub_errors() as exc:
             raise ModelNotAvailable(download_error(entry, exc, needed, self.cache_dir)) from exc
         problem = find_problem(entry, path)
         if problem:
@@ -270,7 +271,7 @@ class Catalogue:
 
         try:
             info = HfApi().model_info(entry.repo_id, files_metadata=True)
-        except OSError as exc:  # huggingface_hub's HTTP errors are OSErrors
+        except hub_errors() as exc:
             raise ModelNotAvailable(download_error(entry, exc, None, self.cache_dir)) from exc
         return {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
 
@@ -278,11 +279,11 @@ class Catalogue:
 # ---- helpers -----------------------------------------------------------------------------------------------
 
 
-def download_error(entry: CatalogueEntry, exc: OSError, needed: int | None, cache_dir: Path) -> str:
+def download_error(entry: CatalogueEntry, exc: Exception, needed: int | None, cache_dir: Path) -> str:
     """One line saying why downloading `entry` failed and what to do (no space, offline, gated, not found, network)."""
     from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
 
-    if exc.errno == errno.ENOSPC:
+    if getattr(exc, "errno", None) == errno.ENOSPC:
         free = shutil.disk_usage(_existing_parent(cache_dir)).free
         return _no_space(entry, needed, free, cache_dir)
     if isinstance(exc, OfflineModeIsEnabled):
@@ -299,6 +300,22 @@ def download_error(entry: CatalogueEntry, exc: OSError, needed: int | None, cach
         f"could not download {entry.name} from {entry.url} ({first_line}); check the connection and run "
         f"`python -m heartmula_core download {entry.name}` again (a partial download resumes)"
     )
+
+
+def hub_errors() -> tuple[type[Exception], ...]:
+    """What a hub call raises when the network or the hub fails.
+
+    huggingface_hub's own HTTP errors are OSErrors, but the errors of the HTTP client under it (no route,
+    DNS failure, refused connection) are not: httpx's (huggingface_hub 1.x) and httpx2's (2.x) derive from
+    plain Exception. All of them must become one actionable line, never a traceback.
+    """
+    errors: list[type[Exception]] = [OSError]
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).HTTPError)
+        except ImportError:
+            continue
+    return tuple(errors)
 
 
 def check_disk_space(entry: CatalogueEntry, needed: int, folder: Path) -> None:

@@ -196,8 +196,8 @@ def test_download_errors_say_what_to_do(tmp_path):
     assert "Connection reset by peer" in network and "download rl" in network and "\n" not in network
 
 
-def run_cli(*args: str, hf_home: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+def run_cli(*args: str, hf_home: Path, cwd: Path, **extra_env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", **extra_env}
     env.pop("HF_HUB_CACHE", None)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     return subprocess.run([sys.executable, "-m", "heartmula_core", *args], capture_output=True, text=True,
@@ -233,3 +233,13 @@ def test_cli_models_finds_ckpt_in_working_dir(tmp_path, tiny):
     rows = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
     for name in ("rl*", "codec*", "gen*", "base", "codec-base"):
         assert "present" in rows[name] and "(ckpt)" in rows[name]
+
+
+def test_unreachable_hub_is_one_line(tmp_path):
+    """Online mode, but the hub cannot be reached (here: a closed port on loopback, so nothing leaves the machine).
+    The HTTP client's connection error is not an OSError; it must still become one actionable line."""
+    out = run_cli("download", "gen", hf_home=tmp_path / "hf", cwd=tmp_path,
+                  HF_HUB_OFFLINE="0", HF_ENDPOINT="http://127.0.0.1:9")
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0
+    assert "could not download gen" in out.stderr and "download gen" in out.stderr
