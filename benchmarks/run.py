@@ -17,6 +17,7 @@ import torch  # noqa: E402
 
 from benchmarks.bench_codec import codec_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
+from benchmarks.bench_pipeline import pipeline_rows  # noqa: E402
 from benchmarks.bench_profile import profile_rows  # noqa: E402
 from benchmarks.bench_stream import stream_rows  # noqa: E402
 from benchmarks.bench_style import style_rows  # noqa: E402
@@ -45,6 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     configs = args.config or (["tiny", "medium", "full"] if args.device == "cuda" else ["tiny", "medium"])
     rows = lm_rows(configs, args.device, args.quick)
+    rows += pipeline_rows(configs, args.device, args.quick)
     rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)
     rows += stream_rows(configs, args.device, args.quick)

@@ -50,6 +50,7 @@ __all__ = [
     "Resolved",
     "Source",
     "check_disk_space",
+    "download_error",
 ]
 
 # Room left on the disk after a download, so a model never fills it to the last byte.
@@ -255,7 +256,7 @@ class Catalogue:
         try:
             path = Path(snapshot_download(entry.repo_id, cache_dir=self.cache_dir, allow_patterns=patterns))
         except hub_errors() as exc:
-            raise ModelNotAvailable(self._download_failure(entry, exc, needed)) from exc
+            raise ModelNotAvailable(download_error(entry, exc, needed, self.cache_dir)) from exc
         problem = find_problem(entry, path)
         if problem:
             raise ModelNotAvailable(
@@ -271,32 +272,34 @@ class Catalogue:
         try:
             info = HfApi().model_info(entry.repo_id, files_metadata=True)
         except hub_errors() as exc:
-            raise ModelNotAvailable(self._download_failure(entry, exc, None)) from exc
+            raise ModelNotAvailable(download_error(entry, exc, None, self.cache_dir)) from exc
         return {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
-
-    def _download_failure(self, entry: CatalogueEntry, exc: Exception, needed: int | None) -> str:
-        from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
-
-        if getattr(exc, "errno", None) == errno.ENOSPC:
-            free = shutil.disk_usage(_existing_parent(self.cache_dir)).free
-            return _no_space(entry, needed, free, self.cache_dir)
-        if isinstance(exc, OfflineModeIsEnabled):
-            return _offline_message(entry, True)
-        if isinstance(exc, GatedRepoError):
-            return (
-                f"{entry.repo_id} is gated: accept its terms on {entry.url} and log in with `hf auth login`, "
-                f"then run `python -m heartmula_core download {entry.name}`"
-            )
-        if isinstance(exc, RepositoryNotFoundError):
-            return f"{entry.repo_id} was not found on Hugging Face (renamed or private?); see {entry.url}"
-        first_line = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-        return (
-            f"could not download {entry.name} from {entry.url} ({first_line}); check the connection and run "
-            f"`python -m heartmula_core download {entry.name}` again (a partial download resumes)"
-        )
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
+
+
+def download_error(entry: CatalogueEntry, exc: Exception, needed: int | None, cache_dir: Path) -> str:
+    """One line saying why downloading `entry` failed and what to do (no space, offline, gated, not found, network)."""
+    from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    if getattr(exc, "errno", None) == errno.ENOSPC:
+        free = shutil.disk_usage(_existing_parent(cache_dir)).free
+        return _no_space(entry, needed, free, cache_dir)
+    if isinstance(exc, OfflineModeIsEnabled):
+        return _offline_message(entry, True)
+    if isinstance(exc, GatedRepoError):
+        return (
+            f"{entry.repo_id} is gated: accept its terms on {entry.url} and log in with `hf auth login`, "
+            f"then run `python -m heartmula_core download {entry.name}`"
+        )
+    if isinstance(exc, RepositoryNotFoundError):
+        return f"{entry.repo_id} was not found on Hugging Face (renamed or private?); see {entry.url}"
+    first_line = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+    return (
+        f"could not download {entry.name} from {entry.url} ({first_line}); check the connection and run "
+        f"`python -m heartmula_core download {entry.name}` again (a partial download resumes)"
+    )
 
 
 def hub_errors() -> tuple[type[Exception], ...]:

@@ -30,6 +30,7 @@ from .errors import Cancelled, InvalidRequest, ModelNotAvailable
 from .catalogue import DEFAULT_STYLE
 from .hub import Catalogue, MusicModels
 from .request import (
+    FRAME_RATE,
     MusicRequest,
     MusicResult,
     Phase,
@@ -283,11 +284,9 @@ class MusicPipeline:
 
         context = lm.config.backbone.max_seq_len
         if prompt.length + request.frames > context:
-            from .request import FRAME_RATE
-
-            most = max(0, context - prompt.length) / FRAME_RATE
+            most = int(max(0, context - prompt.length) / FRAME_RATE)  # whole seconds that surely fit
             raise InvalidRequest(
-                f"{request.seconds:g} s does not fit the model's context with these lyrics: at most {most:.0f} s "
+                f"{request.seconds:g} s does not fit the model's context with these lyrics: at most {most} s "
                 "(shorten the song or the lyrics)"
             )
         generators = [torch.Generator(device=lm.device).manual_seed(s) for s in seeds]

@@ -15,7 +15,7 @@ import pytest
 
 from heartmula_core.catalogue import CATALOGUE, find_problem, get_entry, with_companions
 from heartmula_core.errors import InvalidRequest, ModelNotAvailable
-from heartmula_core.hub import Catalogue, Source, check_disk_space
+from heartmula_core.hub import Catalogue, Source, check_disk_space, download_error
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
@@ -184,6 +184,16 @@ def test_not_enough_disk_space(tmp_path):
         check_disk_space(CATALOGUE["rl"], 10 * 1000**5, tmp_path / "not-made-yet")
     assert "free" in str(err.value)
     check_disk_space(CATALOGUE["rl"], 1, tmp_path)
+
+
+def test_download_errors_say_what_to_do(tmp_path):
+    import errno
+
+    entry = CATALOGUE["rl"]
+    full = download_error(entry, OSError(errno.ENOSPC, "No space left on device"), 7 * 1000**3, tmp_path)
+    assert full.startswith("not enough disk space for rl: it needs 7.0 GB")
+    network = download_error(entry, OSError("Connection reset by peer\nmore detail"), None, tmp_path)
+    assert "Connection reset by peer" in network and "download rl" in network and "\n" not in network
 
 
 def run_cli(*args: str, hf_home: Path, cwd: Path, **extra_env: str) -> subprocess.CompletedProcess:
