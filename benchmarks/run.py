@@ -15,7 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 
+from benchmarks.bench_codec import codec_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
+from benchmarks.bench_profile import profile_rows  # noqa: E402
 from benchmarks.bench_style import style_rows  # noqa: E402
 
 
@@ -36,13 +38,18 @@ def main() -> None:
     parser.add_argument("--config", choices=CONFIGS, action="append", help="repeatable; default tiny and medium")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--quick", action="store_true", help="fewer frames/steps: a smoke test, not a measurement")
+    parser.add_argument("--profile", action="store_true", help="also print where GPU time will go (op counts, bytes)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, as the official timings)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     configs = args.config or (["tiny", "medium", "full"] if args.device == "cuda" else ["tiny", "medium"])
     rows = lm_rows(configs, args.device, args.quick)
+    rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)
     print_table(rows)
+    if args.profile:
+        print("\nWhere GPU time will go (measured on this machine; see benchmarks/bench_profile.py)\n")
+        print_table(profile_rows(args.quick))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\n{torch.get_num_threads()} threads, {os.cpu_count()} cores, load average {load:.2f} (wall times are noisy "
           "when other processes share the cores)")

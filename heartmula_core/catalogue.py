@@ -163,6 +163,7 @@ CODEC_VARIANTS: tuple[str, ...] = tuple(e.name for e in _ENTRIES if e.kind is Ki
 DEFAULT_LM = "rl"
 DEFAULT_CODEC = "codec"
 DEFAULT_GEN = "gen"
+DEFAULT_STYLE = "style"
 
 
 def get_entry(name: str) -> CatalogueEntry:

@@ -32,7 +32,7 @@ from .config import CODEC_CODEBOOK_SIZE
 from .errors import Cancelled, InvalidRequest
 from .heartmula import HeartMuLa
 from .prompting import Prompt
-from .sampling import cfg_guidance, exponential_noise, sample_topk
+from .sampling import cfg_guidance, exponential_noise, sample_topk, sample_topk_race, uniform_draws
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,15 @@ class FramePicker:
         self.banned_first = ids >= CODEC_CODEBOOK_SIZE
         self.banned_later = ids == CODEC_CODEBOOK_SIZE
         self.banned = self.banned_first
+        # On the CPU a frame's noise is drawn up front as uniforms (see sampling.py); elsewhere per call.
+        self.race_uniforms = device.type == "cpu" and all(g is None or g.device.type == "cpu" for g in self.generators)
+        self.uniforms: Tensor | None = None  # (books, B, V) float64 for the current frame
 
-    def start_frame(self, first: bool) -> None:
+    def start_frame(self, first: bool, books: int) -> None:
+        """Called before each frame's first codebook: masks for frame 0 or later ones, the frame's noise."""
         self.banned = self.banned_first if first else self.banned_later
+        if self.race_uniforms:
+            self.uniforms = uniform_draws(books, self.vocab, self.generators)
 
     def sampler_logits(self, logits: Tensor) -> Tensor:
         """The logits the official sampler sees (guided when cfg is on), (R, V) -> (B, V)."""
@@ -82,8 +88,11 @@ class FramePicker:
 
     def __call__(self, logits: Tensor, codebook: int) -> Tensor:
         scores = self.sampler_logits(logits).masked_fill(self.banned, float("-inf"))
-        noise = exponential_noise(scores.shape[0], self.vocab, self.generators, self.device)
-        codes = sample_topk(scores, self.topk, self.temperature, noise)  # (B,)
+        if self.uniforms is not None:
+            codes = sample_topk_race(scores, self.topk, self.temperature, self.uniforms[codebook])  # (B,)
+        else:
+            noise = exponential_noise(scores.shape[0], self.vocab, self.generators, self.device)
+            codes = sample_topk(scores, self.topk, self.temperature, noise)  # (B,)
         return torch.cat((codes, codes)) if self.guided else codes  # (2B,): both rows of each pair
 
 
@@ -205,14 +214,14 @@ def generate_tokens(
     lengths = torch.full((variants,), frames, dtype=torch.long, device=device)
     alive = torch.ones(variants, dtype=torch.bool, device=device)
 
-    pick.start_frame(first=True)
+    pick.start_frame(first=True, books=books)
     codes = model.generate_frame(last_h, pick)  # (R, 8)
     out[:, 0] = codes[:variants]
     if progress is not None:
         progress(1, frames)
-    pick.start_frame(first=False)
     for frame in range(1, frames):
         _check_cancel(cancel)
+        pick.start_frame(first=False, books=books)
         codes = decode_frame(model, codes, prompt.length + frame - 1, pick)
         out[:, frame] = codes[:variants]
         ended = alive & (codes[:variants] >= eos).any(dim=-1)

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from .errors import Cancelled, InvalidRequest, ModelNotAvailable
-from .hub import MusicModels
+from .catalogue import DEFAULT_STYLE
+from .hub import Catalogue, MusicModels
 from .request import (
     MusicRequest,
     MusicResult,
@@ -60,6 +61,10 @@ class MusicPipeline:
         device: where the models run ("cpu", "cuda", "cuda:1", ...).
         dtype: the LM's dtype and the codec estimator's ("float32" on CPU, "bfloat16" on a GPU).
         decode_steps, decode_guidance: codec settings (official defaults).
+        style_model: MuQ-MuLan folder or catalogue name, loaded only when a request has a style source.
+        catalogue: resolves `style_model` (and its companions) when it is a name; None = a default one.
+        style_cache_dir: optional folder for an on-disk cache of reference embeddings.
+        style_max_seconds: longest reference recording accepted.
     """
 
     def __init__(
@@ -70,6 +75,10 @@ class MusicPipeline:
         *,
         decode_steps: int = DECODE_STEPS,
         decode_guidance: float = DECODE_GUIDANCE,
+        style_model: str | Path = DEFAULT_STYLE,
+        catalogue: Catalogue | None = None,
+        style_cache_dir: str | Path | None = None,
+        style_max_seconds: float | None = None,
     ) -> None:
         if decode_steps < 1:
             raise InvalidRequest(f"decode steps must be at least 1, got {decode_steps}")
@@ -81,6 +90,11 @@ class MusicPipeline:
         self._lm = None
         self._prompts = None
         self._codec = None
+        self.style_model = style_model
+        self.catalogue = catalogue
+        self.style_cache_dir = style_cache_dir
+        self.style_max_seconds = style_max_seconds
+        self._style = None
         self._lock = threading.Lock()  # one generation at a time: the models hold per-batch caches
 
     @classmethod
@@ -119,8 +133,8 @@ class MusicPipeline:
         self._need_codec()
 
     def unload(self) -> None:
-        """Drop both models and give their memory back."""
-        self._lm = self._prompts = self._codec = None
+        """Drop the models (and the style encoder with its cache) and give their memory back."""
+        self._lm = self._prompts = self._codec = self._style = None
         _free_memory(self.device)
 
     def _folders(self) -> MusicModels:
@@ -155,6 +169,37 @@ class MusicPipeline:
             self._make_room(_module_bytes(self._codec), drop=self._lm)
             self._codec.to(self.device)
         return self._codec
+
+    def _need_style(self):
+        if self._style is None:
+            from .style import StyleEncoder
+            from .style.encoder import DEFAULT_MAX_SECONDS
+
+            log.info("loading the MuQ-MuLan style encoder (%s)", self.style_model)
+            # float32 whatever the LM dtype: the official encoder runs in float32 and it is small.
+            self._style = StyleEncoder.load(
+                self.style_model, "float32", self.device, catalogue=self.catalogue,
+                max_seconds=self.style_max_seconds or DEFAULT_MAX_SECONDS, cache_dir=self.style_cache_dir,
+            )
+        return self._style
+
+    def style_vector(self, request: MusicRequest) -> torch.Tensor | None:
+        """The [512] vector for the LM's style slot, or None for the official zero vector.
+
+        Strength 0 (or no style source) never loads MuQ-MuLan. A reference recording or text is embedded
+        (cached by content) and scaled by the strength; a ready vector is scaled too.
+        """
+        if not request.has_style:
+            return None
+        from .style import scale_style
+
+        if request.style is not None:
+            vector = torch.from_numpy(request.style)
+        elif request.style_text is not None:
+            vector = self._need_style().embed_text(request.style_text)
+        else:
+            vector = self._need_style().embed_audio(request.style_audio, request.style_audio_rate)
+        return scale_style(vector, request.style_strength)
 
     def _on_cpu_but_wanted_elsewhere(self, module: torch.nn.Module) -> bool:
         return self.device.type != "cpu" and next(module.parameters()).device.type == "cpu"
@@ -202,6 +247,10 @@ class MusicPipeline:
         timings: dict[str, float] = {}
         start = time.perf_counter()
         with self._lock, _freed_on_failure(self.device):
+            with _timed(timings, "style"):
+                # First, so a reference that cannot be read fails before any generation starts.
+                style = self.style_vector(request)
+            _check(cancel)
             with _timed(timings, "loading"):
                 report(Phase.LOADING, 0, 2, 0.0)
                 lm = self._need_lm()
@@ -212,7 +261,7 @@ class MusicPipeline:
                 report(Phase.PROMPT, 1, 1, 0.0)
             with _timed(timings, "tokens"):
                 report.begin(Phase.TOKENS)
-                tokens = self._tokens(lm, prompt, request, seeds, report, cancel)
+                tokens = self._tokens(lm, prompt, request, seeds, report, cancel, style)
             _check(cancel)
             with _timed(timings, "loading"):
                 codec = self._need_codec()
@@ -227,7 +276,9 @@ class MusicPipeline:
         report(Phase.DONE, 1, 1, 1.0)
         return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request)
 
-    def _tokens(self, lm, prompt, request: MusicRequest, seeds: list[int], report, cancel) -> list[np.ndarray]:
+    def _tokens(
+        self, lm, prompt, request: MusicRequest, seeds: list[int], report, cancel, style: torch.Tensor | None
+    ) -> list[np.ndarray]:
         from .generation import generate_tokens
 
         context = lm.config.backbone.max_seq_len
@@ -240,7 +291,6 @@ class MusicPipeline:
                 "(shorten the song or the lyrics)"
             )
         generators = [torch.Generator(device=lm.device).manual_seed(s) for s in seeds]
-        style = torch.from_numpy(request.style) if request.style is not None else None
         try:
             out = generate_tokens(
                 lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import secrets
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from .config import FRAME_RATE_HZ as FRAME_RATE
 from .errors import InvalidRequest
 
 STYLE_DIM = 512  # MuQ-MuLan latent width; the LM reads it through muq_linear (HeartMuLaConfig.muq_dim)
+MAX_STYLE_STRENGTH = 10.0  # 0 = the official zero vector, 1 = the style embedding as computed
 MAX_VARIANTS = 8
 MAX_SEED = 2**63 - 1
 AUDIO_FORMATS = ("wav", "flac", "ogg", "mp3")
@@ -66,6 +69,13 @@ class MusicRequest:
         topk: sample among the k most likely codes.
         temperature: sampling temperature.
         style: optional style vector, [512] floats (e.g. from the MuQ-MuLan encoder); None = no style.
+        style_audio: optional reference recording for the style: a file path, or an array [samples] or
+            [channels, samples] at `style_audio_rate` Hz. Embedded with MuQ-MuLan by the pipeline.
+        style_audio_rate: the sample rate of a `style_audio` array.
+        style_text: optional sentence describing the style, embedded with MuQ-MuLan by the pipeline.
+            At most one of `style`, `style_audio` and `style_text` may be given.
+        style_strength: 0 to 10; 0 = the official zero vector (no style), 1 = the style as computed, more
+            scales it up. Only the conditional branch of guidance sees the style.
         format: the audio format the caller means to write ("wav", "flac", "ogg", "mp3").
     """
 
@@ -79,6 +89,10 @@ class MusicRequest:
     temperature: float = DEFAULT_TEMPERATURE
     style: Any = None
     format: str = "wav"
+    style_audio: Any = None
+    style_audio_rate: int | None = None
+    style_text: str | None = None
+    style_strength: float = 1.0
 
     def __post_init__(self) -> None:
         def bad(message: str) -> InvalidRequest:
@@ -116,11 +130,46 @@ class MusicRequest:
         for name, value in (("seconds", seconds), ("variants", variants), ("cfg", cfg), ("topk", topk),
                             ("temperature", temperature), ("format", fmt), ("style", _style(self.style))):
             object.__setattr__(self, name, value)
+        self._check_style_source()
+
+    def _check_style_source(self) -> None:
+        sources = [n for n in ("style", "style_audio", "style_text") if getattr(self, n) is not None]
+        if len(sources) > 1:
+            raise InvalidRequest(f"give one style source, not {' and '.join(sources)}")
+        object.__setattr__(self, "style_strength", style_strength(self.style_strength))
+        if self.style_text is not None and (not isinstance(self.style_text, str) or not self.style_text.strip()):
+            raise InvalidRequest("style text is empty")
+        audio, rate = self.style_audio, self.style_audio_rate
+        if isinstance(audio, (str, os.PathLike)):
+            if rate is not None:
+                raise InvalidRequest("style_audio_rate is only for arrays; a file carries its own rate")
+            if not Path(audio).is_file():
+                raise InvalidRequest(f"style audio {audio}: no such file")
+            object.__setattr__(self, "style_audio", Path(audio))
+        elif audio is not None:
+            if rate is None or _integer(rate, "style_audio_rate") <= 0:
+                raise InvalidRequest("a style audio array needs its sample rate (style_audio_rate)")
+        elif rate is not None:
+            raise InvalidRequest("style_audio_rate without style_audio")
+
+    @property
+    def has_style(self) -> bool:
+        """True when a style source is given and its strength is not 0 (else the LM gets the zero vector)."""
+        given = self.style is not None or self.style_audio is not None or self.style_text is not None
+        return given and self.style_strength > 0
 
     @property
     def frames(self) -> int:
         """LM frames asked for."""
         return frames_for(self.seconds)
+
+
+def style_strength(value: Any) -> float:
+    """A style strength as a float in [0, MAX_STYLE_STRENGTH]; InvalidRequest otherwise."""
+    strength = _number(value, "style strength")
+    if not 0 <= strength <= MAX_STYLE_STRENGTH:
+        raise InvalidRequest(f"style strength must be between 0 and {MAX_STYLE_STRENGTH:g}, got {value!r}")
+    return strength
 
 
 def _number(value: Any, name: str) -> float:

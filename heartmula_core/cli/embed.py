@@ -9,10 +9,10 @@ from pathlib import Path
 
 from ._models_args import add_catalogue_args, make_catalogue
 
-DEFAULT_STYLE = "style"  # the catalogue entry OpenMuQ/MuQ-MuLan-large
-
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..catalogue import DEFAULT_STYLE
+
     parser = sub.add_parser(
         "embed",
         help="embed reference audio or a style text with MuQ-MuLan (writes a float32 [512] .npy)",

@@ -15,8 +15,10 @@ from ._models_args import add_catalogue_args, make_catalogue
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..catalogue import CODEC_VARIANTS, DEFAULT_CODEC, DEFAULT_LM, LM_VARIANTS
-    from ..request import AUDIO_FORMATS, DEFAULT_CFG, DEFAULT_TEMPERATURE, DEFAULT_TOPK, MAX_VARIANTS
+    from ..catalogue import CODEC_VARIANTS, DEFAULT_CODEC, DEFAULT_LM, DEFAULT_STYLE, LM_VARIANTS
+    from ..request import (
+        AUDIO_FORMATS, DEFAULT_CFG, DEFAULT_TEMPERATURE, DEFAULT_TOPK, MAX_STYLE_STRENGTH, MAX_VARIANTS,
+    )
 
     p = sub.add_parser(
         "generate",
@@ -47,6 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help="codec flow-matching steps per window (default 10; fewer is faster and rougher)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the song")
+    style = p.add_mutually_exclusive_group()
+    style.add_argument("--style-audio", type=Path, metavar="FILE",
+                       help="a reference recording whose sound the song should follow (MuQ-MuLan, CC BY-NC 4.0)")
+    style.add_argument("--style-text", metavar="TEXT", help="a sentence describing the sound (MuQ-MuLan)")
+    p.add_argument("--style-strength", type=float, default=1.0, metavar="X",
+                   help=f"0 (no style) to {MAX_STYLE_STRENGTH:g}; 1 = the style as computed (default)")
+    p.add_argument("--style", default=DEFAULT_STYLE, metavar="DIR",
+                   help="MuQ-MuLan folder, or the catalogue name 'style' (default; downloaded on first use)")
     p.set_defaults(handler=run)
 
 
@@ -76,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     request = MusicRequest(
         tags=args.tags, lyrics=lyrics, seconds=args.seconds, variants=args.variants, seed=args.seed,
         cfg=args.cfg, topk=args.topk, temperature=args.temperature, format=fmt,
+        style_audio=args.style_audio, style_text=args.style_text, style_strength=args.style_strength,
     )
     import torch
     from tqdm import tqdm
@@ -88,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
 
     catalogue = make_catalogue(args, folders={"lm": args.lm, "gen": args.gen, "codec": args.codec})
     models = catalogue.music_models(args.variant, args.codec_variant)
-    pipeline = MusicPipeline(models, device=device, dtype=dtype, decode_steps=DECODE_STEPS if args.steps is None else args.steps)
+    pipeline = MusicPipeline(
+        models, device=device, dtype=dtype, decode_steps=DECODE_STEPS if args.steps is None else args.steps,
+        style_model=args.style, catalogue=catalogue,
+    )
 
     bar = tqdm(total=1000, file=sys.stderr, bar_format="{desc} {percentage:3.0f}%|{bar}|{postfix}")
 

@@ -45,9 +45,13 @@ from .config import (
 )
 from .dit import Estimator
 from .rvq import ResidualVQDecoder
-from .sq_codec import LOOKAHEAD_FRAMES, SQDecoder
+from .sq_codec import SQDecoder
 
 SIGMA_MIN = 1e-6  # flow-matching path: x_t = (1 - (1 - sigma_min) t) x0 + t x1
+
+# Latent frames the SQ decoder runs at a time: small enough for its activations to stay in cache on CPU
+# (2-2.5x faster than one pass per window, measured on 1 thread) and ~30 MB a layer for the full-size model.
+SQ_CHUNK_FRAMES = 32
 
 Progress = Callable[[int, int], None]
 
@@ -295,12 +299,13 @@ class HeartCodec(nn.Module):
     def _latents_to_audio(self, latents: torch.Tensor, samples: int) -> torch.Tensor:
         """Window latents [744, 256] -> the first `samples` samples of its waveform [2, samples].
 
-        Only the latent frames that reach those samples (plus decoder.0's look-ahead) are decoded: the rest of
-        the decoder is causal, so the kept samples are the same as decoding the whole window.
+        Only the latent frames that reach those samples are decoded (the decoder is causal past its 2-frame
+        look-ahead, so the kept samples are the same as decoding the whole window), in chunks of
+        SQ_CHUNK_FRAMES frames.
         """
-        frames = min(WINDOW_LATENTS, math.ceil(samples / SAMPLES_PER_LATENT) + LOOKAHEAD_FRAMES)
-        stereo = latents[:frames].unflatten(-1, (2, -1)).permute(1, 2, 0)  # (2, latent_hidden_dim, frames)
-        return self.decoder(stereo)[:, 0, :samples]  # (2, samples)
+        stereo = latents.unflatten(-1, (2, -1)).permute(1, 2, 0)  # (2, latent_hidden_dim, 744)
+        frames = math.ceil(samples / SAMPLES_PER_LATENT)
+        return self.decoder(stereo, frames=frames, chunk_frames=SQ_CHUNK_FRAMES)[:, 0, :samples]  # (2, samples)
 
     def _crossfade(self, fading: torch.Tensor, rising: torch.Tensor) -> torch.Tensor:
         """Linear crossfade of two [2, 199680] float32 segments, in float64 with numpy's linspace (as official)."""

@@ -1,12 +1,18 @@
 """The scalar-quantised (SQ) codec decoder: 25 Hz latents [B, 128, T] -> 48 kHz waveform [B, 1, T * 1920].
 
 Every convolution after the first is causal, so output sample n depends only on latent frames
-<= n // 1920 + 2 (decoder.0 looks 2 frames ahead). `decode` relies on that to skip frames whose samples
-would be thrown away. The official checkpoint stores most convs weight-normed; the loader folds them into
-plain weights once, so these modules are ordinary convolutions.
+<= n // 1920 + 2 (decoder.0 looks 2 frames ahead). That gives two things:
+- `decode` can stop at the last latent frame whose samples are kept;
+- the decoder can run over time in chunks, each causal layer carrying its last inputs to the next chunk
+  (`Carry`), which gives the same samples as one pass while every activation stays small (cache-resident
+  on CPU, a few MB on GPU instead of ~0.7 GB per layer for a full-size 30 s window).
+The official checkpoint stores most convs weight-normed; the loader folds them into plain weights once, so
+these modules are ordinary convolutions.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -18,12 +24,23 @@ QUANT_LEVELS = 9  # latents are rounded to multiples of 1/9
 RESIDUAL_DILATIONS = (1, 3, 5, 7, 9)
 LOOKAHEAD_FRAMES = 2  # decoder.0's right context: (delay_kernel_size - 1) // 2
 
+# Left context each causal layer carries from one chunk to the next; None = single pass (zero padding).
+Carry = dict[nn.Module, torch.Tensor] | None
+
 
 class CausalConv1d(nn.Conv1d):
     """Conv1d padded on the left only, so output t sees inputs <= t."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, (self.dilation[0] * (self.kernel_size[0] - 1), 0)))
+    def forward(self, x: torch.Tensor, carry: Carry = None) -> torch.Tensor:
+        context = self.dilation[0] * (self.kernel_size[0] - 1)
+        if carry is None:
+            return super().forward(F.pad(x, (context, 0)))
+        previous = carry.get(self)
+        if previous is None:  # first chunk: the same zeros a single pass pads with
+            previous = x.new_zeros(x.shape[0], x.shape[1], context)
+        x = torch.cat([previous, x], dim=-1)
+        carry[self] = x[..., x.shape[-1] - context :]
+        return super().forward(x)
 
 
 class ResidualUnit(nn.Module):
@@ -36,8 +53,8 @@ class ResidualUnit(nn.Module):
         self.conv2 = nn.Conv1d(channels, channels, 1)
         self.activation2 = nn.PReLU()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.activation2(self.conv2(self.activation1(self.conv1(x))))
+    def forward(self, x: torch.Tensor, carry: Carry = None) -> torch.Tensor:
+        return x + self.activation2(self.conv2(self.activation1(self.conv1(x, carry))))
 
 
 class UpsampleBlock(nn.Module):
@@ -49,10 +66,19 @@ class UpsampleBlock(nn.Module):
         self.up_conv = nn.ConvTranspose1d(c_in, c_out, kernel_size, stride=factor)
         self.convs = nn.ModuleList(ResidualUnit(c_out, res_kernel_size, d) for d in RESIDUAL_DILATIONS)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.up_conv(x)[..., : -self.factor]  # (B, c_out, T * factor)
+    def forward(self, x: torch.Tensor, carry: Carry = None) -> torch.Tensor:
+        f = self.factor
+        if carry is None:
+            x = self.up_conv(x)[..., :-f]  # (B, c_out, T * f)
+        else:
+            # Output samples [s f, (s + n) f) of a chunk starting at input s also need input s - 1.
+            previous = carry.get(self)
+            if previous is None:
+                previous = x.new_zeros(x.shape[0], x.shape[1], 1)
+            carry[self] = x[..., -1:]
+            x = self.up_conv(torch.cat([previous, x], dim=-1))[..., f:-f]  # (B, c_out, n * f)
         for unit in self.convs:
-            x = unit(x)
+            x = unit(x, carry)
         return x
 
 
@@ -65,8 +91,8 @@ class PostProcessor(nn.Module):
         self.conv = CausalConv1d(channels, channels, kernel_size)
         self.activation = nn.PReLU()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.conv(x.repeat_interleave(self.repeats, dim=-1)))
+    def forward(self, x: torch.Tensor, carry: Carry = None) -> torch.Tensor:
+        return self.activation(self.conv(x.repeat_interleave(self.repeats, dim=-1), carry))
 
 
 class SQDecoder(nn.Module):
@@ -85,11 +111,27 @@ class SQDecoder(nn.Module):
             width //= 2
         layers.append(PostProcessor(width, config.default_kernel_size, config.num_samples))
         layers.append(CausalConv1d(width, 1, config.default_kernel_size))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.ModuleList(layers)
+        self.hop_length = config.hop_length
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """latents [B, latent_hidden_dim, T] -> waveform [B, 1, T * hop_length].
+    def forward(self, latents: torch.Tensor, frames: int | None = None, chunk_frames: int | None = None) -> torch.Tensor:
+        """latents [B, latent_hidden_dim, T] -> waveform [B, 1, frames * hop_length].
 
-        The latents are first snapped to the 1/9 grid (round half to even, as torch.round does).
+        The latents are first snapped to the 1/9 grid (round half to even, as torch.round does). `frames`
+        (default T) decodes only the first frames: the samples are the same as decoding all T and cutting.
+        `chunk_frames` runs the causal layers that many latent frames at a time (default: one pass).
         """
-        return self.layers(torch.round(latents * QUANT_LEVELS) / QUANT_LEVELS)
+        frames = latents.shape[-1] if frames is None else frames
+        latents = latents[..., : frames + LOOKAHEAD_FRAMES]
+        x = self.layers[0](torch.round(latents * QUANT_LEVELS) / QUANT_LEVELS)[..., :frames]  # (B, 32C, frames)
+        if chunk_frames is None or chunk_frames >= frames:
+            return self._causal_layers(x, None)
+        carry: dict[nn.Module, torch.Tensor] = {}
+        chunks = [self._causal_layers(x[..., start : start + chunk_frames], carry)
+                  for start in range(0, frames, chunk_frames)]
+        return torch.cat(chunks, dim=-1)
+
+    def _causal_layers(self, x: torch.Tensor, carry: Carry) -> torch.Tensor:
+        for layer in self.layers[1:]:
+            x = layer(x, carry)
+        return x

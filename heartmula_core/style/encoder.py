@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ import torch
 
 from .. import audio as audio_io
 from ..errors import InvalidRequest
+from ..request import MAX_STYLE_STRENGTH, style_strength
 from .clips import cut_clips
 from .loading import LoadedMulan, load_mulan
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SECONDS = 600.0  # a reference longer than 10 minutes is almost certainly a mistake
 DEFAULT_CLIP_BATCH = 4
-MAX_STRENGTH = 10.0
+MAX_STRENGTH = MAX_STYLE_STRENGTH
 _HASH_CHUNK = 1 << 20
 
 AudioSource = str | os.PathLike[str] | np.ndarray | torch.Tensor
@@ -42,8 +42,7 @@ def scale_style(embedding: torch.Tensor, strength: float) -> torch.Tensor:
 
     Raises InvalidRequest when `strength` is not a number in [0, MAX_STRENGTH].
     """
-    if not isinstance(strength, (int, float)) or not math.isfinite(strength) or not 0 <= strength <= MAX_STRENGTH:
-        raise InvalidRequest(f"style strength must be between 0 and {MAX_STRENGTH:g}, got {strength!r}")
+    strength = style_strength(strength)
     if strength == 0:
         return torch.zeros_like(embedding)
     return embedding * float(strength)

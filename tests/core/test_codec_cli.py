@@ -9,6 +9,7 @@ import torch
 
 from heartmula_core.cli import main
 from heartmula_core.codec import load_heartcodec
+from tests.core.codec_fixtures import one_torch_thread  # noqa: F401 (autouse fixture)
 
 FRAMES = 40
 

@@ -14,6 +14,7 @@ from heartmula_core.codec import load_heartcodec
 from heartmula_core.codec.config import HOP_SAMPLES, WINDOW_SAMPLES
 from heartmula_core.codec.heartcodec import pad_codes, target_samples, window_count
 from heartmula_core.errors import Cancelled, CheckpointMismatch, InvalidRequest, ModelNotAvailable
+from tests.core.codec_fixtures import one_torch_thread  # noqa: F401 (autouse fixture)
 
 FAST = 2  # Euler steps: these tests check the plumbing, the goldens check the numerics with 10
 
@@ -25,7 +26,6 @@ def codec_dir(heartmula_ref):
 
 @pytest.fixture(scope="module")
 def codec(codec_dir):
-    torch.set_num_threads(2)
     return load_heartcodec(codec_dir)
 
 
@@ -165,3 +165,18 @@ def test_loader_errors(tmp_path, codec_dir) -> None:
     save_file(state, broken / "model.safetensors")
     with pytest.raises(CheckpointMismatch, match="surprise"):
         load_heartcodec(broken)
+
+
+def test_sq_decoder_chunks_and_prefix_match_one_pass(codec, heartmula_ref) -> None:
+    """Chunked decoding carries each causal layer's context, and a prefix needs only its frames + look-ahead."""
+    import numpy as np
+
+    with np.load(heartmula_ref / "golden" / "heartcodec_sharp.npz") as golden:
+        latents = torch.from_numpy(golden["c_sq_decode_in"])  # (2, 128, 50)
+    with torch.inference_mode():
+        whole = codec.decoder(latents)
+        for chunk in (1, 7, 16):
+            torch.testing.assert_close(codec.decoder(latents, chunk_frames=chunk), whole, rtol=0, atol=1e-7)
+        prefix = codec.decoder(latents, frames=21, chunk_frames=4)
+    assert prefix.shape == (2, 1, 21 * 1920)
+    torch.testing.assert_close(prefix, whole[..., : 21 * 1920], rtol=0, atol=1e-7)

@@ -19,6 +19,7 @@ from heartmula_core.codec import load_heartcodec
 from heartmula_core.codec.config import HOP_SAMPLES, SAMPLES_PER_LATENT
 from heartmula_core.codec.heartcodec import noise_draws
 from heartmula_core.codec.sq_codec import LOOKAHEAD_FRAMES, QUANT_LEVELS
+from tests.core.codec_fixtures import one_torch_thread  # noqa: F401 (autouse fixture)
 
 SEED = 1234
 NEAR_TIE = 1e-4  # |9x - (k + 1/2)| of a golden latent that may round either way across CPUs
@@ -46,7 +47,6 @@ class GoldenSet:
 
 @pytest.fixture(scope="module", params=["tiny", "sharp"])
 def golden_set(request, heartmula_ref) -> GoldenSet:
-    torch.set_num_threads(2)
     return GoldenSet(request.param, heartmula_ref)
 
 

@@ -224,7 +224,7 @@ def test_scale_style():
     assert torch.equal(scale_style(e, 1), e)
     torch.testing.assert_close(scale_style(e, 2.5), 2.5 * e)
     assert torch.equal(scale_style(e, 10), 10 * e)
-    for bad in (-0.1, 10.5, float("nan"), float("inf"), "1"):
+    for bad in (-0.1, 10.5, float("nan"), float("inf"), None, True):
         with pytest.raises(InvalidRequest, match="strength"):
             scale_style(e, bad)
 
