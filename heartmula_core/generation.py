@@ -131,6 +131,27 @@ def _style_rows(style: Tensor | None, variants: int, muq_dim: int, device: torch
     return style
 
 
+def prefill(model: HeartMuLa, prompt: Prompt, style_rows: Tensor, uncond_rows: int) -> Tensor:
+    """The prompt through the backbone at positions 0..L-1, filling the caches; the last state (R, D).
+
+    Rows: len(style_rows) conditional ones, then `uncond_rows` unconditional ones.
+    """
+    rows = style_rows.shape[0] + uncond_rows
+    tokens = prompt.tokens.to(model.device).expand(rows, -1, -1)  # (R, L, 9)
+    mask = prompt.mask.to(model.device).expand(rows, -1, -1)
+    h = model.embed_prompt(tokens, mask, prompt.muq_idx, style_rows, uncond_rows)
+    return model.backbone(h, 0)[:, -1]
+
+
+def decode_frame(model: HeartMuLa, codes: Tensor, input_pos: int, pick: FramePicker) -> Tensor:
+    """One backbone step on the previous frame's codes (R, 8) at input_pos, then the next frame's codes (R, 8).
+
+    The step's row holds the 8 codes with the text column empty and masked out, as in the official loop.
+    """
+    last_h = model.backbone(model.embed_frame(codes), input_pos)[:, -1]  # (R, D)
+    return model.generate_frame(last_h, pick)
+
+
 def _check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("generation cancelled")
@@ -187,10 +208,7 @@ def generate_tokens(
 
     _check_cancel(cancel)
     model.setup_caches(rows)
-    tokens = prompt.tokens.to(device).expand(rows, -1, -1)  # (R, L, 9)
-    mask = prompt.mask.to(device).expand(rows, -1, -1)
-    h = model.embed_prompt(tokens, mask, prompt.muq_idx, style_rows, uncond_rows)
-    last_h = model.backbone(h, 0)[:, -1]  # (R, D)
+    last_h = prefill(model, prompt, style_rows, uncond_rows)
 
     out = torch.zeros((variants, frames, books), dtype=torch.long, device=device)
     lengths = torch.full((variants,), frames, dtype=torch.long, device=device)
@@ -204,9 +222,7 @@ def generate_tokens(
     for frame in range(1, frames):
         _check_cancel(cancel)
         pick.start_frame(first=False, books=books)
-        # The frame's row: its 8 codes, the text column empty (masked out), as in the official loop.
-        last_h = model.backbone(model.embed_frame(codes), prompt.length + frame - 1)[:, -1]
-        codes = model.generate_frame(last_h, pick)
+        codes = decode_frame(model, codes, prompt.length + frame - 1, pick)
         out[:, frame] = codes[:variants]
         ended = alive & (codes[:variants] >= eos).any(dim=-1)
         lengths.masked_fill_(ended, frame)
