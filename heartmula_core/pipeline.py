@@ -31,6 +31,7 @@ from .catalogue import DEFAULT_STYLE
 from .hub import Catalogue, MusicModels
 from .request import (
     FRAME_RATE,
+    AudioChunk,
     MusicRequest,
     MusicResult,
     Phase,
@@ -38,11 +39,13 @@ from .request import (
     random_seed,
     variant_seed,
 )
+from .codec.heartcodec import window_count
 from .weights import checkpoint_files, parse_dtype
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[ProgressEvent], None]
+AudioCallback = Callable[[AudioChunk], None]
 
 TOKENS_SHARE = 0.75
 """Share of the progress bar given to the LM; decoding gets the rest (roughly their cost at full size)."""
@@ -224,6 +227,7 @@ class MusicPipeline:
         *,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        on_audio: AudioCallback | None = None,
     ) -> MusicResult:
         """Make `request.variants` songs.
 
@@ -231,6 +235,10 @@ class MusicPipeline:
             request: what to make (validated on construction).
             progress: receives a `ProgressEvent` per model loaded, per frame and per codec window.
             cancel: when set, the work stops within a second and `Cancelled` is raised; nothing is returned.
+            on_audio: receives each variant's audio as it is decoded, one `AudioChunk` per codec window
+                (float32 [2, n], read-only), `final=True` on a variant's last one. A variant's chunks arrive
+                in order and concatenate exactly to its `MusicResult.audio`; chunks of different variants may
+                interleave. After a cancel no more chunks come, and what came must be thrown away.
 
         Returns:
             MusicResult: per variant, audio float32 [2, samples] at 48 kHz and tokens int64 [frames, 8]; the
@@ -272,7 +280,9 @@ class MusicPipeline:
                 audio = []
                 for i, (codes, s) in enumerate(zip(tokens, seeds)):
                     on_window = report.decoding(i, len(tokens))
-                    audio.append(self._decode(codec, codes, s, on_window, cancel))
+                    on_chunk = None if on_audio is None else _chunks_of(i, on_audio)
+                    audio.append(self._decode(codec, codes, s, on_window, cancel, on_chunk))
+            _check(cancel)  # a cancel from the last chunk's callback still means no result
         timings["total"] = time.perf_counter() - start
         report(Phase.DONE, 1, 1, 1.0)
         return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request)
@@ -344,12 +354,22 @@ class MusicPipeline:
             for chunk in stream:
                 yield chunk.numpy()
 
-    def _decode(self, codec, tokens, seed: int, on_window, cancel) -> np.ndarray:
-        audio = codec.decode(
-            _codes(tokens), generator=_codec_generator(seed), steps=self.decode_steps,
+    def _decode(self, codec, tokens, seed: int, on_window, cancel, on_chunk=None) -> np.ndarray:
+        """One variant's audio [2, samples]; `on_chunk(samples, final)` gets each window's part as it is made."""
+        codes = _codes(tokens)
+        windows = window_count(codes.shape[0])
+        stream = codec.decode_stream(
+            codes, generator=_codec_generator(seed), steps=self.decode_steps,
             guidance=self.decode_guidance, progress=on_window, cancel=cancel,
         )
-        return audio.numpy()
+        chunks = []
+        for index, chunk in enumerate(stream):
+            samples = chunk.numpy()
+            samples.flags.writeable = False  # the result is built from these very arrays
+            chunks.append(samples)
+            if on_chunk is not None:
+                on_chunk(samples, index == windows - 1)
+        return np.concatenate(chunks, axis=1)
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
@@ -365,6 +385,10 @@ def _codes(tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
     if codes.dim() != 2 or codes.shape[1] != 8 or codes.shape[0] == 0:
         raise InvalidRequest(f"tokens must be [frames, 8] with at least one frame, got {list(codes.shape)}")
     return codes.long()
+
+
+def _chunks_of(variant: int, on_audio: AudioCallback) -> Callable[[np.ndarray, bool], None]:
+    return lambda samples, final: on_audio(AudioChunk(variant, samples, final))
 
 
 def _codec_generator(seed: int) -> torch.Generator:

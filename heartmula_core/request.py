@@ -236,6 +236,22 @@ class ProgressEvent:
     overall: float
 
 
+@dataclass(frozen=True, eq=False)
+class AudioChunk:
+    """A piece of one variant's audio, handed to `generate(on_audio=...)` as soon as it is final.
+
+    Attributes:
+        variant: which variant (0-based) the samples belong to.
+        samples: float32 [2, n] at 48 kHz, read-only. One codec window's worth; a variant's chunks, in the
+            order they arrive, concatenate exactly to its `MusicResult.audio[variant]`.
+        final: True on the variant's last chunk.
+    """
+
+    variant: int
+    samples: np.ndarray
+    final: bool
+
+
 @dataclass
 class MusicResult:
     """What `MusicPipeline.generate` returns; writing files is the caller's choice.

@@ -14,7 +14,7 @@ import pytest
 from heartmula_core.errors import Cancelled, InvalidRequest
 from heartmula_core.hub import Catalogue, MusicModels
 from heartmula_core.pipeline import MusicPipeline, should_offload
-from heartmula_core.request import FRAME_RATE, MusicRequest, Phase, variant_seed
+from heartmula_core.request import FRAME_RATE, AudioChunk, MusicRequest, Phase, variant_seed
 
 SAMPLE_RATE = 48_000
 SAMPLES_PER_FRAME = int(SAMPLE_RATE / FRAME_RATE)
@@ -92,6 +92,35 @@ def test_batched_variants_equal_one_at_a_time(sharp_models):
     np.testing.assert_array_equal(again, batched.audio[1])
     streamed = list(pipe.decode_stream(batched.tokens[1], batched.seeds[1]))
     np.testing.assert_array_equal(np.concatenate(streamed, axis=1), batched.audio[1])
+
+
+def test_on_audio_chunks_concatenate_to_each_variant(pipeline):
+    chunks: list[AudioChunk] = []
+    # seed 1: the tiny LM makes 450 frames (two codec windows) for variant 0 and ends variant 1 at 341 (one)
+    result = pipeline.generate(MusicRequest(**SONG, seconds=36, variants=2, seed=1), on_audio=chunks.append)
+    assert [len(t) for t in result.tokens] == [450, 341]
+    for i, audio in enumerate(result.audio):
+        mine = [c for c in chunks if c.variant == i]
+        assert [c.final for c in mine] == [False, True] if i == 0 else [True]
+        assert all(c.samples.dtype == np.float32 and c.samples.shape[0] == 2 for c in mine)
+        np.testing.assert_array_equal(np.concatenate([c.samples for c in mine], axis=1), audio)
+
+
+def test_cancel_from_on_audio_stops_the_stream(pipeline):
+    cancel, chunks = threading.Event(), []
+
+    def on_audio(chunk: AudioChunk) -> None:
+        chunks.append(chunk)
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        pipeline.generate(MusicRequest(**SONG, seconds=36, seed=1), cancel=cancel, on_audio=on_audio)
+    assert len(chunks) == 1 and not chunks[0].final
+    # cancelled on a variant's last chunk: still no result
+    cancel.clear()
+    with pytest.raises(Cancelled):
+        pipeline.generate(MusicRequest(**SONG, seconds=1, seed=6), cancel=cancel, on_audio=on_audio)
+    assert chunks[-1].final
 
 
 def cancel_when(phase: Phase, after: int):
