@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     lm_variant: Literal["rl", "hny", "base"] = "rl"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    int8: bool = Field(False, description="int8 LM weights: about half the GPU memory of bfloat16, tokens differ a little")
+    compile: bool = Field(False, description="compile the LM's frame step: the first song waits for it, later ones run faster")
 
     # --- limits on what a page visitor may send ---
     max_upload_mb: float = Field(50.0, gt=0)

@@ -69,6 +69,8 @@ class MusicPipeline:
         catalogue: resolves `style_model` (and its companions) when it is a name; None = a default one.
         style_cache_dir: optional folder for an on-disk cache of reference embeddings.
         style_max_seconds: longest reference recording accepted.
+        int8: load the LM with int8 weights (`quantize.py`: about half the memory of bfloat16).
+        compiled: compile the LM's frame step (`generation.FrameSteps`): slower first song, faster later ones.
     """
 
     def __init__(
@@ -83,6 +85,8 @@ class MusicPipeline:
         catalogue: Catalogue | None = None,
         style_cache_dir: str | Path | None = None,
         style_max_seconds: float | None = None,
+        int8: bool = False,
+        compiled: bool = False,
     ) -> None:
         if decode_steps < 1:
             raise InvalidRequest(f"decode steps must be at least 1, got {decode_steps}")
@@ -99,6 +103,8 @@ class MusicPipeline:
         self.style_cache_dir = style_cache_dir
         self.style_max_seconds = style_max_seconds
         self._style = None
+        self.int8 = int8
+        self.compiled = compiled
         self._lock = threading.Lock()  # one generation at a time: the models hold per-batch caches
 
     @classmethod
@@ -154,7 +160,7 @@ class MusicPipeline:
 
             self._make_room(_weights_bytes(folders.lm, self.dtype), drop=self._codec)
             log.info("loading the LM from %s", folders.lm)
-            self._lm = load_heartmula(folders.lm, dtype=self.dtype, device=self.device)
+            self._lm = load_heartmula(folders.lm, dtype=self.dtype, device=self.device, int8=self.int8)
             self._prompts = PromptBuilder.from_folder(folders.gen, self._lm.num_codebooks)
         elif self._on_cpu_but_wanted_elsewhere(self._lm):
             self._make_room(_module_bytes(self._lm), drop=self._codec)
@@ -304,7 +310,7 @@ class MusicPipeline:
             out = generate_tokens(
                 lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,
                 temperature=request.temperature, generators=generators, style=style,
-                progress=report.tokens(), cancel=cancel,
+                progress=report.tokens(), cancel=cancel, compiled=self.compiled,
             )
         finally:
             # The KV caches span the whole context for every row (GBs for the 3B model with 8 variants):

@@ -160,6 +160,7 @@ class PipelineMusicMaker:
                 self._pipelines[variant] = pipeline_mod.MusicPipeline(
                     models, device=device, dtype=dtype, style_model=DEFAULT_STYLE, catalogue=catalogue,
                     style_cache_dir=self.settings.data_dir / STYLE_CACHE, style_max_seconds=self.settings.max_style_audio_s,
+                    int8=self.settings.int8, compiled=self.settings.compile,
                 )
             return self._pipelines[variant]
 

@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: bfloat16 on GPU, else float32)")
     p.add_argument("--steps", type=int, default=None,
                    help="codec flow-matching steps per window (default 10; fewer is faster and rougher)")
+    p.add_argument("--int8", action="store_true", help="int8 LM weights: about half the memory of bfloat16")
+    p.add_argument("--compile", action="store_true", help="compile the LM's frame step (slower start, faster frames)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the song")
     style = p.add_mutually_exclusive_group()
     style.add_argument("--style-audio", type=Path, metavar="FILE",
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     models = catalogue.music_models(args.variant, args.codec_variant)
     pipeline = MusicPipeline(
         models, device=device, dtype=dtype, decode_steps=DECODE_STEPS if args.steps is None else args.steps,
-        style_model=args.style, catalogue=catalogue,
+        style_model=args.style, catalogue=catalogue, int8=args.int8, compiled=args.compile,
     )
 
     bar = tqdm(total=1000, file=sys.stderr, bar_format="{desc} {percentage:3.0f}%|{bar}|{postfix}")
