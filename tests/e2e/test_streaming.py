@@ -14,7 +14,7 @@ from app.studio.history import History
 from heartmula_core.audio import read_audio
 
 from .conftest import screenshot
-from .test_compose import TIMEOUT_MS, fill_song
+from .test_compose import KEPT, TIMEOUT_MS, fill_song
 
 pytestmark = pytest.mark.timeout(420)
 PCM_LSB = 2 / 32767
@@ -55,7 +55,7 @@ def test_take_one_plays_while_the_song_is_made_and_equals_the_kept_file(page, ap
     fill_song(page, LYRICS, TAGS, 30, 2)
     page.evaluate(RECORDER)
     page.locator("#create-compose").click()
-    page.locator("#create-status").get_by_text("Kept").wait_for(timeout=TIMEOUT_MS * 2)
+    page.locator("#create-status").get_by_text(KEPT).wait_for(timeout=TIMEOUT_MS * 2)
     seen = page.evaluate("() => { clearInterval(window.__timer); return window.__seen; }")
     screenshot(page, "create-streamed")
 

@@ -7,7 +7,7 @@ import pytest
 from app.studio.history import History
 
 from .conftest import screenshot
-from .test_compose import TIMEOUT_MS, fill_song
+from .test_compose import KEPT, TIMEOUT_MS, fill_song
 from .test_webapp import wait_playable
 
 pytestmark = pytest.mark.timeout(420)
@@ -31,7 +31,7 @@ def test_two_tabs_compose_at_once_and_both_songs_are_kept(browser, app_url, app_
         second.locator("#create-status").get_by_text("1 song ahead of yours").wait_for(timeout=TIMEOUT_MS)
         screenshot(second, "create-waiting-in-queue")
         for page, seconds in ((first, 10.0), (second, 1.5)):
-            page.locator("#create-status").get_by_text("Kept").wait_for(timeout=TIMEOUT_MS)
+            page.locator("#create-status").get_by_text(KEPT).wait_for(timeout=TIMEOUT_MS)
             wait_playable(page, "#take-1-audio", seconds, TIMEOUT_MS)
         assert len(history) == before + 2
         assert history.search("tulips") and history.search("daisies")
