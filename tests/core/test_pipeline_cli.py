@@ -86,8 +86,10 @@ def test_missing_models_offline(tmp_path):
 
 def test_ctrl_c_stops_cleanly(tmp_path, model_args):
     proc = subprocess.Popen(
+        # Seed 11: the tiny model runs this song to its full 750 frames (most seeds end it far sooner, and a
+        # song that ends before the Ctrl-C arrives cannot test it).
         [sys.executable, "-m", "heartmula_core", "generate", "--tags", "pop", "--lyrics", "la la",
-         "--seconds", "60", *model_args, "--out", str(tmp_path / "song.wav")],
+         "--seconds", "60", "--seed", "11", *model_args, "--out", str(tmp_path / "song.wav")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(tmp_path), cwd=tmp_path,
     )
     seen = b""
