@@ -1,6 +1,6 @@
 """`MusicPipeline`: a `MusicRequest` in, audio out, joining the HeartMuLa LM and the HeartCodec decoder.
 
-    request ─▶ prompt (tokenizer) ─▶ LM, all variants as one batch ─▶ codec, one variant at a time ─▶ MusicResult
+    request ─▶ prompt (tokenizer) ─▶ LM, all variants as one batch ─▶ codec, all variants as one batch ─▶ MusicResult
 
 - Models load lazily (the LM when tokens are needed, the codec when audio is), stay loaded between songs, and
   go with `unload()`.
@@ -39,7 +39,6 @@ from .request import (
     random_seed,
     variant_seed,
 )
-from .codec.heartcodec import window_count
 from .weights import checkpoint_files, parse_dtype
 
 log = logging.getLogger(__name__)
@@ -277,11 +276,7 @@ class MusicPipeline:
                 report(Phase.LOADING, 2, 2, TOKENS_SHARE)
             with _timed(timings, "decoding"):
                 report.begin(Phase.DECODING)
-                audio = []
-                for i, (codes, s) in enumerate(zip(tokens, seeds)):
-                    on_window = report.decoding(i, len(tokens))
-                    on_chunk = None if on_audio is None else _chunks_of(i, on_audio)
-                    audio.append(self._decode(codec, codes, s, on_window, cancel, on_chunk))
+                audio = self._decode(codec, tokens, seeds, report.decoding(), cancel, on_audio)
             _check(cancel)  # a cancel from the last chunk's callback still means no result
         timings["total"] = time.perf_counter() - start
         report(Phase.DONE, 1, 1, 1.0)
@@ -328,7 +323,7 @@ class MusicPipeline:
         with self._lock, _freed_on_failure(self.device):
             codec = self._need_codec()
             report.begin(Phase.DECODING)
-            audio = self._decode(codec, tokens, seed, report.decoding(0, 1, base=0.0), cancel)
+            (audio,) = self._decode(codec, [tokens], [seed], report.decoding(base=0.0), cancel)
         report(Phase.DONE, 1, 1, 1.0)
         return audio
 
@@ -354,22 +349,23 @@ class MusicPipeline:
             for chunk in stream:
                 yield chunk.numpy()
 
-    def _decode(self, codec, tokens, seed: int, on_window, cancel, on_chunk=None) -> np.ndarray:
-        """One variant's audio [2, samples]; `on_chunk(samples, final)` gets each window's part as it is made."""
-        codes = _codes(tokens)
-        windows = window_count(codes.shape[0])
-        stream = codec.decode_stream(
-            codes, generator=_codec_generator(seed), steps=self.decode_steps,
-            guidance=self.decode_guidance, progress=on_window, cancel=cancel,
+    def _decode(
+        self, codec, tokens: list, seeds: list[int], on_window, cancel, on_audio: AudioCallback | None = None
+    ) -> list[np.ndarray]:
+        """Every variant's audio [2, samples], decoded as one batch; `on_audio` gets each window's part as it
+        is made. Each variant's noise comes from its own seed, so it is the audio that variant gives alone."""
+        stream = codec.decode_batch_windows(
+            [_codes(t) for t in tokens], generators=[_codec_generator(s) for s in seeds],
+            steps=self.decode_steps, guidance=self.decode_guidance, progress=on_window, cancel=cancel,
         )
-        chunks = []
-        for index, chunk in enumerate(stream):
-            samples = chunk.numpy()
+        chunks: list[list[np.ndarray]] = [[] for _ in tokens]
+        for window in stream:
+            samples = window.audio.numpy()
             samples.flags.writeable = False  # the result is built from these very arrays
-            chunks.append(samples)
-            if on_chunk is not None:
-                on_chunk(samples, index == windows - 1)
-        return np.concatenate(chunks, axis=1)
+            chunks[window.variant].append(samples)
+            if on_audio is not None:
+                on_audio(AudioChunk(window.variant, samples, window.last))
+        return [np.concatenate(song, axis=1) for song in chunks]
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
@@ -385,10 +381,6 @@ def _codes(tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
     if codes.dim() != 2 or codes.shape[1] != 8 or codes.shape[0] == 0:
         raise InvalidRequest(f"tokens must be [frames, 8] with at least one frame, got {list(codes.shape)}")
     return codes.long()
-
-
-def _chunks_of(variant: int, on_audio: AudioCallback) -> Callable[[np.ndarray, bool], None]:
-    return lambda samples, final: on_audio(AudioChunk(variant, samples, final))
 
 
 def _codec_generator(seed: int) -> torch.Generator:
@@ -460,11 +452,6 @@ class _Reporter:
         """generate_tokens' (frames_done, frames_total)."""
         return lambda done, total: self(Phase.TOKENS, done, total, TOKENS_SHARE * done / total)
 
-    def decoding(self, variant: int, variants: int, base: float = TOKENS_SHARE) -> Callable[[int, int], None]:
-        """The codec's (windows_done, windows_total) for one variant, as progress over every variant's windows."""
-
-        def on_window(done: int, total: int) -> None:
-            finished = (variant + done / total) / variants
-            self(Phase.DECODING, variant * total + done, variants * total, base + (1.0 - base) * finished)
-
-        return on_window
+    def decoding(self, base: float = TOKENS_SHARE) -> Callable[[int, int], None]:
+        """The codec's (windows_done, windows_total), counted over every variant, as overall progress from `base`."""
+        return lambda done, total: self(Phase.DECODING, done, total, base + (1.0 - base) * done / total)
