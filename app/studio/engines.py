@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import JobCancelled, StudioError
 from .history import NewTake
-from .jobs import EtaClock, MusicSettings, Progress, Sheet, SheetWritten
+from .jobs import EtaClock, MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # The songwriter sizes lyrics from the length; it refuses lengths below this, which the music engine allows
 # (short sketches and the tiny test models), so the writer is asked for at least this much.
 MIN_WRITER_SECONDS = 5.0
+STYLE_CACHE = "style-cache"  # under the data folder: reference embeddings, so a reused reference is instant
 
 
 class LayerMissing(StudioError):
@@ -124,13 +125,13 @@ def device_and_dtype(settings: Settings) -> tuple[str, str]:
 
 
 class PipelineMusicMaker:
-    """`MusicMaker` over `heartmula_core.pipeline.MusicPipeline` (one per LM variant) and the style encoder,
-    each built on first use and kept until `unload()`."""
+    """`MusicMaker` over `heartmula_core.pipeline.MusicPipeline`, one per LM variant, each built on first use and
+    kept until `unload()`. The pipeline itself embeds a style reference or text (MuQ-MuLan, loaded only when a
+    song asks for a style, with its embeddings cached under the data folder)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pipelines: dict[str, Any] = {}
-        self._style: Any = None
         self._lock = threading.Lock()
 
     def catalogue(self) -> Any:
@@ -150,59 +151,68 @@ class PipelineMusicMaker:
         """The pipeline for LM `variant`. Models are never downloaded here: that is the Models tab's job."""
         with self._lock:
             if variant not in self._pipelines:
+                from heartmula_core.catalogue import DEFAULT_STYLE  # Settings.style_dir names a folder for it
+
                 pipeline_mod = load_layer("heartmula_core.pipeline", "Making music")
-                models = self.catalogue().music_models(variant, download=False)
+                catalogue = self.catalogue()
+                models = catalogue.music_models(variant, download=False)
                 device, dtype = device_and_dtype(self.settings)
-                self._pipelines[variant] = pipeline_mod.MusicPipeline(models, device=device, dtype=dtype)
+                self._pipelines[variant] = pipeline_mod.MusicPipeline(
+                    models, device=device, dtype=dtype, style_model=DEFAULT_STYLE, catalogue=catalogue,
+                    style_cache_dir=self.settings.data_dir / STYLE_CACHE, style_max_seconds=self.settings.max_style_audio_s,
+                )
             return self._pipelines[variant]
 
-    def style_encoder(self) -> Any:
-        with self._lock:
-            if self._style is None:
-                style_mod = load_layer("heartmula_core.style", "Style from a reference or a style text")
-                catalogue = self.catalogue()
-                folder = catalogue.resolve("style", download=False).path
-                device, dtype = device_and_dtype(self.settings)
-                self._style = style_mod.StyleEncoder.load(
-                    folder, "float32" if device == "cpu" else dtype, device, catalogue=catalogue,
-                    max_seconds=self.settings.max_style_audio_s, cache_dir=self.settings.data_dir / "style-cache",
-                )
-            return self._style
-
     def unload(self) -> int:
-        """Free every loaded model; returns how many were loaded."""
+        """Free every loaded model; returns how many pipelines were loaded."""
         with self._lock:
-            count = len(self._pipelines) + (self._style is not None)
+            count = len(self._pipelines)
             for pipeline in self._pipelines.values():
                 pipeline.unload()
             self._pipelines.clear()
-            self._style = None
         if count:
             import gc
 
             gc.collect()
         return count
 
+    def request(self, sheet: Sheet, settings: MusicSettings) -> Any:
+        """The engine's `MusicRequest` for `sheet` made with `settings` (InvalidRequest on a bad value).
+
+        A style source must be a local model: the check says so at once, instead of a download starting here.
+        """
+        request_mod = load_layer("heartmula_core.request", "Making music")
+        style_text = settings.style_text.strip()
+        style_audio = settings.style_audio or None
+        if (style_audio or style_text) and settings.style_strength > 0:
+            from heartmula_core.catalogue import DEFAULT_STYLE
+
+            self.catalogue().resolve(DEFAULT_STYLE, download=False)
+        return request_mod.MusicRequest(
+            tags=sheet.tags,
+            lyrics=sheet.lyrics,
+            seconds=sheet.seconds,
+            variants=settings.variants,
+            seed=settings.seed,
+            cfg=settings.cfg,
+            topk=settings.topk,
+            temperature=settings.temperature,
+            # One source: a reference recording wins over the text (the page offers both).
+            style_audio=style_audio,
+            style_text=None if style_audio or not style_text else style_text,
+            style_strength=settings.style_strength,
+        )
+
     def make(
-        self, sheet: Sheet, settings: MusicSettings, progress: Callable[[Progress], None], cancel: threading.Event
+        self, sheet: Sheet, settings: MusicSettings, emit: Callable[[Progress | TakeAudio], None],
+        cancel: threading.Event,
     ) -> list[NewTake]:
+        """Make the takes; emits progress, and each take's audio piece by piece as the codec decodes it."""
         from heartmula_core.errors import Cancelled
 
-        request_mod = load_layer("heartmula_core.request", "Making music")
-        progress(Progress("loading"))
+        emit(Progress("loading"))
         try:
-            style = self.style_vector(settings)
-            request = request_mod.MusicRequest(
-                tags=sheet.tags,
-                lyrics=sheet.lyrics,
-                seconds=sheet.seconds,
-                variants=settings.variants,
-                seed=settings.seed,
-                cfg=settings.cfg,
-                topk=settings.topk,
-                temperature=settings.temperature,
-                style=style,
-            )
+            request = self.request(sheet, settings)
             clock = EtaClock()
             made_tokens = threading.Event()
 
@@ -213,32 +223,25 @@ class PipelineMusicMaker:
                 elif phase == "loading" and made_tokens.is_set():
                     # The codec is loaded after the tokens and reports its first window only once it is
                     # done: say at once that the audio is being made.
-                    progress(Progress("decoding"))
+                    emit(Progress("decoding"))
                     return
                 # The pipeline's ETA when it has one; otherwise our own from the rate so far.
                 stamped = clock.stamp(phase, event.done, event.total)
                 eta = event.eta if event.eta is not None else stamped.eta_s
-                progress(Progress(phase, event.done, event.total, eta))
+                emit(Progress(phase, event.done, event.total, eta))
 
-            result = self.pipeline(settings.lm_variant).generate(request, progress=on_progress, cancel=cancel)
+            pipeline = self.pipeline(settings.lm_variant)
+
+            def on_audio(chunk: Any) -> None:
+                emit(TakeAudio(chunk.variant, chunk.samples, pipeline.sample_rate, chunk.final))
+
+            result = pipeline.generate(request, progress=on_progress, cancel=cancel, on_audio=on_audio)
         except Cancelled:
             raise JobCancelled("Stopped; nothing was kept.") from None
         return [
             NewTake(audio=audio, sample_rate=result.sample_rate, seed=seed, tokens=tokens)
             for audio, tokens, seed in zip(result.audio, result.tokens, result.seeds, strict=True)
         ]
-
-    def style_vector(self, settings: MusicSettings) -> Any:
-        """The [512] style vector for the reference recording (or else the style text), or None without either."""
-        if not settings.style_audio and not settings.style_text.strip():
-            return None
-        style_mod = load_layer("heartmula_core.style", "Style from a reference or a style text")
-        encoder = self.style_encoder()
-        if settings.style_audio:
-            embedding = encoder.embed_audio(settings.style_audio)
-        else:
-            embedding = encoder.embed_text(settings.style_text.strip())
-        return style_mod.scale_style(embedding.reshape(-1), settings.style_strength)  # (dim,)
 
     def decode(self, variant: str, tokens: Any, seed: int) -> tuple[Any, int]:
         """Re-make the audio of saved tokens (frames, codebooks); returns (audio (channels, samples), rate)."""

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from .errors import JobCancelled
 from .history import History, NewTake, Song
 
@@ -106,6 +108,23 @@ class SheetWritten:
     repairs: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, eq=False)
+class TakeAudio:
+    """A piece of one take's audio as soon as it is decoded; a take's pieces, in order, concatenate to it."""
+
+    index: int  # which take, 0-based
+    samples: np.ndarray  # float32 [channels, n]
+    sample_rate: int
+    final: bool  # the take's last piece: it is complete
+
+
+@dataclass(frozen=True)
+class Listening:
+    """The first take can be heard while it is made: its live stream has this token (see app/studio/live.py)."""
+
+    token: str
+
+
 @dataclass(frozen=True)
 class Finished:
     """The job ended well: the song is in the history."""
@@ -113,7 +132,7 @@ class Finished:
     song: Song
 
 
-Event = Progress | TextChunk | SheetWritten | Finished
+Event = Progress | TextChunk | SheetWritten | TakeAudio | Listening | Finished
 Emit = Callable[[Event], None]
 
 
@@ -126,10 +145,11 @@ class SheetWriter(Protocol):
 
 
 class MusicMaker(Protocol):
-    """Makes `settings.variants` takes of `sheet`, reporting progress; raises JobCancelled when `cancel` is set."""
+    """Makes `settings.variants` takes of `sheet`, emitting `Progress` and, as each take is decoded, its
+    `TakeAudio` pieces; raises JobCancelled when `cancel` is set."""
 
     def make(
-        self, sheet: Sheet, settings: MusicSettings, progress: Callable[[Progress], None], cancel: threading.Event
+        self, sheet: Sheet, settings: MusicSettings, emit: Callable[[Progress | TakeAudio], None], cancel: threading.Event
     ) -> list[NewTake]: ...
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from heartmula_core.audio import read_audio
+from heartmula_core.errors import InvalidRequest
 
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, load_layer, make_llm_backend
 from .history import History, Song, Take
+from .live import FirstTakeTee, LiveTakes
 from .jobs import ComposeJob, DeviceQueue, Event, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class Studio:
         self._running: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
         self._transcriber: Any = None
+        self.live = LiveTakes()  # the first take of each session's latest Compose, heard while it is made
 
     # -- songwriting -------------------------------------------------------------------------------------
 
@@ -62,16 +65,18 @@ class Studio:
         return LlmSheetWriter(self.settings, choice)
 
     def write(self, sheet: Sheet, fill: frozenset[str], choice: LlmChoice, session: str = "") -> Iterator[Event]:
-        """Fill the ticked fields of `sheet`; yields Progress, TextChunk (the text so far) and one SheetWritten."""
+        """Fill the ticked fields of `sheet`; yields Progress, TextChunk (the text so far) and one SheetWritten.
+
+        The sheet is checked at once (a ValueError here, before any event); the work starts on the first `next`.
+        """
         self.check_sheet(sheet, fill, need_music=False)
         writer = self.writer(choice)
-        with self._session(session) as cancel:
 
-            def work(emit: Any) -> None:
-                emit(Progress("writing"))
-                emit(writer.write(sheet, fill, lambda text: emit(TextChunk(text)), cancel))
+        def work(emit: Any, cancel: threading.Event) -> None:
+            emit(Progress("writing"))
+            emit(writer.write(sheet, fill, lambda text: emit(TextChunk(text)), cancel))
 
-            yield from stream(work, cancel)
+        return self._run(session, work)
 
     # -- composing ---------------------------------------------------------------------------------------
 
@@ -83,11 +88,16 @@ class Studio:
         choice: LlmChoice | None = None,
         session: str = "",
     ) -> Iterator[Event]:
-        """Write what is ticked, make the music, keep the song; ends with a `Finished` event."""
+        """Write what is ticked, make the music, keep the song; ends with a `Finished` event.
+
+        The sheet and the style reference are checked at once (before any event); the work starts on the first
+        `next`, and closing the iterator early cancels it.
+        """
         self.check_sheet(sheet, fill, need_music=True)
         if music.style_audio:
             self.check_upload(music.style_audio, max_seconds=self.settings.max_style_audio_s)
-        with self._session(session) as cancel:
+
+        def work(emit: Any, cancel: threading.Event) -> None:
             job = ComposeJob(
                 sheet=sheet,
                 fill=fill,
@@ -99,7 +109,19 @@ class Studio:
                 cancel=cancel,
                 extra_settings={"llm": choice.public()} if fill and choice else {},
             )
-            yield from stream(job.run, cancel)
+            tee = FirstTakeTee(self.live, session, emit)
+            try:
+                job.run(tee)
+            except BaseException:
+                tee.abandon()
+                raise
+
+        return self._run(session, work)
+
+    def _run(self, session: str, work: Callable[[Any, threading.Event], None]) -> Iterator[Event]:
+        """`work(emit, cancel)` in a thread, as an iterator of its events, cancelled by `stop(session)`."""
+        with self._session(session) as cancel:
+            yield from stream(lambda emit: work(emit, cancel), cancel)
 
     def stop(self, session: str = "") -> int:
         """Cancel everything `session` has running; returns how many jobs were told to stop."""
@@ -171,8 +193,12 @@ class Studio:
     # -- uploads and transcription -------------------------------------------------------------------------
 
     def check_upload(self, path: str | Path, *, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
-        """Read an uploaded recording within the size cap; corrupt or too large is a clear `InvalidRequest`."""
-        return read_audio(path, max_bytes=int(self.settings.max_upload_mb * 1e6), max_seconds=max_seconds)
+        """Read an uploaded recording within the size cap; corrupt or too large is a clear `InvalidRequest`
+        that names the file as the musician knows it (not the server's upload folder)."""
+        try:
+            return read_audio(path, max_bytes=int(self.settings.max_upload_mb * 1e6), max_seconds=max_seconds)
+        except InvalidRequest as exc:
+            raise InvalidRequest(str(exc).replace(str(path), Path(path).name)) from None
 
     def transcribe(self, path: str | Path) -> str:
         """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear."""

@@ -9,7 +9,7 @@ import gradio as gr
 from app.studio.jobs import FIELDS
 from app.studio.service import Studio
 
-from . import api, create_tab, history_tab, models_tab, transcribe_tab
+from . import api, create_tab, history_tab, live_route, models_tab, transcribe_tab
 from .common import CSS, guarded
 
 TITLE = "Heartsong"
@@ -76,5 +76,6 @@ def launch_app(studio: Studio, host: str, port: int, *, block: bool = True) -> g
         server_name=host, server_port=port, inbrowser=False, share=False, prevent_thread_lock=not block,
         allowed_paths=[str(studio.settings.data_dir)], max_file_size=f"{studio.settings.max_upload_mb:g}mb",
         theme=gr.themes.Soft(), css=CSS, footer_links=["api"], quiet=True,
+        app_kwargs={"routes": live_route.routes(studio)},
     )
     return demo

@@ -7,12 +7,15 @@ import html
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from app.studio.errors import explain
 from app.studio.jobs import Progress
+
+if TYPE_CHECKING:
+    from app.studio.service import Studio
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,14 @@ def session_of(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or ""
 
 
+def upload_note(studio: Studio, path: str | None, what: str, *, max_seconds: float | None = None) -> str:
+    """The status line for an uploaded recording (its length), or a `gr.Error` when it is corrupt or too large."""
+    if not path:
+        return ""
+    audio, rate = studio.check_upload(path, max_seconds=max_seconds)
+    return progress_html(None, f"{what}: {audio.shape[-1] / rate:.1f} s of audio.")
+
+
 def progress_html(progress: Progress | None, note: str = "") -> str:
     """A progress bar with the phase line under it (empty when nothing runs)."""
     if progress is None:
@@ -75,5 +86,7 @@ CSS = """
 .hs-status { font-size: var(--text-md); color: var(--body-text-color-subdued); min-height: 1.4em; }
 .hs-hint { color: var(--body-text-color-subdued); font-size: var(--text-sm); }
 .hs-gen { max-width: 9em; }
+.hs-live { display: flex; align-items: center; gap: 12px; color: var(--body-text-color-subdued); }
+.hs-live audio { flex: 1; min-width: 0; }
 #create-stop { color: var(--error-text-color); border-color: var(--error-border-color); }
 """

@@ -8,17 +8,16 @@ from typing import Any
 
 import gradio as gr
 
-from app.studio.errors import JobCancelled, explain
-from app.studio.history import EXPORT_FORMATS, Song
-from app.studio.jobs import FIELDS, Finished, MusicSettings, Progress, Sheet, SheetWritten, TextChunk
+from app.studio.errors import explain
+from app.studio.history import EXPORT_FORMATS
+from app.studio.jobs import FIELDS, MusicSettings, Progress, Sheet
 from app.studio.service import Studio
 
-from .common import guarded, progress_html, session_of
-from .live_text import partial_fields
+from .common import guarded, progress_html, session_of, upload_note
+from .job_view import STOPPED, JobView, cleared
 
 MAX_TAKES = 8
 LLM_CHOICES = ("Ollama", "OpenAI")
-STOPPED = "Stopped; nothing was kept."
 QUOTE_HINT = 'Lines in "double quotes" are kept exactly as you wrote them; the LLM writes around them.'
 
 
@@ -54,6 +53,7 @@ class CreateTab:
     compose: gr.Button
     stop: gr.Button
     status: gr.HTML
+    live: gr.HTML  # the first take, played while it is made
     takes: list[TakeSlot]
     song_id: gr.State
 
@@ -132,14 +132,18 @@ def build(studio: Studio) -> CreateTab:
                 topk = gr.Slider(1, 500, value=50, step=1, label="Top-k")
                 lm_variant = gr.Radio(["rl", "hny", "base"], value=settings.lm_variant, label="Model variant")
             with gr.Accordion("Style", open=False):
-                style_audio = gr.File(label="Reference recording", file_types=["audio"], elem_id="create-style-audio")
-                style_text = gr.Textbox(label="…or describe the style", placeholder="warm analog synths, 80s")
-                style_strength = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Strength")
+                style_audio = gr.File(label="Reference recording (wins over the text)", file_types=["audio"],
+                                      elem_id="create-style-audio")
+                style_text = gr.Textbox(label="…or describe the style", placeholder="warm analog synths, 80s",
+                                        elem_id="create-style-text")
+                style_strength = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Strength (0: no style)",
+                                           elem_id="create-style-strength")
             with gr.Row():
                 write = gr.Button("Write", elem_id="create-write")
                 compose = gr.Button("Compose", variant="primary", elem_id="create-compose")
                 stop = gr.Button("Stop", variant="stop", elem_id="create-stop")
             status = gr.HTML(elem_id="create-status")
+            live = gr.HTML(elem_id="create-live")
     takes = []
     with gr.Row():
         for index in range(1, MAX_TAKES + 1):
@@ -155,36 +159,11 @@ def build(studio: Studio) -> CreateTab:
     song_id = gr.State(None)
     return CreateTab(fields, generate, seconds, variants, seed, cfg, temperature, topk, lm_variant, style_audio,
                      style_text, style_strength, llm_backend, llm_model, refresh_models, write, compose, stop,
-                     status, takes, song_id)
-
-
-def stopped_quietly(events: Iterator[Any]) -> Iterator[Any]:
-    """The events, then `None` instead of an error dialog when the musician pressed Stop."""
-    try:
-        yield from events
-    except JobCancelled:
-        yield None
-
-
-def take_updates(tab: CreateTab, studio: Studio, song: Song | None, formats: tuple[str, ...]) -> dict[Any, Any]:
-    """Show one player per take of `song` (hide the rest), with download buttons for `formats`."""
-    updates: dict[Any, Any] = {}
-    takes = song.takes if song else ()
-    for index, slot in enumerate(tab.takes):
-        take = takes[index] if index < len(takes) else None
-        updates[slot.box] = gr.update(visible=take is not None)
-        updates[slot.audio] = str(take.audio) if take else None
-        for fmt, button in slot.downloads.items():
-            if take is not None and fmt in formats:
-                updates[button] = gr.update(value=str(studio.export(song.id, take.index, fmt)), visible=True)
-            else:
-                updates[button] = gr.update(visible=False)
-    return updates
+                     status, live, takes, song_id)
 
 
 def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks) -> None:
     """Attach the Create tab's events. `llm_inputs` are the Settings tab's (Ollama URL, OpenAI URL, OpenAI key)."""
-    text_outputs = [tab.fields[f] for f in FIELDS]
 
     def choice(backend: str, model: str | None, ollama_url: str, openai_url: str, key: str):
         url = openai_url if backend == "OpenAI" else ollama_url
@@ -219,77 +198,46 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     # Filled when the page opens; a server that is down only speaks up when the musician uses it.
     demo.load(list_models_quietly, model_inputs, tab.llm_model, api_visibility="private")
 
-    def stream_fields(event: Any, fill: frozenset[str], base: Sheet) -> dict[Any, Any]:
-        """Page updates for one write event: fields streaming in, then the finished sheet."""
-        if isinstance(event, TextChunk):
-            live = partial_fields(event.text, [f for f in FIELDS if f in fill])
-            return {tab.fields[name]: value for name, value in live.items()}
-        if isinstance(event, SheetWritten):
-            updates: dict[Any, Any] = {tab.fields[f]: getattr(event.sheet, f) for f in FIELDS}
-            updates |= {tab.generate[f]: False for f in fill}  # written: now the musician's to edit
-            if event.repairs:
-                gr.Info("Kept your quoted lines: " + "; ".join(event.repairs))
-            return updates
-        return {}
-
     @guarded
     def write(data: dict[Any, Any], request: gr.Request) -> Iterator[dict[Any, Any]]:
         sheet, fill = tab.sheet(data)
-        llm = chosen(data)
-        for event in stopped_quietly(studio.write(sheet, fill, llm, session_of(request))):
-            if event is None:
-                yield {tab.status: progress_html(None, STOPPED)}
-                return
-            updates = stream_fields(event, fill, sheet)
-            if isinstance(event, Progress):
-                updates[tab.status] = progress_html(event)
-            elif isinstance(event, SheetWritten):
-                updates[tab.status] = progress_html(None, "Written. Edit anything you like, then Compose.")
-            if updates:
-                yield updates
+        events = studio.write(sheet, fill, chosen(data), session_of(request))  # checks the sheet at once
+        view = JobView(tab, studio, fill, music=False, done_note="Written. Edit anything you like, then Compose.")
+        yield from view.follow(events)
 
     llm_args = {tab.llm_backend, tab.llm_model, *llm_inputs}
-    write_outputs = [*text_outputs, *tab.generate.values(), tab.status]
-    tab.write.click(
-        write, tab.text_inputs() | llm_args, write_outputs, api_visibility="private", concurrency_limit=None,
+    text_outputs = [*tab.fields.values(), *tab.generate.values(), tab.status]
+    write_event = tab.write.click(
+        write, tab.text_inputs() | llm_args, text_outputs, api_visibility="private", concurrency_limit=None,
         show_progress="hidden",
     )
 
     @guarded
     def compose(data: dict[Any, Any], request: gr.Request) -> Iterator[dict[Any, Any]]:
         sheet, fill = tab.sheet(data)
-        music = tab.music(data)
-        llm = chosen(data)
-        yield {tab.status: progress_html(Progress("waiting")), tab.song_id: None, **take_updates(tab, studio, None, ())}
-        for event in stopped_quietly(studio.compose(sheet, fill, music, llm, session_of(request))):
-            if event is None:
-                yield {tab.status: progress_html(None, STOPPED)}
-                return
-            updates = stream_fields(event, fill, sheet)
-            if isinstance(event, Progress):
-                updates[tab.status] = progress_html(event)
-            elif isinstance(event, Finished):
-                song = event.song
-                # Players and lossless downloads at once; the lossy encodes follow a moment later.
-                yield {**take_updates(tab, studio, song, ("flac", "wav")), tab.song_id: song.id,
-                       tab.status: progress_html(None, "Encoding MP3 and OGG downloads…")}
-                updates = take_updates(tab, studio, song, EXPORT_FORMATS)
-                updates[tab.status] = progress_html(
-                    None, f"Kept “{song.title or 'Untitled'}” with {len(song.takes)} take(s) in History."
-                )
-            if updates:
-                yield updates
+        events = studio.compose(sheet, fill, tab.music(data), chosen(data), session_of(request))  # checks at once
+        yield cleared(tab, progress_html(Progress("waiting")))
+        yield from JobView(tab, studio, fill).follow(events)
 
-    compose_outputs = [*write_outputs, tab.song_id, *tab.take_outputs()]
-    tab.compose.click(
-        compose, tab.text_inputs() | tab.music_inputs() | llm_args, compose_outputs,
+    music_outputs = [tab.status, tab.live, tab.song_id, *tab.take_outputs()]
+    compose_event = tab.compose.click(
+        compose, tab.text_inputs() | tab.music_inputs() | llm_args, [*text_outputs, *music_outputs[1:]],
         api_visibility="private", concurrency_limit=None, show_progress="hidden",
     )
 
-    def stop(request: gr.Request) -> None:
-        studio.stop(session_of(request))
+    @guarded
+    def check_reference(path: str | None) -> str:
+        return upload_note(studio, path, "Style reference", max_seconds=studio.settings.max_style_audio_s)
 
-    # Stop sets this tab's cancel event; the running job ends within a second and its own handler says
-    # "Stopped" last. (Gradio's `cancels=` would drop that last message, and raced with this one.)
-    # Not queued: a Stop must never wait behind the work it stops.
-    tab.stop.click(stop, None, None, api_visibility="private", queue=False)
+    # A bad reference speaks up as soon as it is uploaded (Compose checks it again).
+    tab.style_audio.upload(check_reference, tab.style_audio, tab.status, api_visibility="private")
+
+    def stop(request: gr.Request) -> dict[Any, Any]:
+        studio.stop(session_of(request))
+        return cleared(tab, progress_html(None, STOPPED))
+
+    # Stop sets this tab's cancel event (the job ends within a frame or a codec step and keeps nothing) and
+    # `cancels=` ends the running handler, so the page stops at once whatever the job is doing. Not queued:
+    # a Stop must never wait behind the work it stops.
+    tab.stop.click(stop, None, music_outputs, api_visibility="private", queue=False,
+                   cancels=[write_event, compose_event])

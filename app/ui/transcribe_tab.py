@@ -9,7 +9,7 @@ import gradio as gr
 
 from app.studio.service import Studio
 
-from .common import guarded, progress_html
+from .common import guarded, progress_html, upload_note
 
 
 @dataclass
@@ -42,10 +42,7 @@ def wire(tab: TranscribeTab, studio: Studio) -> None:
 
     @guarded
     def check(path: str | None) -> str:
-        if not path:
-            return ""
-        audio, rate = studio.check_upload(path)
-        return progress_html(None, f"{audio.shape[-1] / rate:.1f} s of audio, ready to transcribe.")
+        return upload_note(studio, path, "Ready to transcribe")
 
     tab.upload.upload(check, tab.upload, tab.status, api_visibility="private")
 

@@ -23,10 +23,12 @@ from tests.llm_server import LLMServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "fixtures" / "heartmula" / "tiny"
+STYLE = ROOT / "tests" / "fixtures" / "muq_mulan" / "tiny" / "MuQ-MuLan-tiny"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",  # the live player starts on its own, as it does after a click
 ]
 STARTUP_S = 120
 
@@ -100,6 +102,8 @@ def app_env(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> dict[st
         "HEARTSONG_LM_DIR": str(TINY / "HeartMuLa-tiny"),
         "HEARTSONG_GEN_DIR": str(TINY / "HeartMuLaGen-tiny"),
         "HEARTSONG_CODEC_DIR": str(TINY / "HeartCodec-tiny"),
+        "HEARTSONG_STYLE_DIR": str(STYLE),
+        "HEARTSONG_MAX_STYLE_AUDIO_S": "8",
         "HEARTSONG_LLM_BACKEND": "ollama",
         "HEARTSONG_OLLAMA_URL": llm.url,
         "HEARTSONG_OLLAMA_MODEL": LLM_MODEL,
