@@ -352,8 +352,9 @@ class HeartCodec(nn.Module):
         # order for one song), else conditional rows only.
         conds = torch.cat([torch.zeros_like(cond), cond]) if guided else cond  # (rows, 744, dim)
         copies = conds.shape[0] // songs
-        fixed = torch.cat([incontext.repeat(copies, 1, 1), conds], dim=-1)  # (rows, 744, 256 + dim)
         dtype = self.estimator.proj_in.ffn_2.weight.dtype
+        fixed = torch.cat([incontext.repeat(copies, 1, 1), conds], dim=-1).to(dtype)  # (rows, 744, 256 + dim)
+        window = self.estimator.prepare(fixed)  # what the steps share: the fixed inputs' projections, RoPE
 
         # The official time grid: dt is re-derived from the accumulated fp32 t, so it is not exactly 1/steps.
         t_span = torch.linspace(0, 1, steps + 1, device=self.device)
@@ -363,8 +364,8 @@ class HeartCodec(nn.Module):
             _check(cancel)
             if known:
                 x[:, :known] = (1 - (1 - SIGMA_MIN) * t) * noise[:, :known] + t * incontext[:, :known]
-            inputs = torch.cat([x.repeat(copies, 1, 1), fixed], dim=-1).to(dtype)
-            v = self.estimator(inputs, t.expand(conds.shape[0])).float()  # (rows, 744, 256)
+            v = self.estimator.velocity(x.repeat(copies, 1, 1).to(dtype), t, window)
+            v = v.float()  # (rows, 744, 256)
             if guided:
                 uncond, cond_v = v.chunk(2)
                 v = uncond + guidance * (cond_v - uncond)
