@@ -10,50 +10,38 @@
   the LM and the codec never need more than the larger of the two plus activations.
 - Progress goes to a callback as `ProgressEvent`s; a `threading.Event` cancels (checked every frame and every
   codec window/step): `Cancelled` is raised within a second, scratch memory is freed, nothing is written.
+
+Memory decisions live in `memory.py`, progress events and timings in `progress.py`.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import Cancelled, InvalidRequest, ModelNotAvailable
 from .catalogue import DEFAULT_STYLE
+from .errors import Cancelled, InvalidRequest, ModelNotAvailable
 from .hub import Catalogue, MusicModels
-from .request import (
-    FRAME_RATE,
-    AudioChunk,
-    MusicRequest,
-    MusicResult,
-    Phase,
-    ProgressEvent,
-    random_seed,
-    variant_seed,
-)
-from .weights import checkpoint_files, parse_dtype
+from .memory import freed_on_failure, free_memory, make_room, module_bytes, on_cpu_but_wanted_on, weights_bytes
+from .progress import TOKENS_SHARE, ProgressCallback, Reporter, timed
+from .request import FRAME_RATE, AudioChunk, MusicRequest, MusicResult, Phase, random_seed, variant_seed
+from .weights import parse_dtype
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[ProgressEvent], None]
 AudioCallback = Callable[[AudioChunk], None]
 
-TOKENS_SHARE = 0.75
-"""Share of the progress bar given to the LM; decoding gets the rest (roughly their cost at full size)."""
 DECODE_STEPS = 10
 """Euler steps per codec window (the official default)."""
 DECODE_GUIDANCE = 1.25
 """Codec classifier-free guidance (the official default)."""
-ACTIVATION_MARGIN_BYTES = 2 * 1024**3
-"""GPU memory kept free for activations and KV caches beyond a model's weights when deciding to offload."""
 
 
 class MusicPipeline:
@@ -138,7 +126,7 @@ class MusicPipeline:
     def unload(self) -> None:
         """Drop the models (and the style encoder with its cache) and give their memory back."""
         self._lm = self._prompts = self._codec = self._style = None
-        _free_memory(self.device)
+        free_memory(self.device)
 
     def _folders(self) -> MusicModels:
         if self.models is None:
@@ -151,12 +139,12 @@ class MusicPipeline:
             from .heartmula import load_heartmula
             from .prompting import PromptBuilder
 
-            self._make_room(_weights_bytes(folders.lm, self.dtype), drop=self._codec)
+            make_room(self.device, weights_bytes(folders.lm, self.dtype), drop=self._codec)
             log.info("loading the LM from %s", folders.lm)
             self._lm = load_heartmula(folders.lm, dtype=self.dtype, device=self.device)
             self._prompts = PromptBuilder.from_folder(folders.gen, self._lm.num_codebooks)
-        elif self._on_cpu_but_wanted_elsewhere(self._lm):
-            self._make_room(_module_bytes(self._lm), drop=self._codec)
+        elif on_cpu_but_wanted_on(self.device, self._lm):
+            make_room(self.device, module_bytes(self._lm), drop=self._codec)
             self._lm.to(self.device)
         return self._lm
 
@@ -165,11 +153,11 @@ class MusicPipeline:
             folders = self._folders()
             from .codec import load_heartcodec
 
-            self._make_room(_weights_bytes(folders.codec, torch.float32), drop=self._lm)
+            make_room(self.device, weights_bytes(folders.codec, torch.float32), drop=self._lm)
             log.info("loading the codec from %s", folders.codec)
             self._codec = load_heartcodec(folders.codec, dtype=self.dtype, device=self.device)
-        elif self._on_cpu_but_wanted_elsewhere(self._codec):
-            self._make_room(_module_bytes(self._codec), drop=self._lm)
+        elif on_cpu_but_wanted_on(self.device, self._codec):
+            make_room(self.device, module_bytes(self._codec), drop=self._lm)
             self._codec.to(self.device)
         return self._codec
 
@@ -203,19 +191,6 @@ class MusicPipeline:
         else:
             vector = self._need_style().embed_audio(request.style_audio, request.style_audio_rate)
         return scale_style(vector, request.style_strength)
-
-    def _on_cpu_but_wanted_elsewhere(self, module: torch.nn.Module) -> bool:
-        return self.device.type != "cpu" and next(module.parameters()).device.type == "cpu"
-
-    def _make_room(self, needed: int, drop: torch.nn.Module | None) -> None:
-        """On CUDA, move `drop` (the other model) to the CPU when free memory cannot hold `needed` bytes."""
-        if self.device.type != "cuda" or drop is None or next(drop.parameters()).device.type == "cpu":
-            return
-        free, _ = torch.cuda.mem_get_info(self.device)
-        if should_offload(free, needed):
-            log.info("moving a model to the CPU to make room (%.1f GB free, %.1f GB needed)", free / 1e9, needed / 1e9)
-            drop.to("cpu")
-            _free_memory(self.device)
 
     # ---- generating ----------------------------------------------------------------------------------
 
@@ -251,30 +226,30 @@ class MusicPipeline:
         seed = request.seed if request.seed is not None else random_seed()
         request = replace(request, seed=seed)
         seeds = [variant_seed(seed, i) for i in range(request.variants)]
-        report = _Reporter(progress)
+        report = Reporter(progress)
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        with self._lock, _freed_on_failure(self.device):
-            with _timed(timings, "style"):
+        with self._lock, freed_on_failure(self.device):
+            with timed(timings, "style"):
                 # First, so a reference that cannot be read fails before any generation starts.
                 style = self.style_vector(request)
             _check(cancel)
-            with _timed(timings, "loading"):
+            with timed(timings, "loading"):
                 report(Phase.LOADING, 0, 2, 0.0)
                 lm = self._need_lm()
                 report(Phase.LOADING, 1, 2, 0.0)
             _check(cancel)
-            with _timed(timings, "prompt"):
+            with timed(timings, "prompt"):
                 prompt = self._prompts.build(request.tags, request.lyrics)
                 report(Phase.PROMPT, 1, 1, 0.0)
-            with _timed(timings, "tokens"):
+            with timed(timings, "tokens"):
                 report.begin(Phase.TOKENS)
                 tokens = self._tokens(lm, prompt, request, seeds, report, cancel, style)
             _check(cancel)
-            with _timed(timings, "loading"):
+            with timed(timings, "loading"):
                 codec = self._need_codec()
                 report(Phase.LOADING, 2, 2, TOKENS_SHARE)
-            with _timed(timings, "decoding"):
+            with timed(timings, "decoding"):
                 report.begin(Phase.DECODING)
                 audio = self._decode(codec, tokens, seeds, report.decoding(), cancel, on_audio)
             _check(cancel)  # a cancel from the last chunk's callback still means no result
@@ -319,8 +294,8 @@ class MusicPipeline:
         cancel: threading.Event | None = None,
     ) -> np.ndarray:
         """Audio float32 [2, samples] for saved tokens [frames, 8] (what `generate` returned, same seed -> same audio)."""
-        report = _Reporter(progress)
-        with self._lock, _freed_on_failure(self.device):
+        report = Reporter(progress)
+        with self._lock, freed_on_failure(self.device):
             codec = self._need_codec()
             report.begin(Phase.DECODING)
             (audio,) = self._decode(codec, [tokens], [seed], report.decoding(base=0.0), cancel)
@@ -338,7 +313,7 @@ class MusicPipeline:
 
         The pipeline is busy until the iterator is exhausted or closed.
         """
-        with self._lock, _freed_on_failure(self.device):
+        with self._lock, freed_on_failure(self.device):
             codec = self._need_codec()
             # The codec's stream enters inference mode around each step itself; wrapping this generator in
             # it would leak the mode into the caller's code between chunks.
@@ -371,11 +346,6 @@ class MusicPipeline:
 # ---- helpers -----------------------------------------------------------------------------------------------
 
 
-def should_offload(free_bytes: int, needed_bytes: int, margin: int = ACTIVATION_MARGIN_BYTES) -> bool:
-    """Whether the other model must leave the GPU for one of `needed_bytes` (plus activations) to fit."""
-    return free_bytes < needed_bytes + margin
-
-
 def _codes(tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
     codes = torch.as_tensor(np.asarray(tokens) if not isinstance(tokens, torch.Tensor) else tokens)
     if codes.dim() != 2 or codes.shape[1] != 8 or codes.shape[0] == 0:
@@ -388,70 +358,6 @@ def _codec_generator(seed: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(seed)
 
 
-def _weights_bytes(folder: Path, dtype: torch.dtype) -> int:
-    """Roughly what a checkpoint takes in memory at `dtype` (file size, rescaled from float32 when smaller)."""
-    size = sum(p.stat().st_size for p in checkpoint_files(folder))
-    return size * torch.empty((), dtype=dtype).element_size() // 4 if dtype != torch.float32 else size
-
-
-def _module_bytes(module: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
-
-
-def _free_memory(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("generation cancelled")
-
-
-@contextmanager
-def _timed(timings: dict[str, float], phase: str):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
-
-
-@contextmanager
-def _freed_on_failure(device: torch.device):
-    """On any failure (a cancel included) drop the scratch tensors of the failed step before re-raising."""
-    try:
-        yield
-    except BaseException:
-        _free_memory(device)
-        raise
-
-
-class _Reporter:
-    """Turns per-step counts into `ProgressEvent`s with a rate-based ETA and an overall fraction."""
-
-    def __init__(self, callback: ProgressCallback | None) -> None:
-        self.callback = callback
-        self.phase: Phase | None = None
-        self.phase_start = time.perf_counter()
-
-    def begin(self, phase: Phase) -> None:
-        """Start timing `phase` (its ETA is extrapolated from here)."""
-        self.phase, self.phase_start = phase, time.perf_counter()
-
-    def __call__(self, phase: Phase, done: int, total: int, overall: float) -> None:
-        now = time.perf_counter()
-        if phase is not self.phase:
-            self.begin(phase)
-        eta = 0.0 if done >= total else (now - self.phase_start) / done * (total - done) if done else None
-        if self.callback is not None:
-            self.callback(ProgressEvent(phase, done, total, eta, min(1.0, overall)))
-
-    def tokens(self) -> Callable[[int, int], None]:
-        """generate_tokens' (frames_done, frames_total)."""
-        return lambda done, total: self(Phase.TOKENS, done, total, TOKENS_SHARE * done / total)
-
-    def decoding(self, base: float = TOKENS_SHARE) -> Callable[[int, int], None]:
-        """The codec's (windows_done, windows_total), counted over every variant, as overall progress from `base`."""
-        return lambda done, total: self(Phase.DECODING, done, total, base + (1.0 - base) * done / total)

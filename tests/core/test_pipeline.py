@@ -13,7 +13,8 @@ import pytest
 
 from heartmula_core.errors import Cancelled, InvalidRequest
 from heartmula_core.hub import Catalogue, MusicModels
-from heartmula_core.pipeline import MusicPipeline, should_offload
+from heartmula_core.memory import should_offload
+from heartmula_core.pipeline import MusicPipeline
 from heartmula_core.request import FRAME_RATE, AudioChunk, MusicRequest, Phase, variant_seed
 
 SAMPLE_RATE = 48_000
