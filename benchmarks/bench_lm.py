@@ -63,20 +63,30 @@ def build(config: str, device: torch.device) -> tuple[HeartMuLa, torch.dtype]:
     return random_model(full, device, torch.bfloat16), torch.bfloat16
 
 
-def _timed(model: HeartMuLa, prompt, frames: int, device: torch.device) -> tuple[float, float, int]:
+def _timed(model: HeartMuLa, prompt, frames: int, device: torch.device, compiled: bool) -> tuple[float, float, int]:
     """(wall seconds, process CPU seconds, frames produced) of one generation."""
     gens = [torch.Generator(device).manual_seed(0)]
     if device.type == "cuda":
         torch.cuda.synchronize()
     start, cpu_start = time.perf_counter(), time.process_time()
-    out = generate_tokens(model, prompt, frames=frames, cfg_scale=1.5, topk=50, temperature=1.0, generators=gens)
+    out = generate_tokens(
+        model, prompt, frames=frames, cfg_scale=1.5, topk=50, temperature=1.0, generators=gens, compiled=compiled
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start, time.process_time() - cpu_start, out.lengths[0]
 
 
-def lm_rows(configs: list[str], device: str, quick: bool = False) -> list[dict]:
-    """One row per config: ours vs the official code's ms/frame (official figures: CPU, 2 threads, fp32)."""
+def _same_greedy_tokens(model: HeartMuLa, prompt, frames: int) -> bool:
+    """Whether the compiled frame step gives the eager one's greedy tokens (cfg 1.5, top-k 1)."""
+    eager, compiled = (
+        generate_tokens(model, prompt, frames=frames, cfg_scale=1.5, topk=1, compiled=c).tokens for c in (False, True)
+    )
+    return torch.equal(eager, compiled)
+
+
+def lm_rows(configs: list[str], device: str, quick: bool = False, compiled: bool = False) -> list[dict]:
+    """Per config, ours (eager, and compiled when asked) vs the official code's ms/frame (CPU, 2 threads, fp32)."""
     dev = torch.device(device)
     official = json.loads((REF / "timing.json").read_text())
     golden = np.load(REF / "golden" / "heartmula_tiny.npz")
@@ -89,28 +99,42 @@ def lm_rows(configs: list[str], device: str, quick: bool = False) -> list[dict]:
             rows.append({"part": "LM", "config": config, "device": device, "note": "skipped: needs a GPU"})
             continue
         model, dtype = build(config, dev)
-        for _ in range(2):  # the second repetition is the warm one
-            t1, cpu1, _ = _timed(model, prompt, 1, dev)
-            tn, cpun, n = _timed(model, prompt, frames, dev)
-        if n < frames:
-            raise RuntimeError(f"{config}: the model ended the song after {n} frames; cannot time {frames}")
-        ms = (tn - t1) / (n - 1) * 1000
-        ref = official.get(config, {}).get("s_per_frame")
-        row = {
-            "part": "LM",
-            "config": config,
-            "device": device,
-            "dtype": str(dtype).removeprefix("torch."),
-            "ms/frame": round(ms, 2),
-            "frames/s": round(1000 / ms, 1),
-            "RTF": round(ms / FRAME_MS, 4),
-            "official ms/frame": round(ref * 1000, 1) if ref else "",
-            "speed-up": f"{ref * 1000 / ms:.1f}x" if ref else "",
-            "first frame ms": round(t1 * 1000, 1),
-            # CPU time of the process per frame (all threads): on a shared machine it moves less than
-            # wall time, which counts the time other processes held the cores.
-            "cpu ms/frame": round((cpun - cpu1) / (n - 1) * 1000, 2),
-        }
-        rows.append(row)
+        for mode in (False, True) if compiled else (False,):
+            rows.append(_lm_row(model, dtype, prompt, config, device, frames, official, mode))
         del model
     return rows
+
+
+def _lm_row(model, dtype, prompt, config: str, device: str, frames: int, official: dict, compiled: bool) -> dict:
+    dev = torch.device(device)
+    compile_s = time.perf_counter()
+    if compiled:  # the first song with a model compiles its steps; the timed runs below are warm
+        generate_tokens(model, prompt, frames=3, cfg_scale=1.5, topk=50, compiled=True)
+    compile_s = time.perf_counter() - compile_s
+    for _ in range(2):  # the second repetition is the warm one
+        t1, cpu1, _ = _timed(model, prompt, 1, dev, compiled)
+        tn, cpun, n = _timed(model, prompt, frames, dev, compiled)
+    if n < frames:
+        raise RuntimeError(f"{config}: the model ended the song after {n} frames; cannot time {frames}")
+    ms = (tn - t1) / (n - 1) * 1000
+    ref = official.get(config, {}).get("s_per_frame")
+    row = {
+        "part": "LM",
+        "config": config,
+        "device": device,
+        "dtype": str(dtype).removeprefix("torch."),
+        "ms/frame": round(ms, 2),
+        "frames/s": round(1000 / ms, 1),
+        "RTF": round(ms / FRAME_MS, 4),
+        "official ms/frame": round(ref * 1000, 1) if ref else "",
+        "speed-up": f"{ref * 1000 / ms:.1f}x" if ref else "",
+        "first frame ms": round(t1 * 1000, 1),
+        # CPU time of the process per frame (all threads): on a shared machine it moves less than
+        # wall time, which counts the time other processes held the cores.
+        "cpu ms/frame": round((cpun - cpu1) / (n - 1) * 1000, 2),
+        "step": "compiled" if compiled else "eager",
+    }
+    if compiled:
+        same = _same_greedy_tokens(model, prompt, frames)
+        row["note"] = f"compile {compile_s:.0f} s once; greedy tokens equal eager's: {same}"
+    return row

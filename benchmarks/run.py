@@ -19,6 +19,7 @@ from benchmarks.bench_codec import codec_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
 from benchmarks.bench_pipeline import pipeline_rows  # noqa: E402
 from benchmarks.bench_profile import profile_rows  # noqa: E402
+from benchmarks.bench_quant import quant_rows  # noqa: E402
 from benchmarks.bench_stream import stream_rows  # noqa: E402
 from benchmarks.bench_style import style_rows  # noqa: E402
 
@@ -41,11 +42,15 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--quick", action="store_true", help="fewer frames/steps: a smoke test, not a measurement")
     parser.add_argument("--profile", action="store_true", help="also print where GPU time will go (op counts, bytes)")
+    parser.add_argument("--compile", action="store_true", help="also time the LM with its frame step compiled")
+    parser.add_argument("--int8", action="store_true", help="also measure int8 weights: memory, speed, quality")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, as the official timings)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     configs = args.config or (["tiny", "medium", "full"] if args.device == "cuda" else ["tiny", "medium"])
-    rows = lm_rows(configs, args.device, args.quick)
+    rows = lm_rows(configs, args.device, args.quick, args.compile)
+    if args.int8:
+        rows += quant_rows(configs + (["full"] if "full" not in configs else []), args.device, args.quick)
     rows += pipeline_rows(configs, args.device, args.quick)
     rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)

@@ -21,6 +21,7 @@ API notes for callers:
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from .config import CODEC_CODEBOOK_SIZE
 from .errors import Cancelled, InvalidRequest
 from .heartmula import HeartMuLa
 from .prompting import Prompt
-from .sampling import cfg_guidance, exponential_noise, race_noise, sample_topk, uniform_draws
+from .sampling import FrameNoise, cfg_guidance, sample_topk
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class FramePicker:
         self,
         vocab: int,
         *,
+        books: int,
         cfg_scale: float,
         topk: int,
         temperature: float,
@@ -65,22 +67,18 @@ class FramePicker:
     ):
         self.guided = cfg_scale != 1.0
         self.cfg_scale, self.topk, self.temperature = cfg_scale, topk, temperature
-        self.generators = list(generators)
-        self.device = device
         self.vocab = vocab
         ids = torch.arange(vocab, device=device)
         self.banned_first = ids >= CODEC_CODEBOOK_SIZE
         self.banned_later = ids == CODEC_CODEBOOK_SIZE
         self.banned = self.banned_first
-        # On the CPU a frame's noise is drawn up front from uniforms (see sampling.py); elsewhere per call.
-        self.frame_noise = device.type == "cpu" and all(g is None or g.device.type == "cpu" for g in self.generators)
-        self.noise: Tensor | None = None  # (books, B, V) float32 for the current frame
+        self._noise = FrameNoise(books, vocab, generators, device)
+        self.noise = self._noise.noise  # (books, B, V) float32, refilled in place every frame
 
-    def start_frame(self, first: bool, books: int) -> None:
+    def start_frame(self, first: bool) -> None:
         """Called before each frame's first codebook: masks for frame 0 or later ones, the frame's noise."""
         self.banned = self.banned_first if first else self.banned_later
-        if self.frame_noise:
-            self.noise = race_noise(uniform_draws(books, self.vocab, self.generators))
+        self._noise.draw()
 
     def sampler_logits(self, logits: Tensor) -> Tensor:
         """The logits the official sampler sees (guided when cfg is on), (R, V) -> (B, V)."""
@@ -88,11 +86,7 @@ class FramePicker:
 
     def __call__(self, logits: Tensor, codebook: int) -> Tensor:
         scores = self.sampler_logits(logits).masked_fill(self.banned, float("-inf"))
-        if self.noise is not None:
-            noise = self.noise[codebook]  # (B, V)
-        else:
-            noise = exponential_noise(scores.shape[0], self.vocab, self.generators, self.device)
-        codes = sample_topk(scores, self.topk, self.temperature, noise)  # (B,)
+        codes = sample_topk(scores, self.topk, self.temperature, self.noise[codebook])  # (B,)
         return torch.cat((codes, codes)) if self.guided else codes  # (2B,): both rows of each pair
 
 
@@ -152,6 +146,35 @@ def decode_frame(model: HeartMuLa, codes: Tensor, input_pos: int, pick: FramePic
     return model.generate_frame(last_h, pick)
 
 
+def first_frame(model: HeartMuLa, last_h: Tensor, pick: FramePicker) -> Tensor:
+    """Frame 0's codes (R, 8) from the prompt's last backbone state (R, D)."""
+    return model.generate_frame(last_h, pick)
+
+
+class FrameSteps:
+    """`first_frame` and `decode_frame`, run eagerly or through `torch.compile`.
+
+    Compiled, a frame's ~700 small operations (the depth decoder's 7 steps, 8 samplings) become a few fused
+    kernels: the eager cost of a small model's frame is dispatch, not arithmetic. The draw stays outside the
+    graph (`FramePicker.start_frame`, eager), so the noise is the official stream bit for bit; the compiled
+    maths may round differently in the last bit (fused reductions), which tests bound by comparing tokens.
+    The backbone position is a dynamic size after the second frame, so one song compiles at most twice.
+    """
+
+    def __init__(self, compiled: bool = False):
+        self.first: Callable[[HeartMuLa, Tensor, FramePicker], Tensor] = first_frame
+        self.next: Callable[[HeartMuLa, Tensor, int, FramePicker], Tensor] = decode_frame
+        if compiled:
+            self.first, self.next = _compiled(first_frame), _compiled(decode_frame)
+
+
+@functools.cache
+def _compiled(step: Callable) -> Callable:
+    # One wrapper per step function for the whole process: dynamo caches its graphs on the function, guarded
+    # by the model and the shapes, so later songs with the same model reuse them.
+    return torch.compile(step, fullgraph=True)
+
+
 def _check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("generation cancelled")
@@ -170,6 +193,7 @@ def generate_tokens(
     style: Tensor | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    compiled: bool = False,
 ) -> GeneratedTokens:
     """Generate up to `frames` frames of audio codes for a prompt, for one or more variants at once.
 
@@ -184,6 +208,8 @@ def generate_tokens(
         style: (512,) or (B, 512) style vector for the conditional rows' style slot; None = zeros (official).
         progress: called as progress(frames_done, frames) after every frame.
         cancel: checked before every frame; when set, raises `Cancelled`.
+        compiled: run the frame steps through `torch.compile` (see `FrameSteps`): the first song with a
+            model compiles for a while, later ones run faster.
     Returns:
         GeneratedTokens: tokens (B, n, 8) int64 with n = the longest variant, and each variant's length.
     """
@@ -196,6 +222,7 @@ def generate_tokens(
     style_rows = _style_rows(style, variants, model.config.muq_dim, device)
     pick = FramePicker(
         model.config.audio_vocab_size,
+        books=books,
         cfg_scale=cfg_scale,
         topk=topk,
         temperature=temperature,
@@ -214,15 +241,16 @@ def generate_tokens(
     lengths = torch.full((variants,), frames, dtype=torch.long, device=device)
     alive = torch.ones(variants, dtype=torch.bool, device=device)
 
-    pick.start_frame(first=True, books=books)
-    codes = model.generate_frame(last_h, pick)  # (R, 8)
+    pick.start_frame(first=True)
+    steps = FrameSteps(compiled)
+    codes = steps.first(model, last_h, pick)  # (R, 8)
     out[:, 0] = codes[:variants]
     if progress is not None:
         progress(1, frames)
     for frame in range(1, frames):
         _check_cancel(cancel)
-        pick.start_frame(first=False, books=books)
-        codes = decode_frame(model, codes, prompt.length + frame - 1, pick)
+        pick.start_frame(first=False)
+        codes = steps.next(model, codes, prompt.length + frame - 1, pick)
         out[:, frame] = codes[:variants]
         ended = alive & (codes[:variants] >= eos).any(dim=-1)
         lengths.masked_fill_(ended, frame)

@@ -44,6 +44,8 @@ class HeartMuLa(nn.Module):
         self.codebook0_head = nn.Linear(dim, vocab, bias=False)
         self.audio_head = nn.Parameter(torch.empty(books - 1, dec_dim, vocab))  # codebooks 1..7
         self.muq_linear = nn.Linear(config.muq_dim, dim)
+        # Set by `quantize.quantize_int8`: audio_head then holds int8 and this its scales, (books-1, 1, vocab).
+        self.register_buffer("audio_head_scale", None)
         self._codebook_offsets: Tensor | None = None  # built on first use (never on meta)
 
     @property
@@ -56,7 +58,12 @@ class HeartMuLa(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.codebook0_head.weight.dtype
+        """The activations' dtype (embeddings are never quantised)."""
+        return self.text_embeddings.weight.dtype
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.audio_head_scale is not None
 
     def setup_caches(self, rows: int, length: int | None = None) -> None:
         """KV caches for `rows` batch rows: the backbone's of `length` slots (default max_seq_len), the
@@ -133,11 +140,18 @@ class HeartMuLa(nn.Module):
         pos = 0
         for book in range(1, self.num_codebooks):
             h = self.decoder(self.projection(x), pos)[:, -1]  # (R, dec_dim)
-            code = pick(torch.mm(h, self.audio_head[book - 1]).float(), book)  # (R, vocab) -> (R,)
+            code = pick(self.audio_logits(h, book).float(), book)  # (R, vocab) -> (R,)
             codes.append(code)
             pos += x.shape[1]
             x = self.audio_embed(code, book)[:, None]  # (R, 1, D); the last code is never fed back
         return torch.stack(codes, dim=1)
+
+    def audio_logits(self, h: Tensor, book: int) -> Tensor:
+        """Codebook `book`'s logits (1..7) from decoder states, (R, dec_dim) -> (R, vocab)."""
+        head = self.audio_head[book - 1]  # (dec_dim, vocab)
+        if self.audio_head_scale is None:
+            return torch.mm(h, head)
+        return torch.mm(h, head.to(h.dtype)) * self.audio_head_scale[book - 1]
 
     def checkpoint_shapes(self) -> dict[str, tuple[int, ...]]:
         """Every tensor of an official checkpoint for this config: key -> shape."""
@@ -157,13 +171,17 @@ def build_heartmula(config: HeartMuLaConfig, device: torch.device | str = "meta"
 
 
 def load_heartmula(
-    folder: str | Path, dtype: torch.dtype | str = torch.float32, device: torch.device | str = "cpu"
+    folder: str | Path,
+    dtype: torch.dtype | str = torch.float32,
+    device: torch.device | str = "cpu",
+    int8: bool = False,
 ) -> HeartMuLa:
     """Load an official `HeartMuLa-oss-*` folder (config.json + single or sharded safetensors).
 
     Built on `meta`, checked key for key and shape for shape against the checkpoint (CheckpointMismatch
     names what is missing, unexpected or mis-shaped), then the tensors are assigned: the model never
     sits in memory twice. Unknown flavors raise CheckpointMismatch, missing files ModelNotAvailable.
+    With `int8`, the large matrices are then quantised one by one (`quantize.quantize_int8`).
     """
     folder = Path(folder)
     dtype = parse_dtype(dtype)
@@ -175,4 +193,9 @@ def load_heartmula(
     model.backbone.fuse_checkpoint(state, "backbone.")
     model.decoder.fuse_checkpoint(state, "decoder.")
     load_state_dict_strict(model, state, dtype=dtype, device=device, source=str(folder))
+    del state
+    if int8:
+        from .quantize import quantize_int8
+
+        quantize_int8(model)
     return model

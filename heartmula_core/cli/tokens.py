@@ -32,6 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (default: a random one, logged with -v)")
     p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16 (default float32)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the frame step with torch.compile: slower start (about a minute on a small CPU), "
+        "faster frames; worth it for long songs or many of them in one process",
+    )
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="int8 weights for the large matrices: about half the memory of bfloat16 for the 3B model, "
+        "a small change in the tokens (measured by benchmarks/run.py --int8)",
+    )
     p.add_argument("--out", required=True, type=Path, help="output .npy file")
     p.set_defaults(handler=run)
 
@@ -84,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     config = HeartMuLaConfig.from_folder(args.lm)
     prompt = PromptBuilder.from_folder(args.gen, config.audio_num_codebooks).build(args.tags, lyrics)
     check_length(prompt.length, args.frames, config.backbone.max_seq_len)
-    model = load_heartmula(args.lm, dtype=dtype, device=device)
+    model = load_heartmula(args.lm, dtype=dtype, device=device, int8=args.int8)
     seed = args.seed if args.seed is not None else secrets.randbits(63)
     log.info("seed %d, prompt %d tokens, up to %d frames", seed, prompt.length, args.frames)
     generator = torch.Generator(device).manual_seed(seed)
@@ -96,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         topk=args.topk,
         temperature=args.temperature,
         generators=[generator],
+        compiled=args.compile,
     )
     tokens = result.variant(0).cpu().numpy().astype("int64")  # (frames, 8)
     write_npy_atomic(args.out, tokens)

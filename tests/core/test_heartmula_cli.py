@@ -163,3 +163,12 @@ def test_bfloat16_runs(paths, tmp_path):
     assert main(tokens_args(paths["sharp"], paths["gen"], out, frames=4, extra=["--dtype", "bfloat16", "--seed", "3"])) == 0
     saved = np.load(out)
     assert saved.dtype == np.int64 and saved.shape == (4, 8) and (saved < 8192).all()
+
+
+def test_int8_runs_and_repeats(paths, tmp_path):
+    """--int8 loads the quantised model through the CLI; the same seed gives the same frames."""
+    outs = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for out in outs:
+        assert main(tokens_args(paths["sharp"], paths["gen"], out, frames=6, extra=["--int8", "--seed", "5"])) == 0
+    first, second = (np.load(o) for o in outs)
+    assert first.shape == (6, 8) and np.array_equal(first, second)

@@ -47,7 +47,10 @@ def test_first_frame_intermediates(request, which, cfg):
     close(which, "hidden", hidden, golden[key + "backbone_last_hidden"])
     close(which, "logits", model.codebook0_head(hidden[:, -1]), golden[key + "c0_logits_raw"])
 
-    picker = FramePicker(8197, cfg_scale=cfg, topk=1, temperature=1.0, generators=[None], device=model.device)
+    picker = FramePicker(
+        8197, books=8, cfg_scale=cfg, topk=1, temperature=1.0, generators=[None], device=model.device
+    )
+    picker.start_frame(first=True)
     seen = []
 
     def pick(logits, book):

@@ -3,7 +3,7 @@
 import torch
 
 from heartmula_core.generation import FramePicker
-from heartmula_core.sampling import exponential_noise, race_noise, uniform_draws
+from heartmula_core.sampling import FrameNoise, exponential_noise, race_noise, sample_topk, uniform_draws
 
 CPU = torch.device("cpu")
 VOCAB = 8197
@@ -22,16 +22,27 @@ def test_race_noise_is_torchs_cpu_exponential_bit_for_bit():
     assert torch.equal(race_noise(alone), torch.stack([exponential_noise(1, VOCAB, [None], CPU) for _ in range(2)]))
 
 
-def test_frame_picker_draws_each_frame_up_front_on_the_cpu():
-    def picks(race: bool) -> list[int]:
-        gens = [torch.Generator().manual_seed(7), torch.Generator().manual_seed(8)]
-        picker = FramePicker(VOCAB, cfg_scale=1.5, topk=50, temperature=1.0, generators=gens, device=CPU)
-        picker.frame_noise = race
-        logits = torch.randn(4, VOCAB, generator=torch.Generator().manual_seed(9))
-        out = []
-        for frame in range(3):
-            picker.start_frame(first=frame == 0, books=8)
-            out += [picker(logits + book, book).tolist() for book in range(8)]
-        return out
+def test_frame_picker_draws_each_frame_up_front_in_the_official_order():
+    """A frame's picks from the up-front noise equal per-call exponential_ draws, frame after frame."""
 
-    assert picks(race=True) == picks(race=False)
+    def generators() -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(7), torch.Generator().manual_seed(8)]
+
+    logits = torch.randn(4, VOCAB, generator=torch.Generator().manual_seed(9))
+    picker = FramePicker(VOCAB, books=8, cfg_scale=1.5, topk=50, temperature=1.0, generators=generators(), device=CPU)
+    per_call = generators()
+    for frame in range(3):
+        picker.start_frame(first=frame == 0)
+        for book in range(8):
+            scores = picker.sampler_logits(logits + book).masked_fill(picker.banned, float("-inf"))
+            expected = sample_topk(scores, 50, 1.0, exponential_noise(2, VOCAB, per_call, CPU))
+            assert picker(logits + book, book).tolist() == expected.repeat(2).tolist()
+
+
+def test_frame_noise_on_other_devices_draws_per_call():
+    """The per-call path (used off the CPU) gives the same numbers as the CPU block draw."""
+    block = FrameNoise(8, VOCAB, [torch.Generator().manual_seed(4)], CPU)
+    per_call = FrameNoise(8, VOCAB, [torch.Generator().manual_seed(4)], CPU)
+    per_call.on_cpu = False
+    for _ in range(2):
+        assert torch.equal(block.draw(), per_call.draw())
