@@ -266,13 +266,18 @@ class ComposeJob:
 
 
 _DONE = object()
+POLL_S = 0.1  # how often a waiting consumer looks for a Stop
+STOP_GRACE_S = 0.8  # how long a stopped job may take to say so itself before the page is told anyway
 
 
 def stream(work: Callable[[Emit], Any], cancel: threading.Event) -> Iterator[Event]:
     """Run `work(emit)` in a thread and yield its events as they come; re-raise its error at the end.
 
-    Closing the iterator early (the page went away, Stop was pressed) sets `cancel`, so the work winds down
-    on its own; the thread is a daemon, so a stuck backend never keeps the process alive.
+    A Stop (`cancel` set) is answered within `STOP_GRACE_S` whatever the work is doing: from then on only a
+    `Finished` is passed on (a song kept just before the Stop must be shown as kept), and if the work has not
+    ended by the deadline, `JobCancelled` is raised here while the work winds down on its own (it checks
+    `cancel` before keeping anything, so a stopped song is never kept). Closing the iterator early (the page
+    went away) sets `cancel` too. The thread is a daemon, so a stuck backend never keeps the process alive.
     """
     events: queue.Queue[Any] = queue.Queue()
     failure: list[BaseException] = []
@@ -288,13 +293,23 @@ def stream(work: Callable[[Emit], Any], cancel: threading.Event) -> Iterator[Eve
     thread = threading.Thread(target=target, name="heartsong-job", daemon=True)
     thread.start()
     finished = False
+    deadline: float | None = None
     try:
         while True:
-            item = events.get()
+            if deadline is None and cancel.is_set():
+                deadline = time.monotonic() + STOP_GRACE_S
+            wait = POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                item = events.get(timeout=wait)
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise JobCancelled("Stopped; nothing was kept.") from None
+                continue
             if item is _DONE:
                 finished = True
                 break
-            yield item
+            if deadline is None or isinstance(item, Finished):
+                yield item
     finally:
         if not finished:
             cancel.set()

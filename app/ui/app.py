@@ -36,7 +36,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         refresh_models = models_tab.wire(models, studio)
 
         history_page.select(refresh_history, [history.query, history.sort], listing, api_visibility="private")
-        models_page.select(refresh_models, None, models.table, api_visibility="private")
+        models_page.select(refresh_models, None, [models.table, models.loaded], api_visibility="private")
 
         @guarded
         def load_song(song_id: str | None) -> dict[Any, Any]:

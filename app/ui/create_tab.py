@@ -14,7 +14,7 @@ from app.studio.jobs import FIELDS, MusicSettings, Progress, Sheet
 from app.studio.service import Studio
 
 from .common import guarded, progress_html, session_of, upload_note
-from .job_view import STOPPED, JobView, cleared
+from .job_view import JobView, cleared
 
 MAX_TAKES = 8
 LLM_CHOICES = ("Ollama", "OpenAI")
@@ -207,7 +207,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
 
     llm_args = {tab.llm_backend, tab.llm_model, *llm_inputs}
     text_outputs = [*tab.fields.values(), *tab.generate.values(), tab.status]
-    write_event = tab.write.click(
+    tab.write.click(
         write, tab.text_inputs() | llm_args, text_outputs, api_visibility="private", concurrency_limit=None,
         show_progress="hidden",
     )
@@ -219,9 +219,9 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         yield cleared(tab, progress_html(Progress("waiting")))
         yield from JobView(tab, studio, fill).follow(events)
 
-    music_outputs = [tab.status, tab.live, tab.song_id, *tab.take_outputs()]
-    compose_event = tab.compose.click(
-        compose, tab.text_inputs() | tab.music_inputs() | llm_args, [*text_outputs, *music_outputs[1:]],
+    music_outputs = [tab.live, tab.song_id, *tab.take_outputs()]
+    tab.compose.click(
+        compose, tab.text_inputs() | tab.music_inputs() | llm_args, [*text_outputs, *music_outputs],
         api_visibility="private", concurrency_limit=None, show_progress="hidden",
     )
 
@@ -232,12 +232,12 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     # A bad reference speaks up as soon as it is uploaded (Compose checks it again).
     tab.style_audio.upload(check_reference, tab.style_audio, tab.status, api_visibility="private")
 
-    def stop(request: gr.Request) -> dict[Any, Any]:
+    def stop(request: gr.Request) -> None:
         studio.stop(session_of(request))
-        return cleared(tab, progress_html(None, STOPPED))
 
-    # Stop sets this tab's cancel event (the job ends within a frame or a codec step and keeps nothing) and
-    # `cancels=` ends the running handler, so the page stops at once whatever the job is doing. Not queued:
-    # a Stop must never wait behind the work it stops.
-    tab.stop.click(stop, None, music_outputs, api_visibility="private", queue=False,
-                   cancels=[write_event, compose_event])
+    # Stop sets this tab's cancel event; the running handler says "Stopped" (and clears the players) within a
+    # second whatever the job is doing (jobs.stream), and it is the last thing that handler sends. Gradio's
+    # `cancels=` is not used: messages the cancelled handler had in flight could land after its own "Stopped"
+    # and put a stale progress line back (tests/e2e/test_compose.py caught it). Not queued: a Stop must never
+    # wait behind the work it stops.
+    tab.stop.click(stop, None, None, api_visibility="private", queue=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ class ModelsTab:
     download: gr.Button
     unload: gr.Button
     status: gr.HTML
+    loaded: gr.HTML
     ollama_url: gr.Textbox
     openai_url: gr.Textbox
     openai_key: gr.Textbox
@@ -52,6 +52,7 @@ def build(studio: Studio) -> ModelsTab:
         download = gr.Button("Download", scale=1)
         unload = gr.Button("Unload (free memory)", scale=1, elem_id="models-unload")
     status = gr.HTML(elem_id="models-status")
+    loaded = gr.HTML(elem_id="models-loaded")
     gr.Markdown("### LLM servers")
     with gr.Row():
         ollama_url = gr.Textbox(value=settings.ollama_url, label="Ollama URL", elem_id="settings-ollama-url")
@@ -62,7 +63,7 @@ def build(studio: Studio) -> ModelsTab:
                             placeholder=key_hint, elem_id="settings-openai-key")
     check = gr.Button("Check the LLM servers", size="sm")
     llm_status = gr.HTML()
-    return ModelsTab(table, refresh, name, download, unload, status, ollama_url, openai_url, openai_key, check,
+    return ModelsTab(table, refresh, name, download, unload, status, loaded, ollama_url, openai_url, openai_key, check,
                      llm_status)
 
 
@@ -76,18 +77,25 @@ def model_rows(studio: Studio) -> list[list[Any]]:
     ]
 
 
+def in_memory(studio: Studio) -> str:
+    """The line that says which models hold memory now."""
+    names = studio.loaded_models()
+    return progress_html(None, "In memory: " + ", ".join(names) if names else "No models in memory.")
+
+
 def wire(tab: ModelsTab, studio: Studio) -> Any:
-    """Attach the tab's events; returns the table refresh handler (the app runs it when the page loads)."""
+    """Attach the tab's events; returns the refresh handler for [table, loaded] (the app runs it on opening)."""
 
     @guarded
-    def refresh() -> list[list[Any]]:
-        return model_rows(studio)
+    def refresh() -> dict[Any, Any]:
+        return {tab.table: model_rows(studio), tab.loaded: in_memory(studio)}
 
-    tab.refresh.click(refresh, None, tab.table, api_visibility="private")
+    tab.refresh.click(refresh, None, [tab.table, tab.loaded], api_visibility="private")
 
     @guarded
     def download(name: str) -> Iterator[dict[Any, Any]]:
         # huggingface_hub reports progress only to a terminal; the page watches the cache grow instead.
+        meter = studio.download_meter(name)
         done = threading.Event()
         failure: list[BaseException] = []
 
@@ -100,9 +108,8 @@ def wire(tab: ModelsTab, studio: Studio) -> Any:
                 done.set()
 
         threading.Thread(target=work, name="heartsong-download", daemon=True).start()
-        start = time.monotonic()
         while not done.wait(POLL_S):
-            yield {tab.status: progress_html(None, f"Downloading {name}… {time.monotonic() - start:.0f} s")}
+            yield {tab.status: progress_html(None, meter.sample().describe())}
         if failure:
             raise failure[0]
         yield {tab.status: progress_html(None, f"{name} is ready."), tab.table: model_rows(studio)}
@@ -110,10 +117,10 @@ def wire(tab: ModelsTab, studio: Studio) -> Any:
     tab.download.click(download, tab.name, [tab.status, tab.table], api_visibility="private")
 
     @guarded
-    def unload() -> str:
-        return progress_html(None, studio.unload())
+    def unload() -> dict[Any, Any]:
+        return {tab.status: progress_html(None, studio.unload()), tab.loaded: in_memory(studio)}
 
-    tab.unload.click(unload, None, tab.status, api_visibility="private")
+    tab.unload.click(unload, None, [tab.status, tab.loaded], api_visibility="private")
 
     @guarded
     def check(ollama_url: str, openai_url: str, key: str) -> str:

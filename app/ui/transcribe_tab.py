@@ -11,6 +11,8 @@ from app.studio.service import Studio
 
 from .common import guarded, progress_html, upload_note
 
+NOTHING_HEARD = "No words were heard in this recording: write the lyrics yourself, or try a clearer mix."
+
 
 @dataclass
 class TranscribeTab:
@@ -51,6 +53,8 @@ def wire(tab: TranscribeTab, studio: Studio) -> None:
         if not path:
             raise gr.Error("Upload a song first.", print_exception=False)
         text = studio.transcribe(path)
+        if not text.strip():
+            return {tab.lyrics: "", tab.status: progress_html(None, NOTHING_HEARD)}
         return {tab.lyrics: text, tab.status: progress_html(None, "Done: edit the lyrics, then Send to Create.")}
 
     tab.run.click(transcribe, tab.upload, [tab.lyrics, tab.status], api_visibility="private")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -275,3 +276,40 @@ def test_tiny_pipeline_stopped_in_any_phase_keeps_nothing(tmp_path: Path, tiny_m
     job = _tiny_job(tmp_path, tiny_maker)
     _stop_when(job, lambda e: isinstance(e, Progress) and e.phase == phase)
     assert len(job.history) == 0 and list(job.history.songs_dir.iterdir()) == []
+
+
+def test_a_stop_is_answered_in_time_even_when_the_work_does_not_look() -> None:
+    from app.studio.jobs import STOP_GRACE_S
+
+    cancel = threading.Event()
+    release = threading.Event()
+
+    def stuck(emit) -> None:  # a backend call that never checks `cancel` (an LLM still loading, say)
+        emit(Progress("writing"))
+        release.wait(30)
+        emit(Progress("tokens", 1, 2))  # too late: never shown after the Stop
+
+    events = stream(stuck, cancel)
+    assert next(events).phase == "writing"
+    cancel.set()
+    started = time.monotonic()
+    with pytest.raises(JobCancelled):
+        next(events)
+    assert time.monotonic() - started < STOP_GRACE_S + 0.5
+    release.set()
+
+
+def test_a_song_kept_just_before_the_stop_is_still_shown_as_kept(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    song = object()
+
+    def finishing(emit) -> None:
+        emit(Progress("saving"))
+        cancel.wait(5)  # the Stop comes while the song is being written
+        emit(Progress("saving", 1, 1))  # dropped: the page shows nothing but the outcome now
+        emit(Finished(song))
+
+    events = stream(finishing, cancel)
+    assert next(events).phase == "saving"
+    cancel.set()
+    assert [type(e).__name__ for e in events] == ["Finished"]

@@ -93,7 +93,15 @@ def llm_script(llm: LLMServer) -> Iterator[LLMServer]:
 
 
 @pytest.fixture(scope="session")
-def app_env(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> dict[str, str]:
+def transcriptor(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random HeartTranscriptor, built offline (tests/core/tiny_transcriptor.py): it hears noise."""
+    from tests.core.tiny_transcriptor import build_tiny_transcriptor
+
+    return build_tiny_transcriptor(tmp_path_factory.mktemp("transcriptor") / "HeartTranscriptor-oss")
+
+
+@pytest.fixture(scope="session")
+def app_env(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer, transcriptor: Path) -> dict[str, str]:
     """The environment the app runs with: tiny models, a temp data folder, the test LLM, no network."""
     data = tmp_path_factory.mktemp("heartsong-data")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEARTSONG_", "OPENAI_"))}
@@ -103,6 +111,7 @@ def app_env(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> dict[st
         "HEARTSONG_GEN_DIR": str(TINY / "HeartMuLaGen-tiny"),
         "HEARTSONG_CODEC_DIR": str(TINY / "HeartCodec-tiny"),
         "HEARTSONG_STYLE_DIR": str(STYLE),
+        "HEARTSONG_TRANSCRIBER_DIR": str(transcriptor),
         "HEARTSONG_MAX_STYLE_AUDIO_S": "8",
         "HEARTSONG_LLM_BACKEND": "ollama",
         "HEARTSONG_OLLAMA_URL": llm.url,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.studio.history import History
@@ -13,6 +15,7 @@ from .test_write import field, set_tick
 pytestmark = pytest.mark.timeout(420)
 TIMEOUT_MS = 180_000
 LYRIC_WORD = "marigolds"
+KEPT = re.compile(r"^Kept “")  # not the "nothing was kept" of a Stop
 
 
 def fill_song(page, lyrics: str, tags: str, seconds: int, variants: int) -> None:
@@ -63,21 +66,47 @@ def test_compose_two_takes_that_play_then_find_load_and_delete_them(page, app_en
     assert history.search(LYRIC_WORD) == []
 
 
-def test_stop_during_compose_keeps_nothing(page, app_env) -> None:
+# Clicks Stop and resolves with the milliseconds until the status line says "Stopped".
+CLICK_STOP = """() => new Promise((resolve) => {
+    const start = performance.now();
+    document.querySelector('#create-stop').click();
+    const timer = setInterval(() => {
+        if (document.querySelector('#create-status').innerText.includes('Stopped')) {
+            clearInterval(timer);
+            resolve(performance.now() - start);
+        }
+    }, 10);
+})"""
+
+
+@pytest.mark.parametrize(
+    ("phase", "seconds", "variants", "ready"),
+    [
+        ("tokens", 150, 1, "#create-status :text('frames')"),  # in the middle of the LM's frames
+        # Take 1 complete (its player shown, and live), take 2 still being decoded.
+        ("decoding", 30, 2, "#take-1"),
+    ],
+)
+def test_stop_ends_at_once_and_keeps_nothing(page, app_env, phase: str, seconds: int, variants: int,
+                                             ready: str) -> None:
     history = History(app_env["HEARTSONG_DATA_DIR"])
     before = len(history)
-    # Long enough on the tiny model to be stopped in the middle of its frames.
-    fill_song(page, "[verse]\nstop me if you can\n[chorus]\nstill going", "rock", 150, 1)
+    fill_song(page, "[verse]\nsunflowers in the morning\n[chorus]\nla la la", "pop,happy", seconds, variants)
     page.locator("#create-compose").click()
-    page.locator("#create-status").get_by_text("frames").wait_for(timeout=TIMEOUT_MS)
-    page.locator("#create-stop").click()
-    try:
-        page.locator("#create-status").get_by_text("Stopped").wait_for(timeout=TIMEOUT_MS)
-    finally:
-        screenshot(page, "create-stopped")
-    screenshot(page, "create-stopped")
-    # The job winds down on its own within a second; give it a few, then nothing may have been kept.
+    page.locator(ready).filter(visible=True).first.wait_for(timeout=TIMEOUT_MS)
+    waited_ms = page.evaluate(CLICK_STOP)
+    screenshot(page, f"create-stopped-{phase}")
+    print(f"Stop during {phase}: {waited_ms:.0f} ms to show")
+    assert waited_ms < 1000, f"Stop took {waited_ms:.0f} ms to show"
+    assert page.locator("#take-1").is_hidden() and page.locator("#create-live-audio").count() == 0
+    # Nothing comes back later from the stopped job, and it kept nothing.
     page.wait_for_timeout(3000)
+    assert "Stopped" in page.locator("#create-status").inner_text()
+    assert page.locator("#take-1").is_hidden() and page.locator("#create-live-audio").count() == 0
     assert len(history) == before
     assert not [p for p in history.songs_dir.iterdir() if p.name.startswith(".tmp-")]
-    assert page.locator("#take-1").is_hidden()
+    # The job really ended: the device is free for the next song at once (nothing ahead of it).
+    fill_song(page, "[verse]\nfreesias after the stop\n[chorus]\nla", "pop", 1, 1)
+    page.locator("#create-compose").click()
+    page.locator("#create-status").get_by_text(KEPT).wait_for(timeout=TIMEOUT_MS)
+    assert history.search("freesias")
