@@ -1,6 +1,6 @@
 """`MusicPipeline`: a `MusicRequest` in, audio out, joining the HeartMuLa LM and the HeartCodec decoder.
 
-    request ─▶ prompt (tokenizer) ─▶ LM, all variants as one batch ─▶ codec, one variant at a time ─▶ MusicResult
+    request ─▶ prompt (tokenizer) ─▶ LM, all variants as one batch ─▶ codec, all variants as one batch ─▶ MusicResult
 
 - Models load lazily (the LM when tokens are needed, the codec when audio is), stay loaded between songs, and
   go with `unload()`.
@@ -10,51 +10,38 @@
   the LM and the codec never need more than the larger of the two plus activations.
 - Progress goes to a callback as `ProgressEvent`s; a `threading.Event` cancels (checked every frame and every
   codec window/step): `Cancelled` is raised within a second, scratch memory is freed, nothing is written.
+
+Memory decisions live in `memory.py`, progress events and timings in `progress.py`.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import Cancelled, InvalidRequest, ModelNotAvailable
 from .catalogue import DEFAULT_STYLE
+from .errors import Cancelled, InvalidRequest, ModelNotAvailable
 from .hub import Catalogue, MusicModels
-from .request import (
-    FRAME_RATE,
-    AudioChunk,
-    MusicRequest,
-    MusicResult,
-    Phase,
-    ProgressEvent,
-    random_seed,
-    variant_seed,
-)
-from .codec.heartcodec import window_count
-from .weights import checkpoint_files, parse_dtype
+from .memory import freed_on_failure, free_memory, make_room, module_bytes, on_cpu_but_wanted_on, weights_bytes
+from .progress import TOKENS_SHARE, ProgressCallback, Reporter, timed
+from .request import FRAME_RATE, AudioChunk, MusicRequest, MusicResult, Phase, random_seed, variant_seed
+from .weights import parse_dtype
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[ProgressEvent], None]
 AudioCallback = Callable[[AudioChunk], None]
 
-TOKENS_SHARE = 0.75
-"""Share of the progress bar given to the LM; decoding gets the rest (roughly their cost at full size)."""
 DECODE_STEPS = 10
 """Euler steps per codec window (the official default)."""
 DECODE_GUIDANCE = 1.25
 """Codec classifier-free guidance (the official default)."""
-ACTIVATION_MARGIN_BYTES = 2 * 1024**3
-"""GPU memory kept free for activations and KV caches beyond a model's weights when deciding to offload."""
 
 
 class MusicPipeline:
@@ -145,7 +132,7 @@ class MusicPipeline:
     def unload(self) -> None:
         """Drop the models (and the style encoder with its cache) and give their memory back."""
         self._lm = self._prompts = self._codec = self._style = None
-        _free_memory(self.device)
+        free_memory(self.device)
 
     def _folders(self) -> MusicModels:
         if self.models is None:
@@ -158,12 +145,12 @@ class MusicPipeline:
             from .heartmula import load_heartmula
             from .prompting import PromptBuilder
 
-            self._make_room(_weights_bytes(folders.lm, self.dtype), drop=self._codec)
+            make_room(self.device, weights_bytes(folders.lm, self.dtype), drop=self._codec)
             log.info("loading the LM from %s", folders.lm)
             self._lm = load_heartmula(folders.lm, dtype=self.dtype, device=self.device, int8=self.int8)
             self._prompts = PromptBuilder.from_folder(folders.gen, self._lm.num_codebooks)
-        elif self._on_cpu_but_wanted_elsewhere(self._lm):
-            self._make_room(_module_bytes(self._lm), drop=self._codec)
+        elif on_cpu_but_wanted_on(self.device, self._lm):
+            make_room(self.device, module_bytes(self._lm), drop=self._codec)
             self._lm.to(self.device)
         return self._lm
 
@@ -172,11 +159,11 @@ class MusicPipeline:
             folders = self._folders()
             from .codec import load_heartcodec
 
-            self._make_room(_weights_bytes(folders.codec, torch.float32), drop=self._lm)
+            make_room(self.device, weights_bytes(folders.codec, torch.float32), drop=self._lm)
             log.info("loading the codec from %s", folders.codec)
             self._codec = load_heartcodec(folders.codec, dtype=self.dtype, device=self.device)
-        elif self._on_cpu_but_wanted_elsewhere(self._codec):
-            self._make_room(_module_bytes(self._codec), drop=self._lm)
+        elif on_cpu_but_wanted_on(self.device, self._codec):
+            make_room(self.device, module_bytes(self._codec), drop=self._lm)
             self._codec.to(self.device)
         return self._codec
 
@@ -210,19 +197,6 @@ class MusicPipeline:
         else:
             vector = self._need_style().embed_audio(request.style_audio, request.style_audio_rate)
         return scale_style(vector, request.style_strength)
-
-    def _on_cpu_but_wanted_elsewhere(self, module: torch.nn.Module) -> bool:
-        return self.device.type != "cpu" and next(module.parameters()).device.type == "cpu"
-
-    def _make_room(self, needed: int, drop: torch.nn.Module | None) -> None:
-        """On CUDA, move `drop` (the other model) to the CPU when free memory cannot hold `needed` bytes."""
-        if self.device.type != "cuda" or drop is None or next(drop.parameters()).device.type == "cpu":
-            return
-        free, _ = torch.cuda.mem_get_info(self.device)
-        if should_offload(free, needed):
-            log.info("moving a model to the CPU to make room (%.1f GB free, %.1f GB needed)", free / 1e9, needed / 1e9)
-            drop.to("cpu")
-            _free_memory(self.device)
 
     # ---- generating ----------------------------------------------------------------------------------
 
@@ -258,36 +232,32 @@ class MusicPipeline:
         seed = request.seed if request.seed is not None else random_seed()
         request = replace(request, seed=seed)
         seeds = [variant_seed(seed, i) for i in range(request.variants)]
-        report = _Reporter(progress)
+        report = Reporter(progress)
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        with self._lock, _freed_on_failure(self.device):
-            with _timed(timings, "style"):
+        with self._lock, freed_on_failure(self.device):
+            with timed(timings, "style"):
                 # First, so a reference that cannot be read fails before any generation starts.
                 style = self.style_vector(request)
             _check(cancel)
-            with _timed(timings, "loading"):
+            with timed(timings, "loading"):
                 report(Phase.LOADING, 0, 2, 0.0)
                 lm = self._need_lm()
                 report(Phase.LOADING, 1, 2, 0.0)
             _check(cancel)
-            with _timed(timings, "prompt"):
+            with timed(timings, "prompt"):
                 prompt = self._prompts.build(request.tags, request.lyrics)
                 report(Phase.PROMPT, 1, 1, 0.0)
-            with _timed(timings, "tokens"):
+            with timed(timings, "tokens"):
                 report.begin(Phase.TOKENS)
                 tokens = self._tokens(lm, prompt, request, seeds, report, cancel, style)
             _check(cancel)
-            with _timed(timings, "loading"):
+            with timed(timings, "loading"):
                 codec = self._need_codec()
                 report(Phase.LOADING, 2, 2, TOKENS_SHARE)
-            with _timed(timings, "decoding"):
+            with timed(timings, "decoding"):
                 report.begin(Phase.DECODING)
-                audio = []
-                for i, (codes, s) in enumerate(zip(tokens, seeds)):
-                    on_window = report.decoding(i, len(tokens))
-                    on_chunk = None if on_audio is None else _chunks_of(i, on_audio)
-                    audio.append(self._decode(codec, codes, s, on_window, cancel, on_chunk))
+                audio = self._decode(codec, tokens, seeds, report.decoding(), cancel, on_audio)
             _check(cancel)  # a cancel from the last chunk's callback still means no result
         timings["total"] = time.perf_counter() - start
         report(Phase.DONE, 1, 1, 1.0)
@@ -330,11 +300,11 @@ class MusicPipeline:
         cancel: threading.Event | None = None,
     ) -> np.ndarray:
         """Audio float32 [2, samples] for saved tokens [frames, 8] (what `generate` returned, same seed -> same audio)."""
-        report = _Reporter(progress)
-        with self._lock, _freed_on_failure(self.device):
+        report = Reporter(progress)
+        with self._lock, freed_on_failure(self.device):
             codec = self._need_codec()
             report.begin(Phase.DECODING)
-            audio = self._decode(codec, tokens, seed, report.decoding(0, 1, base=0.0), cancel)
+            (audio,) = self._decode(codec, [tokens], [seed], report.decoding(base=0.0), cancel)
         report(Phase.DONE, 1, 1, 1.0)
         return audio
 
@@ -349,7 +319,7 @@ class MusicPipeline:
 
         The pipeline is busy until the iterator is exhausted or closed.
         """
-        with self._lock, _freed_on_failure(self.device):
+        with self._lock, freed_on_failure(self.device):
             codec = self._need_codec()
             # The codec's stream enters inference mode around each step itself; wrapping this generator in
             # it would leak the mode into the caller's code between chunks.
@@ -360,30 +330,26 @@ class MusicPipeline:
             for chunk in stream:
                 yield chunk.numpy()
 
-    def _decode(self, codec, tokens, seed: int, on_window, cancel, on_chunk=None) -> np.ndarray:
-        """One variant's audio [2, samples]; `on_chunk(samples, final)` gets each window's part as it is made."""
-        codes = _codes(tokens)
-        windows = window_count(codes.shape[0])
-        stream = codec.decode_stream(
-            codes, generator=_codec_generator(seed), steps=self.decode_steps,
-            guidance=self.decode_guidance, progress=on_window, cancel=cancel,
+    def _decode(
+        self, codec, tokens: list, seeds: list[int], on_window, cancel, on_audio: AudioCallback | None = None
+    ) -> list[np.ndarray]:
+        """Every variant's audio [2, samples], decoded as one batch; `on_audio` gets each window's part as it
+        is made. Each variant's noise comes from its own seed, so it is the audio that variant gives alone."""
+        stream = codec.decode_batch_windows(
+            [_codes(t) for t in tokens], generators=[_codec_generator(s) for s in seeds],
+            steps=self.decode_steps, guidance=self.decode_guidance, progress=on_window, cancel=cancel,
         )
-        chunks = []
-        for index, chunk in enumerate(stream):
-            samples = chunk.numpy()
+        chunks: list[list[np.ndarray]] = [[] for _ in tokens]
+        for window in stream:
+            samples = window.audio.numpy()
             samples.flags.writeable = False  # the result is built from these very arrays
-            chunks.append(samples)
-            if on_chunk is not None:
-                on_chunk(samples, index == windows - 1)
-        return np.concatenate(chunks, axis=1)
+            chunks[window.variant].append(samples)
+            if on_audio is not None:
+                on_audio(AudioChunk(window.variant, samples, window.last))
+        return [np.concatenate(song, axis=1) for song in chunks]
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
-
-
-def should_offload(free_bytes: int, needed_bytes: int, margin: int = ACTIVATION_MARGIN_BYTES) -> bool:
-    """Whether the other model must leave the GPU for one of `needed_bytes` (plus activations) to fit."""
-    return free_bytes < needed_bytes + margin
 
 
 def _codes(tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -393,84 +359,11 @@ def _codes(tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
     return codes.long()
 
 
-def _chunks_of(variant: int, on_audio: AudioCallback) -> Callable[[np.ndarray, bool], None]:
-    return lambda samples, final: on_audio(AudioChunk(variant, samples, final))
-
-
 def _codec_generator(seed: int) -> torch.Generator:
     # The codec draws its noise on the generator's device: a CPU generator gives the same song on any device.
     return torch.Generator(device="cpu").manual_seed(seed)
 
 
-def _weights_bytes(folder: Path, dtype: torch.dtype) -> int:
-    """Roughly what a checkpoint takes in memory at `dtype` (file size, rescaled from float32 when smaller)."""
-    size = sum(p.stat().st_size for p in checkpoint_files(folder))
-    return size * torch.empty((), dtype=dtype).element_size() // 4 if dtype != torch.float32 else size
-
-
-def _module_bytes(module: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
-
-
-def _free_memory(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("generation cancelled")
-
-
-@contextmanager
-def _timed(timings: dict[str, float], phase: str):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
-
-
-@contextmanager
-def _freed_on_failure(device: torch.device):
-    """On any failure (a cancel included) drop the scratch tensors of the failed step before re-raising."""
-    try:
-        yield
-    except BaseException:
-        _free_memory(device)
-        raise
-
-
-class _Reporter:
-    """Turns per-step counts into `ProgressEvent`s with a rate-based ETA and an overall fraction."""
-
-    def __init__(self, callback: ProgressCallback | None) -> None:
-        self.callback = callback
-        self.phase: Phase | None = None
-        self.phase_start = time.perf_counter()
-
-    def begin(self, phase: Phase) -> None:
-        """Start timing `phase` (its ETA is extrapolated from here)."""
-        self.phase, self.phase_start = phase, time.perf_counter()
-
-    def __call__(self, phase: Phase, done: int, total: int, overall: float) -> None:
-        now = time.perf_counter()
-        if phase is not self.phase:
-            self.begin(phase)
-        eta = 0.0 if done >= total else (now - self.phase_start) / done * (total - done) if done else None
-        if self.callback is not None:
-            self.callback(ProgressEvent(phase, done, total, eta, min(1.0, overall)))
-
-    def tokens(self) -> Callable[[int, int], None]:
-        """generate_tokens' (frames_done, frames_total)."""
-        return lambda done, total: self(Phase.TOKENS, done, total, TOKENS_SHARE * done / total)
-
-    def decoding(self, variant: int, variants: int, base: float = TOKENS_SHARE) -> Callable[[int, int], None]:
-        """The codec's (windows_done, windows_total) for one variant, as progress over every variant's windows."""
-
-        def on_window(done: int, total: int) -> None:
-            finished = (variant + done / total) / variants
-            self(Phase.DECODING, variant * total + done, variants * total, base + (1.0 - base) * finished)
-
-        return on_window

@@ -1,7 +1,7 @@
 """HeartCodec decoding: LM codes [T, 8] -> 48 kHz stereo waveform [2, N], window by window.
 
 The official `detokenize`, reproduced step for step (same padding, noise draws, Euler steps, guidance and
-crossfade, so a seeded CPU run gives the official waveform), with three differences:
+crossfade, so a seeded CPU run gives the official waveform), with four differences:
 
 - Length fix: the official code skips the codes after the last full window when (T - 104) % 320 == 0 and
   T > 372 (T = 424 returns 29.76 s instead of 33.92 s). We pad whenever the windows do not cover the codes,
@@ -11,16 +11,19 @@ crossfade, so a seeded CPU run gives the official waveform), with three differen
   not grow with the song.
 - Speed: the SQ decoder only runs on the latent frames whose samples are kept (plus its 2-frame look-ahead);
   the unconditional and conditional guidance rows go through the estimator as one batch.
+- Batches: several songs (a request's variants) decode together, window index by window index, each with
+  its own noise generator and length (`decode_batch`, `decode_batch_windows`).
 
 Public API (the pipeline builds on it): `sample_rate`, `frame_rate`, `decode`, `decode_stream`,
-`decode_windows`. Audio is returned on the CPU, float32, whatever device the model runs on.
+`decode_windows`, `decode_batch`, `decode_batch_windows`, `waveform_from_latents`. Window layout and noise
+draws live in `windows.py`. Audio is returned on the CPU, float32, whatever device the model runs on.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,19 +36,20 @@ from .config import (
     HOP_CODES,
     HOP_SAMPLES,
     LATENTS_PER_CODE,
-    OVERLAP_CODES,
     OVERLAP_LATENTS,
     OVERLAP_SAMPLES,
     SAMPLE_RATE,
     SAMPLES_PER_LATENT,
     WINDOW_CODES,
-    WINDOW_LATENTS,
     WINDOW_SAMPLES,
     HeartCodecConfig,
 )
 from .dit import Estimator
 from .rvq import ResidualVQDecoder
 from .sq_codec import SQDecoder
+from .windows import noise_draws, pad_codes, target_samples, window_count
+
+__all__ = ["DecodedWindow", "HeartCodec", "noise_draws", "pad_codes", "target_samples", "window_count"]
 
 SIGMA_MIN = 1e-6  # flow-matching path: x_t = (1 - (1 - sigma_min) t) x0 + t x1
 
@@ -57,51 +61,21 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
-class WindowNoise:
-    """One window's random draws. `discarded` only advances the RNG (the official code draws it, then masks it
-    to zero): the first in-context latent [744, 256] for window 0, the [640, 256] appended after the in-context
-    frames for later windows. `start` [744, 256] is the Euler starting point."""
-
-    discarded: torch.Tensor
-    start: torch.Tensor
-
-
-def noise_draws(generator: torch.Generator | None, latent_dim: int) -> Iterator[WindowNoise]:
-    """The official draws, window after window, float32 in the official shapes, on the generator's device
-    (torch's global CPU RNG when `generator` is None, as the official code)."""
-    device = generator.device if generator is not None else torch.device("cpu")
-
-    def randn(frames: int) -> torch.Tensor:
-        return torch.randn((1, frames, latent_dim), generator=generator, device=device, dtype=torch.float32)[0]
-
-    yield WindowNoise(discarded=randn(WINDOW_LATENTS), start=randn(WINDOW_LATENTS))
-    while True:
-        yield WindowNoise(discarded=randn(WINDOW_LATENTS - OVERLAP_LATENTS), start=randn(WINDOW_LATENTS))
-
-
-@dataclass(frozen=True)
 class DecodedWindow:
-    """One decoded window: its final latent [744, 256] float32 and the audio [2, n] it made final."""
+    """One decoded window of one song: its final latent [744, 256] float32 and the audio [2, n] it made final.
+
+    `variant` is the song's position in the batch, `index` the window's within the song, `last` whether it
+    is the song's last window."""
 
     latents: torch.Tensor
     audio: torch.Tensor
+    variant: int = 0
+    index: int = 0
+    last: bool = True
 
 
-def target_samples(frames: int) -> int:
-    """Samples returned for `frames` code frames (the official float formula: 1012 frames -> 3,886,079)."""
-    return int(frames / FRAME_RATE * SAMPLE_RATE)
-
-
-def window_count(frames: int) -> int:
-    """Number of 372-code windows (hop 320) that decode `frames` code frames."""
-    length = max(WINDOW_CODES, frames)
-    return max(1, math.ceil((length - OVERLAP_CODES) / HOP_CODES))
-
-
-def pad_codes(codes: torch.Tensor) -> torch.Tensor:
-    """Repeat codes [T, Q] cyclically up to 372 + 320 k frames, the shortest length the windows cover exactly."""
-    length = (window_count(codes.shape[0]) - 1) * HOP_CODES + WINDOW_CODES
-    return codes.repeat(math.ceil(length / codes.shape[0]), 1)[:length]
+# Per window: the variants still decoding (batch positions) and their final latents [b, 744, 256].
+LatentBatch = tuple[list[int], torch.Tensor]
 
 
 class HeartCodec(nn.Module):
@@ -153,10 +127,40 @@ class HeartCodec(nn.Module):
         Returns:
             [2, int(T / 12.5 * 48000)] float32 stereo waveform at 48 kHz, on the CPU.
         """
-        stream = self.decode_stream(
-            codes, generator=generator, steps=steps, guidance=guidance, progress=progress, cancel=cancel
+        (audio,) = self.decode_batch(
+            [codes], generators=[generator], steps=steps, guidance=guidance, progress=progress, cancel=cancel
         )
-        return torch.cat(list(stream), dim=1)
+        return audio
+
+    def decode_batch(
+        self,
+        codes: Sequence[torch.Tensor],
+        *,
+        generators: Sequence[torch.Generator | None],
+        steps: int = 10,
+        guidance: float = 1.25,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[torch.Tensor]:
+        """Decode several songs in one pass: per song, what `decode(codes[i], generator=generators[i])` gives.
+
+        Args:
+            codes: per song [T_i, num_quantizers] integer codes (a [B, T, 8] tensor works too). Lengths may
+                differ: each song is decoded to its own length (see `decode_batch_windows`).
+            generators: one per song, each drawing that song's noise in the official order.
+            steps, guidance, cancel: as for `decode`.
+            progress: called with (windows_done, windows_total), counted over every song's windows.
+
+        Returns:
+            per song, [2, int(T_i / 12.5 * 48000)] float32 at 48 kHz, on the CPU.
+        """
+        chunks: list[list[torch.Tensor]] = [[] for _ in codes]
+        windows = self.decode_batch_windows(
+            codes, generators=generators, steps=steps, guidance=guidance, progress=progress, cancel=cancel
+        )
+        for window in windows:
+            chunks[window.variant].append(window.audio)
+        return [torch.cat(song, dim=1) for song in chunks]
 
     def decode_stream(
         self,
@@ -176,7 +180,6 @@ class HeartCodec(nn.Module):
         for window in windows:
             yield window.audio
 
-    @torch.inference_mode()
     def decode_windows(
         self,
         codes: torch.Tensor,
@@ -188,14 +191,43 @@ class HeartCodec(nn.Module):
         cancel: threading.Event | None = None,
     ) -> Iterator[DecodedWindow]:
         """Same arguments as `decode`; yields each window's final latent with the audio it made final."""
-        codes = self._check_codes(codes)
+        return self.decode_batch_windows(
+            [codes], generators=[generator], steps=steps, guidance=guidance, progress=progress, cancel=cancel
+        )
+
+    @torch.inference_mode()
+    def decode_batch_windows(
+        self,
+        codes: Sequence[torch.Tensor],
+        *,
+        generators: Sequence[torch.Generator | None],
+        steps: int = 10,
+        guidance: float = 1.25,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[DecodedWindow]:
+        """Same arguments as `decode_batch`; yields every song's windows as they are made: window 0 of each
+        song (in batch order), then window 1 of each song that has one, and so on.
+
+        Every window index is one batch: its Euler steps run all the songs' guidance rows through the
+        estimator together, and the SQ decoder takes all their channels at once. A song with fewer windows
+        (the LM ended it earlier) simply leaves the batch after its last one; each keeps its own length and
+        gives the audio it would give alone (equal within fp32 noise: batching can change the summation
+        order of a kernel).
+        """
+        codes = [self._check_codes(c) for c in codes]
+        if not codes or len(generators) != len(codes):
+            raise InvalidRequest(f"need one generator per song: {len(codes)} songs, {len(generators)} generators")
         if not isinstance(steps, int) or steps < 1:
             raise InvalidRequest(f"steps must be a positive integer, got {steps!r}")
-        windows = window_count(codes.shape[0])
-        latents = self._latent_windows(pad_codes(codes), generator, steps, guidance, cancel)
-        for index, window in enumerate(self.waveform_from_latents(latents, codes.shape[0])):
+        frames = [c.shape[0] for c in codes]
+        latents = self._latent_windows(codes, generators, steps, guidance, cancel)
+        total, done = sum(window_count(n) for n in frames), 0
+        for window in self._audio_windows(latents, frames):
+            _check(cancel)  # between the songs of one window too: after a cancel, no more audio comes
+            done += 1
             if progress is not None:
-                progress(index + 1, windows)
+                progress(done, total)
             yield window
 
     @torch.inference_mode()
@@ -203,45 +235,81 @@ class HeartCodec(nn.Module):
         """SQ-decode and crossfade window latents [744, 256] (as `decode_windows` yields them) for a song of
         `frames` code frames; yields each window with the audio it made final. Only the needed latent frames of
         the last window are decoded."""
-        total = target_samples(frames)
         windows = window_count(frames)
-        pending: torch.Tensor | None = None  # the previous window's crossfade region, waiting for this one
-        for index, latents in enumerate(window_latents):
-            if index >= windows:
-                raise InvalidRequest(f"{frames} frames make {windows} windows; got more latents")
-            last = index == windows - 1
-            keep = total - index * HOP_SAMPLES if last else WINDOW_SAMPLES
-            audio = self._latents_to_audio(latents.to(self.device), keep).cpu()
-            if pending is not None:
-                faded = self._crossfade(pending, audio[:, :OVERLAP_SAMPLES])
-                audio = torch.cat([faded, audio[:, OVERLAP_SAMPLES:]], dim=1)
-            if not last:
-                pending, audio = audio[:, -OVERLAP_SAMPLES:], audio[:, :-OVERLAP_SAMPLES]
-            yield DecodedWindow(latents=latents.float().cpu(), audio=audio)
+
+        def batches() -> Iterator[LatentBatch]:
+            for index, latents in enumerate(window_latents):
+                if index >= windows:
+                    raise InvalidRequest(f"{frames} frames make {windows} windows; got more latents")
+                yield [0], latents[None]
+
+        yield from self._audio_windows(batches(), [frames])
+
+    def _audio_windows(self, latent_windows: Iterable[LatentBatch], frames: list[int]) -> Iterator[DecodedWindow]:
+        """Per window index, SQ-decode the batch's latents [b, 744, 256] at once and crossfade each song's part
+        into its own audio; yields one `DecodedWindow` per song in the batch."""
+        totals = [target_samples(n) for n in frames]
+        counts = [window_count(n) for n in frames]
+        pending: list[torch.Tensor | None] = [None] * len(frames)  # each song's crossfade region, waiting
+        for index, (songs, latents) in enumerate(latent_windows):
+            keep = [totals[i] - index * HOP_SAMPLES if index == counts[i] - 1 else WINDOW_SAMPLES for i in songs]
+            audio = self._grouped_audio(latents.to(self.device), keep)
+            for row, (song, chunk) in enumerate(zip(songs, audio)):
+                last = index == counts[song] - 1
+                if pending[song] is not None:
+                    faded = self._crossfade(pending[song], chunk[:, :OVERLAP_SAMPLES])
+                    chunk = torch.cat([faded, chunk[:, OVERLAP_SAMPLES:]], dim=1)
+                if not last:
+                    pending[song], chunk = chunk[:, -OVERLAP_SAMPLES:], chunk[:, :-OVERLAP_SAMPLES]
+                window_latents = latents[row].float().cpu()
+                yield DecodedWindow(window_latents, chunk.contiguous(), variant=song, index=index, last=last)
+
+    def _grouped_audio(self, latents: torch.Tensor, keep: list[int]) -> list[torch.Tensor]:
+        """Per row of latents [b, 744, 256], the first keep[row] samples of its waveform [2, keep[row]], on the CPU.
+
+        Rows that keep the same length share one SQ pass. Rows of other lengths (songs ending in this window)
+        get their own, so every song runs through exactly the decoder calls it would run alone and gives the
+        same samples bit for bit (a pass over more frames can round the last chunk's sums differently).
+        """
+        audio: list[torch.Tensor | None] = [None] * len(keep)
+        for samples in sorted(set(keep)):
+            rows = [row for row, kept in enumerate(keep) if kept == samples]
+            decoded = self._latents_to_audio(latents[rows], samples).cpu()  # (len(rows), 2, samples)
+            for row, song_audio in zip(rows, decoded):
+                audio[row] = song_audio
+        return audio
 
     def _latent_windows(
         self,
-        padded: torch.Tensor,
-        generator: torch.Generator | None,
+        codes: list[torch.Tensor],
+        generators: Sequence[torch.Generator | None],
         steps: int,
         guidance: float,
         cancel: threading.Event | None,
-    ) -> Iterator[torch.Tensor]:
-        """Final latents [744, 256] of each window of the padded codes; later windows start from the previous
-        window's last 104 frames (in-context)."""
+    ) -> Iterator[LatentBatch]:
+        """Per window index, the songs that have that window and their final latents [b, 744, 256]. A song's
+        later windows start from its previous window's last 104 frames (in-context)."""
         latent_dim = self.config.out_channels
-        draws = noise_draws(generator, latent_dim)
-        previous: torch.Tensor | None = None
-        for start in range(0, padded.shape[0] - OVERLAP_CODES, HOP_CODES):
+        padded = [pad_codes(c) for c in codes]
+        counts = [window_count(c.shape[0]) for c in codes]
+        draws = [noise_draws(g, latent_dim) for g in generators]
+        previous: list[torch.Tensor | None] = [None] * len(codes)
+        for index in range(max(counts)):
             _check(cancel)
-            noise = next(draws).start.to(self.device)
-            incontext = torch.zeros(WINDOW_LATENTS, latent_dim, device=self.device)
-            known = 0 if previous is None else OVERLAP_LATENTS
-            if previous is not None:
-                incontext[:known] = previous[-known:]
-            window_codes = padded[start : start + WINDOW_CODES]
-            previous = self._sample_latents(window_codes, noise, incontext, known, steps, guidance, cancel)
-            yield previous
+            songs = [i for i, count in enumerate(counts) if count > index]
+            # Each song draws from its own generator, in the official order for that song alone.
+            noise = torch.stack([next(draws[i]).start.to(self.device) for i in songs])  # (b, 744, 256)
+            incontext = torch.zeros_like(noise)
+            known = 0 if index == 0 else OVERLAP_LATENTS
+            for row, song in enumerate(songs):
+                if known:
+                    incontext[row, :known] = previous[song][-known:]
+            start = index * HOP_CODES
+            window_codes = torch.stack([padded[i][start : start + WINDOW_CODES] for i in songs])  # (b, 372, Q)
+            latents = self._sample_latents(window_codes, noise, incontext, known, steps, guidance, cancel)
+            for row, song in enumerate(songs):
+                previous[song] = latents[row]
+            yield songs, latents
 
     def _check_codes(self, codes: torch.Tensor) -> torch.Tensor:
         quantizers, size = self.config.num_quantizers, self.config.codebook_size
@@ -266,17 +334,27 @@ class HeartCodec(nn.Module):
         guidance: float,
         cancel: threading.Event | None,
     ) -> torch.Tensor:
-        """Euler-integrate one window from noise (t=0) to latents (t=1): [744, 256] float32.
+        """Euler-integrate one window of b songs from noise (t=0) to latents (t=1).
 
-        The first `known` frames follow the straight path from the noise to `incontext` and end equal to it.
+        Args:
+            codes: [b, 372, Q] the window's codes; noise, incontext: [b, 744, 256] float32.
+            known: how many leading frames are in-context: they follow the straight path from the noise to
+                `incontext` and end equal to it.
+
+        Returns:
+            [b, 744, 256] float32.
         """
-        cond = self.cond_proj(self.quantizer(codes)).repeat_interleave(LATENTS_PER_CODE, dim=0)  # (744, dim)
+        songs = codes.shape[0]
+        embedded = self.quantizer(codes.flatten(0, 1)).unflatten(0, (songs, -1))  # (b, 372, dim)
+        cond = self.cond_proj(embedded).repeat_interleave(LATENTS_PER_CODE, dim=1)  # (b, 744, dim)
         guided = guidance > 1
-        # Estimator rows: [unconditional, conditional] with guidance (the official order), else conditional only.
-        conds = torch.stack([torch.zeros_like(cond), cond]) if guided else cond[None]  # (rows, 744, dim)
-        rows = conds.shape[0]
-        fixed = torch.cat([incontext.expand(rows, -1, -1), conds], dim=-1)  # (rows, 744, 256 + dim)
+        # Estimator rows: every song's unconditional row, then every song's conditional row (the official
+        # order for one song), else conditional rows only.
+        conds = torch.cat([torch.zeros_like(cond), cond]) if guided else cond  # (rows, 744, dim)
+        copies = conds.shape[0] // songs
         dtype = self.estimator.proj_in.ffn_2.weight.dtype
+        fixed = torch.cat([incontext.repeat(copies, 1, 1), conds], dim=-1).to(dtype)  # (rows, 744, 256 + dim)
+        window = self.estimator.prepare(fixed)  # what the steps share: the fixed inputs' projections, RoPE
 
         # The official time grid: dt is re-derived from the accumulated fp32 t, so it is not exactly 1/steps.
         t_span = torch.linspace(0, 1, steps + 1, device=self.device)
@@ -285,27 +363,30 @@ class HeartCodec(nn.Module):
         for step in range(1, steps + 1):
             _check(cancel)
             if known:
-                x[:known] = (1 - (1 - SIGMA_MIN) * t) * noise[:known] + t * incontext[:known]
-            inputs = torch.cat([x.expand(rows, -1, -1), fixed], dim=-1).to(dtype)
-            v = self.estimator(inputs, t.expand(rows)).float()  # (rows, 744, 256)
-            v = v[0] + guidance * (v[1] - v[0]) if guided else v[0]
+                x[:, :known] = (1 - (1 - SIGMA_MIN) * t) * noise[:, :known] + t * incontext[:, :known]
+            v = self.estimator.velocity(x.repeat(copies, 1, 1).to(dtype), t, window)
+            v = v.float()  # (rows, 744, 256)
+            if guided:
+                uncond, cond_v = v.chunk(2)
+                v = uncond + guidance * (cond_v - uncond)
             x = x + dt * v
             t = t + dt
             if step < steps:
                 dt = t_span[step + 1] - t
-        x[:known] = incontext[:known]
+        x[:, :known] = incontext[:, :known]
         return x
 
     def _latents_to_audio(self, latents: torch.Tensor, samples: int) -> torch.Tensor:
-        """Window latents [744, 256] -> the first `samples` samples of its waveform [2, samples].
+        """Window latents [b, 744, 256] -> the first `samples` samples of their waveforms [b, 2, samples].
 
         Only the latent frames that reach those samples are decoded (the decoder is causal past its 2-frame
         look-ahead, so the kept samples are the same as decoding the whole window), in chunks of
         SQ_CHUNK_FRAMES frames.
         """
-        stereo = latents.unflatten(-1, (2, -1)).permute(1, 2, 0)  # (2, latent_hidden_dim, 744)
+        stereo = latents.unflatten(-1, (2, -1)).permute(0, 2, 3, 1).flatten(0, 1)  # (b * 2, latent_hidden_dim, 744)
         frames = math.ceil(samples / SAMPLES_PER_LATENT)
-        return self.decoder(stereo, frames=frames, chunk_frames=SQ_CHUNK_FRAMES)[:, 0, :samples]  # (2, samples)
+        audio = self.decoder(stereo, frames=frames, chunk_frames=SQ_CHUNK_FRAMES)[:, 0, :samples]  # (b * 2, samples)
+        return audio.unflatten(0, (-1, 2))  # (b, 2, samples)
 
     def _crossfade(self, fading: torch.Tensor, rising: torch.Tensor) -> torch.Tensor:
         """Linear crossfade of two [2, 199680] float32 segments, in float64 with numpy's linspace (as official)."""

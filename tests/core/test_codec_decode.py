@@ -111,6 +111,32 @@ def test_stream_concatenates_to_decode(codec) -> None:
     assert torch.equal(torch.cat(chunks, dim=1), codec.decode(codes, generator=seeded(3), steps=1))
 
 
+def test_batch_equals_each_song_alone(codec) -> None:
+    """Three songs of different lengths (2, 1 and 3 windows) in one batch: each gets its own length and the
+    audio it gets alone; windows come index by index, in batch order, and the progress counts all of them."""
+    codes = [random_codes(400, seed=6), random_codes(250, seed=7), random_codes(700, seed=8)]
+    events = []
+    windows = list(codec.decode_batch_windows(
+        codes, generators=[seeded(20 + i) for i in range(3)], steps=FAST, progress=lambda d, t: events.append((d, t))
+    ))
+    assert [(w.variant, w.index, w.last) for w in windows] == [
+        (0, 0, False), (1, 0, True), (2, 0, False), (0, 1, True), (2, 1, False), (2, 2, True)]
+    assert events == [(done, 6) for done in range(1, 7)]
+    for song, song_codes in enumerate(codes):
+        alone = codec.decode(song_codes, generator=seeded(20 + song), steps=FAST)
+        batched = torch.cat([w.audio for w in windows if w.variant == song], dim=1)
+        assert batched.shape == alone.shape == (2, target_samples(song_codes.shape[0]))
+        torch.testing.assert_close(batched, alone, rtol=0, atol=1e-6)
+    # a [B, T, 8] tensor is a batch too, and songs with other seeds differ
+    same = codec.decode_batch(torch.stack([codes[1], codes[1]]), generators=[seeded(1), seeded(2)], steps=1)
+    assert same[0].shape == same[1].shape and not torch.allclose(same[0], same[1])
+
+
+def test_batch_needs_one_generator_per_song(codec) -> None:
+    with pytest.raises(InvalidRequest, match="one generator per song"):
+        codec.decode_batch([random_codes(10), random_codes(10)], generators=[seeded(1)])
+
+
 def test_cancel_before_and_between_windows(codec) -> None:
     cancel = threading.Event()
     cancel.set()

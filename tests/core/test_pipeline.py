@@ -13,7 +13,8 @@ import pytest
 
 from heartmula_core.errors import Cancelled, InvalidRequest
 from heartmula_core.hub import Catalogue, MusicModels
-from heartmula_core.pipeline import MusicPipeline, should_offload
+from heartmula_core.memory import should_offload
+from heartmula_core.pipeline import MusicPipeline
 from heartmula_core.request import FRAME_RATE, AudioChunk, MusicRequest, Phase, variant_seed
 
 SAMPLE_RATE = 48_000
@@ -86,7 +87,10 @@ def test_batched_variants_equal_one_at_a_time(sharp_models):
     for i, seed in enumerate(batched.seeds):
         alone = pipe.generate(MusicRequest(**song, variants=1, seed=seed))
         np.testing.assert_array_equal(alone.tokens[0], batched.tokens[i])
-        np.testing.assert_array_equal(alone.audio[0], batched.audio[i])
+        # the codec decodes the variants as one batch: the same audio within the parity tolerance (bit for
+        # bit on the CPUs we run on, but a kernel may sum a larger batch in another order)
+        np.testing.assert_allclose(batched.audio[i], alone.audio[0], rtol=0, atol=1e-6)
+        assert batched.audio[i].shape == alone.audio[0].shape
     # a saved take decodes to the same audio, whole or streamed
     again = pipe.decode(batched.tokens[1], batched.seeds[1])
     np.testing.assert_array_equal(again, batched.audio[1])
