@@ -24,6 +24,7 @@ from .jobs import Event, Listening, TakeAudio
 UNKNOWN_SIZE = 0xFFFFFFFF
 PCM_SCALE = 32767
 READ_WAIT_S = 0.5  # how long a reader sleeps between checks for a stop when no piece comes
+MAX_LIVE_TAKES = 4  # kept for replay across all sessions (a 4-minute take is ~46 MB of PCM): the oldest go
 
 
 def wav_header(sample_rate: int, channels: int) -> bytes:
@@ -95,9 +96,11 @@ class LiveTake:
 
 
 class LiveTakes:
-    """Live takes by token; each session keeps only its latest (a new Compose replaces it)."""
+    """Live takes by token; each session keeps only its latest (a new Compose replaces it), and only the
+    `limit` newest are kept at all, so page reloads (new sessions) never pile up audio in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_LIVE_TAKES) -> None:
+        self.limit = limit
         self._by_token: dict[str, LiveTake] = {}
         self._token_of: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -107,11 +110,15 @@ class LiveTakes:
         take = LiveTake(sample_rate, channels)
         token = secrets.token_urlsafe(16)
         with self._lock:
-            old = self._by_token.pop(self._token_of.get(session, ""), None)
-            self._by_token[token] = take
+            gone = [self._by_token.pop(self._token_of.get(session, ""), None)]
+            self._by_token[token] = take  # dicts keep insertion order: the first is the oldest
             self._token_of[session] = token
-        if old is not None:
-            old.end()
+            while len(self._by_token) > self.limit:
+                gone.append(self._by_token.pop(next(iter(self._by_token))))
+            self._token_of = {s: t for s, t in self._token_of.items() if t in self._by_token}
+        for old in gone:
+            if old is not None:
+                old.end()
         return token, take
 
     def get(self, token: str) -> LiveTake | None:

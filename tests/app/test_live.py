@@ -91,6 +91,16 @@ def test_each_session_keeps_only_its_latest_take() -> None:
     assert takes.get(second_token) is None and len(takes) == 1
 
 
+def test_only_the_newest_takes_are_kept_whatever_the_sessions() -> None:
+    takes = LiveTakes(limit=2)
+    opened = [takes.open(f"tab-{i}", SR) for i in range(3)]  # three page loads, three sessions
+    assert len(takes) == 2
+    assert takes.get(opened[0][0]) is None and opened[0][1].ended  # the oldest went, its readers finish
+    assert all(takes.get(token) is not None for token, _ in opened[1:])
+    takes.close("tab-0")  # a session whose take already went: nothing to do
+    assert len(takes) == 2
+
+
 def test_the_tee_streams_only_the_first_take_and_says_where_once_it_has_audio() -> None:
     takes = LiveTakes()
     events: list = []
