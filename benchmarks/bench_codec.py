@@ -25,7 +25,6 @@ import torch
 
 from heartmula_core.codec import HeartCodec, HeartCodecConfig, load_heartcodec
 from heartmula_core.codec.checkpoint import build_heartcodec
-from heartmula_core.codec.heartcodec import pad_codes
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula"
 PAGE = 4096
@@ -96,8 +95,8 @@ def _official_path_timed(model: HeartCodec, codes: torch.Tensor) -> tuple[float,
     on an idle machine, cannot be compared with a shared one."""
     start, cpu = time.perf_counter(), time.process_time()
     with torch.inference_mode():
-        for latents in model._latent_windows(pad_codes(codes), torch.Generator().manual_seed(1234), 10, 1.25, None):
-            model.decoder(latents.unflatten(-1, (2, -1)).permute(1, 2, 0))  # (2, 1, 1428480)
+        for _, latents in model._latent_windows([codes], [torch.Generator().manual_seed(1234)], 10, 1.25, None):
+            model.decoder(latents[0].unflatten(-1, (2, -1)).permute(1, 2, 0))  # (2, 1, 1428480)
     return time.perf_counter() - start, time.process_time() - cpu
 
 
