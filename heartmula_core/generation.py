@@ -146,13 +146,9 @@ def decode_frame(model: HeartMuLa, codes: Tensor, input_pos: int, pick: FramePic
     return model.generate_frame(last_h, pick)
 
 
-def first_frame(model: HeartMuLa, last_h: Tensor, pick: FramePicker) -> Tensor:
-    """Frame 0's codes (R, 8) from the prompt's last backbone state (R, D)."""
-    return model.generate_frame(last_h, pick)
-
-
 class FrameSteps:
-    """`first_frame` and `decode_frame`, run eagerly or through `torch.compile`.
+    """Frame 0 (`HeartMuLa.generate_frame` on the prompt's last state) and later frames (`decode_frame`), run
+    eagerly or through `torch.compile`.
 
     Compiled, a frame's ~700 small operations (the depth decoder's 7 steps, 8 samplings) become a few fused
     kernels: the eager cost of a small model's frame is dispatch, not arithmetic. The draw stays outside the
@@ -162,10 +158,10 @@ class FrameSteps:
     """
 
     def __init__(self, compiled: bool = False):
-        self.first: Callable[[HeartMuLa, Tensor, FramePicker], Tensor] = first_frame
+        self.first: Callable[[HeartMuLa, Tensor, FramePicker], Tensor] = HeartMuLa.generate_frame
         self.next: Callable[[HeartMuLa, Tensor, int, FramePicker], Tensor] = decode_frame
         if compiled:
-            self.first, self.next = _compiled(first_frame), _compiled(decode_frame)
+            self.first, self.next = _compiled(HeartMuLa.generate_frame), _compiled(decode_frame)
 
 
 @functools.cache

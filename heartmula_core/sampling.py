@@ -4,9 +4,9 @@ The draw is the official one, so that a seeded CPU run reproduces the official t
 top-k that keeps every logit tied with the k-th largest, then argmax(probs / q) with q ~ Exp(1) drawn
 fresh for every (row, id). That "exponential race" is an exact multinomial draw without a host sync.
 
-On the CPU a frame's noise is drawn up front from uniforms instead (`uniform_draws`, `race_noise`): torch's
-CPU `exponential_` is q = float32(-log1p(-u)) with u a float64 `uniform_` draw from the same generator
-stream (checked bit for bit in tests/core/test_sampling_race.py). One uniform draw and one vectorised log
+On the CPU a frame's noise is drawn up front from uniforms instead (`FrameNoise`): torch's CPU
+`exponential_` is q = float32(-log1p(-u)) with u a float64 `uniform_` draw from the same generator stream
+(checked bit for bit in tests/core/test_sampling_race.py). One uniform draw and one vectorised log
 per frame replace eight serial scalar-log draws, the largest single cost of a tiny model's frame.
 """
 
@@ -40,28 +40,14 @@ def exponential_noise(rows: int, vocab: int, generators: Sequence[torch.Generato
     return draws[0] if rows == 1 else torch.cat(draws, dim=0)
 
 
-def uniform_draws(books: int, vocab: int, generators: Sequence[torch.Generator | None]) -> Tensor:
-    """One frame of race uniforms on the CPU, (books, rows, vocab) float64, row i from generators[i].
-
-    Each generator draws its (books, vocab) block in one call: the CPU stream fills it in order, so it holds
-    exactly the `books` consecutive (1, vocab) draws the per-codebook calls would have made.
-    """
-    draws = [torch.empty((books, vocab), dtype=torch.float64).uniform_(generator=gen) for gen in generators]
-    return draws[0][:, None] if len(draws) == 1 else torch.stack(draws, dim=1)
-
-
-def race_noise(uniform: Tensor) -> Tensor:
-    """The Exp(1) noise of torch's CPU `exponential_` from its float64 uniforms: float32(-log1p(-u))."""
-    return torch.log1p(-uniform).neg_().float()
-
-
 class FrameNoise:
     """A frame's race noise for every codebook call, drawn up front into buffers reused every frame.
 
     `draw()` returns (books, rows, vocab) float32, row i from generators[i] in the official per-call order
     (codebook after codebook, each a (1, vocab) draw), so a variant's numbers never depend on the others.
-    On the CPU the draw is one float64 `uniform_` block per generator and one vectorised log over the frame
-    (`race_noise` maths, bit for bit); elsewhere one `exponential_` per codebook and row.
+    On the CPU the draw is one float64 `uniform_` block per generator (the CPU stream fills it in order, so it
+    holds exactly the per-codebook (1, vocab) draws) and one vectorised float32(-log1p(-u)) over the frame;
+    elsewhere one `exponential_` per codebook and row.
 
     The buffers live as long as the object: reusing them avoids faulting in ~0.8 MB of fresh pages per frame,
     which cost as much as the draw itself on a small model, and gives compiled steps a fixed input address.

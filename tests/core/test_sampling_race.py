@@ -3,23 +3,23 @@
 import torch
 
 from heartmula_core.generation import FramePicker
-from heartmula_core.sampling import FrameNoise, exponential_noise, race_noise, sample_topk, uniform_draws
+from heartmula_core.sampling import FrameNoise, exponential_noise, sample_topk
 
 CPU = torch.device("cpu")
 VOCAB = 8197
 
 
-def test_race_noise_is_torchs_cpu_exponential_bit_for_bit():
+def test_frame_noise_is_torchs_cpu_exponential_bit_for_bit():
     """One frame of uniforms from a generator = the frame's per-codebook exponential_ draws, in order."""
     gens = [torch.Generator().manual_seed(s) for s in (11, 12)]
-    uniforms = uniform_draws(8, VOCAB, gens)  # (books, rows, vocab)
+    frame = FrameNoise(8, VOCAB, gens, CPU).draw()  # (books, rows, vocab)
     again = [torch.Generator().manual_seed(s) for s in (11, 12)]
     expected = torch.stack([exponential_noise(2, VOCAB, again, CPU) for _ in range(8)])
-    assert torch.equal(race_noise(uniforms), expected)
+    assert torch.equal(frame, expected)
     torch.manual_seed(3)  # None: torch's default generator, as in the official loop
-    alone = uniform_draws(2, VOCAB, [None])
+    alone = FrameNoise(2, VOCAB, [None], CPU).draw()
     torch.manual_seed(3)
-    assert torch.equal(race_noise(alone), torch.stack([exponential_noise(1, VOCAB, [None], CPU) for _ in range(2)]))
+    assert torch.equal(alone, torch.stack([exponential_noise(1, VOCAB, [None], CPU) for _ in range(2)]))
 
 
 def test_frame_picker_draws_each_frame_up_front_in_the_official_order():
