@@ -24,7 +24,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -154,8 +154,14 @@ class History:
         seconds: float,
         takes: Sequence[NewTake],
         settings: dict[str, Any] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> Song:
-        """Keep a song with all its takes, atomically. Raises `DiskFull` when the disk is full (nothing kept)."""
+        """Keep a song with all its takes, atomically. Raises `DiskFull` when the disk is full (nothing kept).
+
+        `before_commit` is called once every file is written, inside the open transaction, just before the
+        folder is renamed into place: whatever it raises keeps nothing (a job uses it to make "kept" and
+        "stopped" exclude each other at the last possible moment).
+        """""
         if not takes:
             raise ValueError("a song needs at least one take")
         song_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -189,6 +195,8 @@ class History:
                         "INSERT INTO songs_fts (song_id, title, description, lyrics, tags) VALUES (?, ?, ?, ?, ?)",
                         (song_id, title, description, lyrics, tags),
                     )
+                    if before_commit is not None:
+                        before_commit()
                     os.replace(tmp, final)
         except BaseException:
             # Whichever side of the rename it failed on, no row was committed: remove the files too.
