@@ -19,7 +19,7 @@ import numpy as np
 from heartmula_core.audio import read_audio
 from heartmula_core.errors import InvalidRequest
 
-from .downloads import DownloadMeter, repo_cache_folder
+from .downloads import Download
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, load_layer, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
@@ -227,16 +227,9 @@ class Studio:
         catalogue = self.music.catalogue()
         return [catalogue.status(name) for name in CATALOGUE]
 
-    def download(self, name: str) -> Path:
-        """Download a catalogue entry (blocking; the page shows progress with `download_meter`)."""
-        return self.music.catalogue().download(name).path
-
-    def download_meter(self, name: str) -> DownloadMeter:
-        """A meter of the bytes arriving for `name` in the Hugging Face cache (start it before the download)."""
-        from heartmula_core.catalogue import get_entry
-
-        catalogue = self.music.catalogue()
-        return DownloadMeter(name, repo_cache_folder(catalogue.cache_dir, get_entry(name).repo_id))
+    def start_download(self, name: str) -> Download:
+        """Start downloading a catalogue entry in the background; the page follows its `progress()`."""
+        return Download(self.music.catalogue(), name).start()
 
     def loaded_models(self) -> list[str]:
         """What holds memory now: each loaded music pipeline (by LM variant) and the transcriber."""
