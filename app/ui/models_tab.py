@@ -48,7 +48,7 @@ def build(studio: Studio) -> ModelsTab:
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm")
         name = gr.Dropdown(list(CATALOGUE), value="rl", label="Model to download", scale=2)
-        download = gr.Button("Download", scale=1)
+        download = gr.Button("Download", scale=1, elem_id="models-download")
         unload = gr.Button("Unload (free memory)", scale=1, elem_id="models-unload")
     status = gr.HTML(elem_id="models-status")
     loaded = gr.HTML(elem_id="models-loaded")
@@ -98,7 +98,11 @@ def wire(tab: ModelsTab, studio: Studio) -> Any:
         job = studio.start_download(name)
         while not job.wait(POLL_S):
             yield {tab.status: progress_html(None, job.progress().describe())}
-        job.result()  # its failure, if any, becomes the page's one-line error
+        try:
+            job.result()
+        except Exception:
+            yield {tab.status: progress_html(None, f"{name} was not downloaded.")}
+            raise  # the reason becomes the page's one-line error
         yield {tab.status: progress_html(None, f"{name} is ready."), tab.table: model_rows(studio)}
 
     tab.download.click(download, tab.name, [tab.status, tab.table], api_visibility="private")
