@@ -65,6 +65,19 @@ class MusicSettings:
     style_text: str = ""  # a text description of the style
     style_strength: float = 1.0
 
+    @classmethod
+    def of_song(cls, song: Song, default_lm_variant: str = "rl") -> MusicSettings:
+        """How `song` was made, to make it again or vary it: its settings, first seed, and style (the kept copy
+        of its reference recording, or its style text)."""
+        s = song.settings
+        return cls(
+            variants=len(song.takes), seed=song.takes[0].seed if song.takes else None,
+            cfg=float(s.get("cfg", cls.cfg)), temperature=float(s.get("temperature", cls.temperature)),
+            topk=int(s.get("topk", cls.topk)), lm_variant=str(s.get("lm_variant", default_lm_variant)),
+            style_audio=str(song.style_reference) if song.style_reference else None,
+            style_text=str(s.get("style_text", "")), style_strength=float(s.get("style_strength", cls.style_strength)),
+        )
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -288,6 +301,8 @@ class ComposeJob:
         emit(Progress("saving"))
         settings = {**dataclasses.asdict(self.music), **self.extra_settings}
         settings["seeds"] = [take.seed for take in takes]
+        # The upload's temp path means nothing tomorrow: the history keeps a copy of the file with the song.
+        reference = settings.pop("style_audio")
         song = self.history.save(
             title=sheet.title,
             description=sheet.description,
@@ -296,6 +311,7 @@ class ComposeJob:
             seconds=sheet.seconds,
             takes=takes,
             settings=settings,
+            style_reference=reference,
             before_commit=self.gate.keep,
         )
         emit(Finished(song))
