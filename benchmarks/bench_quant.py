@@ -61,6 +61,13 @@ def teacher_forced(model: HeartMuLa, prompt: Prompt, reference: torch.Tensor) ->
     return agree / total, c0
 
 
+_SPEED_NOTE = {
+    torch.float32: "CPU float32 converts each int8 matrix per call (memory, not speed, is its point)",
+    torch.bfloat16: "CPU bfloat16 reads the int8 bytes directly (torch's int8 weight-only kernel)",
+    None: "the device converts each int8 matrix per call",
+}
+
+
 def _ms_per_frame(model: HeartMuLa, prompt: Prompt, frames: int) -> float:
     times = []
     for n in (1, frames, 1, frames):  # the second pair is the warm one
@@ -71,7 +78,8 @@ def _ms_per_frame(model: HeartMuLa, prompt: Prompt, frames: int) -> float:
 
 
 def quant_rows(configs: list[str], device: str, quick: bool = False) -> list[dict]:
-    """One row per config: weight memory float vs int8, int8 ms/frame, teacher-forced code agreement."""
+    """One row per config and activation dtype (float32, bfloat16): weight memory and ms/frame of the float
+    and the int8 model, and the int8 model's teacher-forced code agreement with the float32 one."""
     rows = []
     prompt = _prompt()
     frames = 11 if quick else 41
@@ -86,22 +94,26 @@ def quant_rows(configs: list[str], device: str, quick: bool = False) -> list[dic
             continue
         dev = torch.device(device)
         reference_model, _ = build(config, dev)
-        int8_model, _ = build(config, dev)
-        quantize_int8(int8_model)
         reference = generate_tokens(reference_model, prompt, frames=frames, cfg_scale=1.5, topk=1).variant(0)
-        agreement, c0 = teacher_forced(int8_model, prompt, reference)
         _, c0_ref = teacher_forced(reference_model, prompt, reference)
-        ms = _ms_per_frame(int8_model, prompt, frames)
-        rows.append({
-            "part": "int8",
-            "config": config,
-            "float MB": round(weight_bytes(reference_model) / 1e6, 1),
-            "int8 MB": round(weight_bytes(int8_model) / 1e6, 1),
-            "ms/frame": round(ms, 2),
-            "RTF": round(ms / FRAME_MS, 4),
-            "code agreement": f"{agreement:.1%}",
-            "c0 logit error": f"{float((c0 - c0_ref).norm() / c0_ref.norm()):.2%}",
-            "note": f"teacher-forced over {len(reference)} greedy frames of the float32 model; CPU int8 converts each "
-            "matrix per call (memory, not speed, is its point here)",
-        })
+        for dtype in (torch.float32, torch.bfloat16):
+            float_model = build(config, dev)[0].to(dtype)
+            float_ms, float_bytes = _ms_per_frame(float_model, prompt, frames), weight_bytes(float_model)
+            int8_model = quantize_int8(float_model)  # in place: the float weights go one matrix at a time
+            agreement, c0 = teacher_forced(int8_model, prompt, reference)
+            ms = _ms_per_frame(int8_model, prompt, frames)
+            rows.append({
+                "part": "int8",
+                "config": config,
+                "dtype": str(dtype).removeprefix("torch."),
+                "float MB": round(float_bytes / 1e6, 1),
+                "int8 MB": round(weight_bytes(int8_model) / 1e6, 1),
+                "float ms/frame": round(float_ms, 2),
+                "ms/frame": round(ms, 2),
+                "RTF": round(ms / FRAME_MS, 4),
+                "code agreement": f"{agreement:.1%}",
+                "c0 logit error": f"{float((c0 - c0_ref).norm() / c0_ref.norm()):.2%}",
+                "note": f"teacher-forced over {len(reference)} greedy frames of the float32 model; "
+                + _SPEED_NOTE[dtype if dev.type == "cpu" else None],
+            })
     return rows

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from .config import HeartMuLaConfig
 from .errors import CheckpointMismatch
 from .llama import Transformer
+from .quantize import int8_matmul
 from .weights import describe_mismatch, load_state_dict_strict, parse_dtype, read_state_dict
 
 # pick(logits (R, audio_vocab) float32, codebook index) -> codes (R,) int64, one per row.
@@ -44,7 +45,8 @@ class HeartMuLa(nn.Module):
         self.codebook0_head = nn.Linear(dim, vocab, bias=False)
         self.audio_head = nn.Parameter(torch.empty(books - 1, dec_dim, vocab))  # codebooks 1..7
         self.muq_linear = nn.Linear(config.muq_dim, dim)
-        # Set by `quantize.quantize_int8`: audio_head then holds int8 and this its scales, (books-1, 1, vocab).
+        # Set by `quantize.quantize_int8`: audio_head then holds int8 (books-1, vocab, dec_dim), one row per
+        # output id like a Linear weight, and this its scales (books-1, vocab).
         self.register_buffer("audio_head_scale", None)
         self._codebook_offsets: Tensor | None = None  # built on first use (never on meta)
 
@@ -148,10 +150,9 @@ class HeartMuLa(nn.Module):
 
     def audio_logits(self, h: Tensor, book: int) -> Tensor:
         """Codebook `book`'s logits (1..7) from decoder states, (R, dec_dim) -> (R, vocab)."""
-        head = self.audio_head[book - 1]  # (dec_dim, vocab)
         if self.audio_head_scale is None:
-            return torch.mm(h, head)
-        return torch.mm(h, head.to(h.dtype)) * self.audio_head_scale[book - 1]
+            return torch.mm(h, self.audio_head[book - 1])  # (dec_dim, vocab)
+        return int8_matmul(h, self.audio_head[book - 1], self.audio_head_scale[book - 1])
 
     def checkpoint_shapes(self) -> dict[str, tuple[int, ...]]:
         """Every tensor of an official checkpoint for this config: key -> shape."""

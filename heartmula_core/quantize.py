@@ -1,8 +1,10 @@
 """Weight-only int8 for the HeartMuLa LM: a quarter of the bfloat16 memory for every large matrix.
 
 Each weight row (one output feature) is stored as int8 with one scale, w ~= q * scale, q = round(w / scale),
-scale = max|w_row| / 127. Activations stay in the model's dtype: a layer computes
-(x @ q^T) * scale, converting q one layer at a time, so the full-precision weights never exist again.
+scale = max|w_row| / 127. Activations stay in the model's dtype: a layer computes (x @ q^T) * scale
+(`int8_matmul`), so the full-precision weights never exist again. On the CPU with bfloat16/float16
+activations that is torch's int8 weight-only kernel, which reads the int8 bytes directly: a memory-bound
+step then reads half the bytes of bfloat16. Elsewhere q is converted one matrix at a time.
 Quantised: every projection of the backbone and the decoder, the backbone-to-decoder projection and the
 eight codebook heads (~98% of a 3B model's matmul weights). Kept as they are: embeddings (a lookup reads
 one row, not the table), norms, and the small style projection.
@@ -13,13 +15,32 @@ logit error against the unquantised model.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .heartmula import HeartMuLa
+if TYPE_CHECKING:
+    from .heartmula import HeartMuLa
 
 INT8_MAX = 127
+PACKED_DTYPES = (torch.bfloat16, torch.float16)
+"""Activation dtypes the CPU int8 kernel is fast for (with float32 it is slower than converting q)."""
+PACKED_K_MULTIPLE = 64
+"""The CPU kernel reads the input features in vector blocks and has no tail loop: an input width that is not
+a multiple of its block crashes the process (seen with 8, 17 and 24). 64 covers every block width and every
+real HeartMuLa matrix (3072, 8192); smaller odd widths take the converting path."""
+
+
+def int8_matmul(x: Tensor, q: Tensor, scale: Tensor) -> Tensor:
+    """(x @ q^T) * scale: x (..., in) float, q (out, in) int8, scale (out,) -> (..., out) in x's dtype."""
+    out_features, in_features = q.shape
+    if x.device.type == "cpu" and x.dtype in PACKED_DTYPES and in_features % PACKED_K_MULTIPLE == 0:
+        rows = x.reshape(-1, in_features).contiguous()
+        packed = torch._weight_int8pack_mm(rows, q, scale.to(x.dtype))
+        return packed.reshape(*x.shape[:-1], out_features)
+    return F.linear(x, q.to(x.dtype)) * scale
 
 
 def quantize_rows(weight: Tensor, dim: int = -1) -> tuple[Tensor, Tensor]:
@@ -61,7 +82,7 @@ class Int8Linear(nn.Module):
         return self.weight.shape[0]
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight.to(x.dtype)) * self.scale
+        return int8_matmul(x, self.weight, self.scale)
 
 
 def quantize_int8(model: HeartMuLa) -> HeartMuLa:
@@ -76,9 +97,9 @@ def quantize_int8(model: HeartMuLa) -> HeartMuLa:
                 _swap(parent, name)
     _swap(model, "projection")
     _swap(model, "codebook0_head")
-    q, scale = quantize_rows(model.audio_head.detach(), dim=1)  # (books-1, D, V): one scale per output id
-    model.audio_head = nn.Parameter(q, requires_grad=False)
-    model.audio_head_scale = scale  # (books-1, 1, V)
+    q, scale = quantize_rows(model.audio_head.detach().transpose(1, 2), dim=-1)  # one scale per output id
+    model.audio_head = nn.Parameter(q.contiguous(), requires_grad=False)  # (books-1, V, D): rows are outputs
+    model.audio_head_scale = scale.squeeze(-1)  # (books-1, V)
     return model
 
 

@@ -83,7 +83,14 @@ class UpsampleBlock(nn.Module):
 
 
 class PostProcessor(nn.Module):
-    """Repeat every time step `repeats` times, then causal conv + PReLU."""
+    """Repeat every time step `repeats` times, then causal conv + PReLU.
+
+    Computed without materialising the repeated signal: output sample r * n + p (phase p) reads input samples
+    n - c .. n only, each through the sum of the kernel taps that land on it. So the conv runs at the input
+    rate with `repeats` phase kernels of ceil(k / repeats) + 1 taps stacked as output channels, and the phases
+    are interleaved afterwards: 1/repeats of the multiply-adds and no repeated copy. Equal to the repeat-then-
+    convolve form up to fp32 rounding (taps are summed before the multiply).
+    """
 
     def __init__(self, channels: int, kernel_size: int, repeats: int) -> None:
         super().__init__()
@@ -91,8 +98,35 @@ class PostProcessor(nn.Module):
         self.conv = CausalConv1d(channels, channels, kernel_size)
         self.activation = nn.PReLU()
 
+    def phase_kernels(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight [repeats * C, C, taps], bias [repeats * C]) of the input-rate conv, phase-major."""
+        weight, r = self.conv.weight, self.repeats
+        k = weight.shape[-1]
+        taps = (k - 1 + r - 1) // r + 1
+        # placement[j, p * taps + i] = 1 when tap j of the repeated conv reads input offset i - (taps - 1) for
+        # output phase p: repeated sample r n + p - (k - 1) + j is input sample n + (p - (k - 1) + j) // r.
+        placement = [[0.0] * (r * taps) for _ in range(k)]
+        for p in range(r):
+            for j in range(k):
+                placement[j][p * taps + taps - 1 + (p - (k - 1) + j) // r] = 1.0
+        placement = torch.tensor(placement, dtype=weight.dtype, device=weight.device)  # (k, r * taps)
+        phased = (weight @ placement).unflatten(-1, (r, taps))  # (C_out, C_in, r, taps)
+        return phased.permute(2, 0, 1, 3).flatten(0, 1), self.conv.bias.repeat(r)
+
     def forward(self, x: torch.Tensor, carry: Carry = None) -> torch.Tensor:
-        return self.activation(self.conv(x.repeat_interleave(self.repeats, dim=-1), carry))
+        weight, bias = self.phase_kernels()
+        context = weight.shape[-1] - 1
+        if carry is None:
+            padded = F.pad(x, (context, 0))
+        else:
+            previous = carry.get(self)
+            if previous is None:
+                previous = x.new_zeros(x.shape[0], x.shape[1], context)
+            padded = torch.cat([previous, x], dim=-1)
+            carry[self] = padded[..., padded.shape[-1] - context :]
+        y = F.conv1d(padded, weight, bias)  # (B, r * C, T): phase p in channels p C .. (p + 1) C
+        y = y.unflatten(1, (self.repeats, -1)).permute(0, 2, 3, 1).flatten(2)  # (B, C, T * r)
+        return self.activation(y)
 
 
 class SQDecoder(nn.Module):

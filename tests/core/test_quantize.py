@@ -8,7 +8,7 @@ import torch
 from heartmula_core.config import FLAVORS, HeartMuLaConfig
 from heartmula_core.generation import generate_tokens
 from heartmula_core.heartmula import build_heartmula, load_heartmula
-from heartmula_core.quantize import Int8Linear, quantize_int8, quantize_rows, weight_bytes
+from heartmula_core.quantize import Int8Linear, int8_matmul, quantize_int8, quantize_rows, weight_bytes
 
 from .heartmula_support import one_thread, sharp  # noqa: F401 (fixtures)
 
@@ -71,3 +71,33 @@ def test_full_size_int8_weights_fit_the_memory_target(heartmula_ref):
     scales = [t for name, t in model.named_buffers() if name.endswith("scale")]
     tensors = [*model.parameters(), *model.buffers()]
     assert sum(t.numel() for t in tensors) - sum(t.numel() for t in scales) == manifest["params"]  # nothing lost
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("in_features", [64, 128, 32, 24])
+def test_int8_matmul_kernel_and_converting_path_agree(dtype, in_features):
+    """Widths that are a multiple of 64 take the CPU int8 kernel, others convert q (24 would crash the kernel);
+    both give the dequantised product within the activation dtype's rounding."""
+    gen = torch.Generator().manual_seed(2)
+    q = torch.randint(-127, 128, (96, in_features), dtype=torch.int8, generator=gen)
+    scale = torch.rand(96, generator=gen) / 100
+    x = torch.randn(2, 3, in_features, generator=gen)
+    exact = (x @ q.float().T) * scale
+    got = int8_matmul(x.to(dtype), q, scale.to(dtype))
+    assert got.dtype == dtype and got.shape == (2, 3, 96)
+    assert (got.float() - exact).norm() / exact.norm() < 1e-2
+    assert torch.allclose(int8_matmul(x, q, scale), exact, rtol=1e-4, atol=1e-5)  # float32: the converting path
+
+
+@torch.inference_mode()
+def test_bfloat16_int8_model_keeps_its_logits(heartmula_ref, sharp):
+    """bfloat16 activations with int8 weights (the CPU kernel where widths allow): codebook logits stay close."""
+    model = load_heartmula(heartmula_ref / "tiny" / "HeartMuLa-sharp", dtype="bfloat16", int8=True)
+    reference = sharp.model
+    h = torch.randn(2, model.config.decoder.embed_dim, generator=torch.Generator().manual_seed(3))
+    for book in (1, 7):
+        want = torch.mm(h, reference.audio_head[book - 1])
+        got = model.audio_logits(h.to(torch.bfloat16), book).float()
+        assert (got - want).norm() / want.norm() < 0.03
+    out = generate_tokens(model, sharp.prompt, frames=6, cfg_scale=1.5, topk=1)
+    assert out.lengths == [6] and (out.tokens < 8192).all()
