@@ -207,6 +207,7 @@ def generate_tokens(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
     compiled: bool = False,
+    on_frame: Callable[[Tensor, Tensor], None] | None = None,
 ) -> GeneratedTokens:
     """Generate up to `frames` frames of audio codes for a prompt, for one or more variants at once.
 
@@ -223,6 +224,10 @@ def generate_tokens(
         cancel: checked before every frame; when set, raises `Cancelled`.
         compiled: run the frame steps through `torch.compile` (see `FrameSteps`): the first song with a
             model compiles for a while, later ones run faster.
+        on_frame: called after every frame as on_frame(tokens, lengths) with the frames made so far (B, n, 8)
+            and each variant's length once it has ended (`frames` while it runs), both on the model's device
+            (views: read them during the call). Variant b's first min(n, lengths[b]) frames are final: a
+            consumer can use them before the song ends (the pipeline decodes codec windows with them).
     Returns:
         GeneratedTokens: tokens (B, n, 8) int64 with n = the longest variant, and each variant's length.
     """
@@ -260,6 +265,8 @@ def generate_tokens(
     out[:, 0] = codes[:variants]
     if progress is not None:
         progress(1, frames)
+    if on_frame is not None:
+        on_frame(out[:, :1], lengths)
     for frame in range(1, frames):
         _check_cancel(cancel)
         pick.start_frame(first=False)
@@ -270,6 +277,8 @@ def generate_tokens(
         alive &= ~ended
         if progress is not None:
             progress(frame + 1, frames)
+        if on_frame is not None:
+            on_frame(out[:, : frame + 1], lengths)
         if frame % stop_check_every == 0 and not bool(alive.any()):
             break
 

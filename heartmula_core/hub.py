@@ -7,6 +7,10 @@ Resolution order for one catalogue entry (the table is in `catalogue.py`):
 3. the Hugging Face cache (`HF_HOME` / `HF_HUB_CACHE` are respected);
 4. a download with `huggingface_hub.snapshot_download` (its progress bar goes to stderr).
 
+A download is planned first (`Catalogue.plan`: the files to fetch and their bytes, from the Hub's file
+metadata), so the disk space is checked and a caller can show the bytes arriving as a share of the total. The
+size source and the fetcher are parameters of `Catalogue`, so both can be replaced (tests use local fakes).
+
 Every folder is checked for completeness (config, every shard its index names) before it is handed out, and
 each failure is one `ModelNotAvailable` line that says what to do: download while online, resume a partial
 download, or free disk space. Nothing here touches the network unless a download is really needed.
@@ -19,7 +23,7 @@ import fnmatch
 import importlib
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -45,6 +49,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CATALOGUE",
     "Catalogue",
+    "DownloadPlan",
     "EntryStatus",
     "MusicModels",
     "Resolved",
@@ -55,6 +60,26 @@ __all__ = [
 
 # Room left on the disk after a download, so a model never fills it to the last byte.
 DISK_HEADROOM_BYTES = 256 * 1024**2
+
+RemoteSizes = Callable[[str], Mapping[str, int]]
+"""repo id -> {path of each file in the repository: its size in bytes}."""
+Fetch = Callable[..., str]
+"""`fetch(repo_id, cache_dir=..., allow_patterns=...)` -> the snapshot folder, as `snapshot_download` does."""
+
+
+def hub_file_sizes(repo_id: str) -> dict[str, int]:
+    """The sizes of a repository's files, from the Hub's metadata (one request, no file is fetched)."""
+    from huggingface_hub import HfApi
+
+    info = HfApi().model_info(repo_id, files_metadata=True)
+    return {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
+
+
+def hub_snapshot(repo_id: str, *, cache_dir: Path, allow_patterns: list[str] | None) -> str:
+    """Fetch (or resume, or confirm) a repository's files into the Hugging Face cache."""
+    from huggingface_hub import snapshot_download
+
+    return str(snapshot_download(repo_id, cache_dir=cache_dir, allow_patterns=allow_patterns))
 
 
 class Source(str, Enum):
@@ -88,6 +113,22 @@ class EntryStatus:
 
 
 @dataclass(frozen=True)
+class DownloadPlan:
+    """What downloading one entry fetches: its file patterns, the bytes of those files, and the bytes of them
+    not in the cache yet."""
+
+    entry: CatalogueEntry
+    patterns: tuple[str, ...] | None  # None: every file of the repository
+    total_bytes: int
+    needed_bytes: int
+
+    @property
+    def have_bytes(self) -> int:
+        """Bytes of the planned files already complete in the cache."""
+        return self.total_bytes - self.needed_bytes
+
+
+@dataclass(frozen=True)
 class MusicModels:
     """The three folders a song needs: the LM, the tokenizer + generation ids, and the codec."""
 
@@ -104,6 +145,8 @@ class Catalogue:
         cache_dir: the Hugging Face hub cache (None: huggingface_hub's own, which follows HF_HOME/HF_HUB_CACHE).
         offline: never touch the network (None: follow HF_HUB_OFFLINE).
         folders: explicit folders per entry name or kind (`{"lm": ...}` or `{"rl": ...}`), which win over everything.
+        remote_sizes: where a download plan gets the repository's file sizes (None: the Hub's metadata).
+        fetch: what downloads a repository into the cache (None: huggingface_hub's `snapshot_download`).
     """
 
     def __init__(
@@ -113,6 +156,8 @@ class Catalogue:
         cache_dir: Path | str | None = None,
         offline: bool | None = None,
         folders: Mapping[str, Path | str | None] | None = None,
+        remote_sizes: RemoteSizes | None = None,
+        fetch: Fetch | None = None,
     ) -> None:
         from huggingface_hub import constants
 
@@ -120,6 +165,8 @@ class Catalogue:
         self.cache_dir = Path(cache_dir or constants.HF_HUB_CACHE).expanduser()
         self.offline = constants.HF_HUB_OFFLINE if offline is None else offline
         self.folders = {k: Path(v).expanduser() for k, v in (folders or {}).items() if v}
+        self.remote_sizes = remote_sizes or hub_file_sizes
+        self.fetch = fetch or hub_snapshot
 
     # ---- looking (never downloads) -------------------------------------------------------------------
 
@@ -232,31 +279,41 @@ class Catalogue:
 
     # ---- downloading -----------------------------------------------------------------------------------
 
-    def download(self, name: str) -> Resolved:
-        """Download (or resume, or confirm) `name` into the Hugging Face cache and check it.
-
-        Checks the free disk space against the repository's file sizes first. Shows huggingface_hub's progress
-        bars on stderr. Raises ModelNotAvailable (offline, unreachable, gated, no space).
-        """
-        from huggingface_hub import snapshot_download
-
+    def plan(self, name: str) -> DownloadPlan:
+        """What downloading `name` would fetch, and how much of it the cache already has (asks the Hub for the
+        file sizes; fetches nothing). Raises ModelNotAvailable when offline or when the Hub cannot be asked."""
         entry = get_entry(name)
         if self.offline:
             raise ModelNotAvailable(_offline_message(entry, True))
-        remote = self._remote_files(entry)
-        patterns = _patterns(entry, remote)
-        needed = sum(size for path, size in remote.items() if _matches(path, patterns))
-        have, _ = self.cache_folder(entry)
-        if have is not None:
-            needed -= sum((have / p).stat().st_size for p in remote if _matches(p, patterns) and (have / p).is_file())
-        check_disk_space(entry, needed, self.cache_dir)
-        if entry.licence_notice and needed > 0:
-            log.warning(entry.licence_notice)
-        log.info("downloading %s (%s, %s)", entry.name, entry.repo_id, human_size(needed))
         try:
-            path = Path(snapshot_download(entry.repo_id, cache_dir=self.cache_dir, allow_patterns=patterns))
+            remote = dict(self.remote_sizes(entry.repo_id))
         except hub_errors() as exc:
-            raise ModelNotAvailable(download_error(entry, exc, needed, self.cache_dir)) from exc
+            raise ModelNotAvailable(download_error(entry, exc, None, self.cache_dir)) from exc
+        patterns = _patterns(entry, remote)
+        wanted = {path: size for path, size in remote.items() if _matches(path, patterns)}
+        have, _ = self.cache_folder(entry)
+        present = 0 if have is None else sum((have / p).stat().st_size for p in wanted if (have / p).is_file())
+        total = sum(wanted.values())
+        return DownloadPlan(entry, None if patterns is None else tuple(patterns), total, max(0, total - present))
+
+    def download(self, name: str, plan: DownloadPlan | None = None) -> Resolved:
+        """Download (or resume, or confirm) `name` into the Hugging Face cache and check it.
+
+        `plan` is `self.plan(name)` when the caller already made it (to show progress against its total).
+        Checks the free disk space against the planned bytes first. Shows huggingface_hub's progress bars on
+        stderr. Raises ModelNotAvailable (offline, unreachable, gated, no space).
+        """
+        entry = get_entry(name)
+        plan = plan or self.plan(name)
+        check_disk_space(entry, plan.needed_bytes, self.cache_dir)
+        if entry.licence_notice and plan.needed_bytes > 0:
+            log.warning(entry.licence_notice)
+        log.info("downloading %s (%s, %s)", entry.name, entry.repo_id, human_size(plan.needed_bytes))
+        patterns = None if plan.patterns is None else list(plan.patterns)
+        try:
+            path = Path(self.fetch(entry.repo_id, cache_dir=self.cache_dir, allow_patterns=patterns))
+        except hub_errors() as exc:
+            raise ModelNotAvailable(download_error(entry, exc, plan.needed_bytes, self.cache_dir)) from exc
         problem = find_problem(entry, path)
         if problem:
             raise ModelNotAvailable(
@@ -264,16 +321,6 @@ class Catalogue:
                 "the repository may have changed layout"
             )
         return Resolved(entry, path, Source.DOWNLOAD)
-
-    def _remote_files(self, entry: CatalogueEntry) -> dict[str, int]:
-        """{path: size} of the repository's files, from the hub's metadata."""
-        from huggingface_hub import HfApi
-
-        try:
-            info = HfApi().model_info(entry.repo_id, files_metadata=True)
-        except hub_errors() as exc:
-            raise ModelNotAvailable(download_error(entry, exc, None, self.cache_dir)) from exc
-        return {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------

@@ -39,6 +39,21 @@ def on_cpu_but_wanted_on(device: torch.device, module: torch.nn.Module) -> bool:
     return device.type != "cpu" and next(module.parameters()).device.type == "cpu"
 
 
+def kv_cache_bytes(config, rows: int, dtype: torch.dtype) -> int:
+    """Bytes of the backbone KV caches `generate_tokens` allocates for `rows` batch rows (a `LlamaConfig`):
+    keys and values for every layer and every slot of the context."""
+    per_row = 2 * config.num_layers * config.num_kv_heads * config.max_seq_len * config.head_dim
+    return rows * per_row * torch.empty((), dtype=dtype).element_size()
+
+
+def fits_now(device: torch.device, needed: int) -> bool:
+    """Whether `needed` more bytes (plus activations) fit in the device's free memory now; always on the CPU."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return not should_offload(free, needed)
+
+
 def make_room(device: torch.device, needed: int, drop: torch.nn.Module | None) -> None:
     """On CUDA, move `drop` (the other model) to the CPU when free memory cannot hold `needed` bytes."""
     if device.type != "cuda" or drop is None or next(drop.parameters()).device.type == "cpu":

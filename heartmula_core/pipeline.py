@@ -1,6 +1,7 @@
 """`MusicPipeline`: a `MusicRequest` in, audio out, joining the HeartMuLa LM and the HeartCodec decoder.
 
     request ─▶ prompt (tokenizer) ─▶ LM, all variants as one batch ─▶ codec, all variants as one batch ─▶ MusicResult
+                                      └─ each codec window as soon as its codes exist ─▶ on_audio
 
 - Models load lazily (the LM when tokens are needed, the codec when audio is), stay loaded between songs, and
   go with `unload()`.
@@ -8,6 +9,9 @@
   `variant_seed(seed, i)`, so variant i re-made alone with its recorded seed gives the same tokens.
 - On CUDA, when free memory cannot hold the model about to run, the other one is moved to the CPU first, so
   the LM and the codec never need more than the larger of the two plus activations.
+- Codec windows are decoded while the LM runs, between two frames, as soon as their codes are final
+  (`song_decoder.py`), so the first audio comes long before the LM ends; on CUDA only when the codec fits
+  beside the LM, otherwise after it.
 - Progress goes to a callback as `ProgressEvent`s; a `threading.Event` cancels (checked every frame and every
   codec window/step): `Cancelled` is raised within a second, scratch memory is freed, nothing is written.
 
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,14 +33,22 @@ import torch
 from .catalogue import DEFAULT_STYLE
 from .errors import Cancelled, InvalidRequest, ModelNotAvailable
 from .hub import Catalogue, MusicModels
-from .memory import freed_on_failure, free_memory, make_room, module_bytes, on_cpu_but_wanted_on, weights_bytes
+from .memory import (
+    fits_now,
+    free_memory,
+    freed_on_failure,
+    kv_cache_bytes,
+    make_room,
+    module_bytes,
+    on_cpu_but_wanted_on,
+    weights_bytes,
+)
 from .progress import TOKENS_SHARE, ProgressCallback, Reporter, timed
-from .request import FRAME_RATE, AudioChunk, MusicRequest, MusicResult, Phase, random_seed, variant_seed
+from .request import FRAME_RATE, MusicRequest, MusicResult, Phase, random_seed, variant_seed
+from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator
 from .weights import parse_dtype
 
 log = logging.getLogger(__name__)
-
-AudioCallback = Callable[[AudioChunk], None]
 
 DECODE_STEPS = 10
 """Euler steps per codec window (the official default)."""
@@ -58,6 +70,8 @@ class MusicPipeline:
         style_max_seconds: longest reference recording accepted.
         int8: load the LM with int8 weights (`quantize.py`: about half the memory of bfloat16).
         compiled: compile the LM's frame step (`generation.FrameSteps`): slower first song, faster later ones.
+        decode_during_tokens: decode each codec window while the LM runs, as soon as its codes are final
+            (when the codec fits beside the LM); False decodes every window after the LM.
     """
 
     def __init__(
@@ -74,6 +88,7 @@ class MusicPipeline:
         style_max_seconds: float | None = None,
         int8: bool = False,
         compiled: bool = False,
+        decode_during_tokens: bool = True,
     ) -> None:
         if decode_steps < 1:
             raise InvalidRequest(f"decode steps must be at least 1, got {decode_steps}")
@@ -92,6 +107,7 @@ class MusicPipeline:
         self._style = None
         self.int8 = int8
         self.compiled = compiled
+        self.decode_during_tokens = decode_during_tokens
         self._lock = threading.Lock()  # one generation at a time: the models hold per-batch caches
 
     @classmethod
@@ -244,27 +260,52 @@ class MusicPipeline:
                 report(Phase.LOADING, 0, 2, 0.0)
                 lm = self._need_lm()
                 report(Phase.LOADING, 1, 2, 0.0)
+                early = self._codec_beside_lm(request.variants * (2 if request.cfg != 1.0 else 1))
+                if early:
+                    self._need_codec()
             _check(cancel)
             with timed(timings, "prompt"):
                 prompt = self._prompts.build(request.tags, request.lyrics)
                 report(Phase.PROMPT, 1, 1, 0.0)
+            songs = self._song_decoder(seeds, cancel, on_audio) if early else None
             with timed(timings, "tokens"):
                 report.begin(Phase.TOKENS)
-                tokens = self._tokens(lm, prompt, request, seeds, report, cancel, style)
+                on_frame = songs.on_frame if songs is not None else None
+                tokens = self._tokens(lm, prompt, request, seeds, report, cancel, style, on_frame)
             _check(cancel)
             with timed(timings, "loading"):
-                codec = self._need_codec()
+                self._need_codec()
                 report(Phase.LOADING, 2, 2, TOKENS_SHARE)
             with timed(timings, "decoding"):
                 report.begin(Phase.DECODING)
-                audio = self._decode(codec, tokens, seeds, report.decoding(), cancel, on_audio)
+                songs = songs or self._song_decoder(seeds, cancel, on_audio)
+                audio = songs.finish(tokens, report.decoding())
+            # Windows decoded between LM frames are decoding time, not token time.
+            timings["tokens"] -= songs.early_seconds
+            timings["decoding"] += songs.early_seconds
             _check(cancel)  # a cancel from the last chunk's callback still means no result
         timings["total"] = time.perf_counter() - start
         report(Phase.DONE, 1, 1, 1.0)
         return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request)
 
+    def _codec_beside_lm(self, rows: int) -> bool:
+        """Whether windows can be decoded while the LM runs (`rows` LM batch rows): always on the CPU; on a GPU
+        only when the codec is there already or fits beside the LM and its KV caches. Otherwise the codec
+        loads after the LM, which may have to leave the GPU for it."""
+        if not self.decode_during_tokens:
+            return False
+        if self.device.type == "cpu" or (self._codec is not None and not on_cpu_but_wanted_on(self.device, self._codec)):
+            return True
+        codec = module_bytes(self._codec) if self._codec is not None else weights_bytes(self._folders().codec, torch.float32)
+        return fits_now(self.device, codec + kv_cache_bytes(self._lm.config.backbone, rows, self.dtype))
+
+    def _song_decoder(self, seeds: list[int], cancel, on_audio: AudioCallback | None = None) -> SongDecoder:
+        return SongDecoder(self._codec, seeds, steps=self.decode_steps, guidance=self.decode_guidance,
+                           cancel=cancel, on_audio=on_audio)
+
     def _tokens(
-        self, lm, prompt, request: MusicRequest, seeds: list[int], report, cancel, style: torch.Tensor | None
+        self, lm, prompt, request: MusicRequest, seeds: list[int], report, cancel, style: torch.Tensor | None,
+        on_frame=None,
     ) -> list[np.ndarray]:
         from .generation import generate_tokens
 
@@ -280,7 +321,7 @@ class MusicPipeline:
             out = generate_tokens(
                 lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,
                 temperature=request.temperature, generators=generators, style=style,
-                progress=report.tokens(), cancel=cancel, compiled=self.compiled,
+                progress=report.tokens(), cancel=cancel, compiled=self.compiled, on_frame=on_frame,
             )
         finally:
             # The KV caches span the song for every row (GBs for the 3B model with 8 variants): give them
@@ -302,9 +343,9 @@ class MusicPipeline:
         """Audio float32 [2, samples] for saved tokens [frames, 8] (what `generate` returned, same seed -> same audio)."""
         report = Reporter(progress)
         with self._lock, freed_on_failure(self.device):
-            codec = self._need_codec()
+            self._need_codec()
             report.begin(Phase.DECODING)
-            (audio,) = self._decode(codec, [tokens], [seed], report.decoding(base=0.0), cancel)
+            (audio,) = self._song_decoder([seed], cancel).finish([tokens], report.decoding(base=0.0))
         report(Phase.DONE, 1, 1, 1.0)
         return audio
 
@@ -324,44 +365,13 @@ class MusicPipeline:
             # The codec's stream enters inference mode around each step itself; wrapping this generator in
             # it would leak the mode into the caller's code between chunks.
             stream = codec.decode_stream(
-                _codes(tokens), generator=_codec_generator(seed), steps=self.decode_steps,
+                as_codes(tokens), generator=codec_generator(seed), steps=self.decode_steps,
                 guidance=self.decode_guidance, cancel=cancel,
             )
             for chunk in stream:
                 yield chunk.numpy()
 
-    def _decode(
-        self, codec, tokens: list, seeds: list[int], on_window, cancel, on_audio: AudioCallback | None = None
-    ) -> list[np.ndarray]:
-        """Every variant's audio [2, samples], decoded as one batch; `on_audio` gets each window's part as it
-        is made. Each variant's noise comes from its own seed, so it is the audio that variant gives alone."""
-        stream = codec.decode_batch_windows(
-            [_codes(t) for t in tokens], generators=[_codec_generator(s) for s in seeds],
-            steps=self.decode_steps, guidance=self.decode_guidance, progress=on_window, cancel=cancel,
-        )
-        chunks: list[list[np.ndarray]] = [[] for _ in tokens]
-        for window in stream:
-            samples = window.audio.numpy()
-            samples.flags.writeable = False  # the result is built from these very arrays
-            chunks[window.variant].append(samples)
-            if on_audio is not None:
-                on_audio(AudioChunk(window.variant, samples, window.last))
-        return [np.concatenate(song, axis=1) for song in chunks]
-
-
 # ---- helpers -----------------------------------------------------------------------------------------------
-
-
-def _codes(tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
-    codes = torch.as_tensor(np.asarray(tokens) if not isinstance(tokens, torch.Tensor) else tokens)
-    if codes.dim() != 2 or codes.shape[1] != 8 or codes.shape[0] == 0:
-        raise InvalidRequest(f"tokens must be [frames, 8] with at least one frame, got {list(codes.shape)}")
-    return codes.long()
-
-
-def _codec_generator(seed: int) -> torch.Generator:
-    # The codec draws its noise on the generator's device: a CPU generator gives the same song on any device.
-    return torch.Generator(device="cpu").manual_seed(seed)
 
 
 def _check(cancel: threading.Event | None) -> None:

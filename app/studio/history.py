@@ -6,6 +6,7 @@ Layout under the data folder::
     songs/<song id>/song.json       everything about the song (no secrets, ever)
     songs/<song id>/take-N.flac     the audio of take N, (channels, samples) at the pipeline's sample rate
     songs/<song id>/take-N.npy      its audio tokens, (frames, codebooks) int, for re-decoding
+    songs/<song id>/style-reference.<ext>   the reference recording the song was styled after, if any
 
 A song is written into `songs/.tmp-<pid>-<id>/` first; the folder is renamed into place inside the open
 transaction that inserts its row, and the transaction commits only after the rename. So a crash, a cancel or a
@@ -24,7 +25,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,7 @@ import numpy as np
 from heartmula_core.audio import read_audio, write_audio
 
 from .errors import SongNotFound, disk_errors
+from .song_files import NewTake, keep_copy, write_json, write_take
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ _ORDER_SQL: dict[str, str] = {
 # Settings keys that must never reach the disk, whatever nesting they arrive in.
 _SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|authorization|bearer)", re.IGNORECASE)
 _TMP_PREFIX = ".tmp-"
+STYLE_REFERENCE = "style-reference"  # the kept reference's file name, before the upload's extension
 _TRASH_PREFIX = ".trash-"
 # A song folder with no row is only an orphan once no writer can still be between rename and commit.
 _ORPHAN_GRACE_S = 60.0
@@ -65,23 +68,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS songs_fts USING fts5(
     song_id UNINDEXED, title, description, lyrics, tags, tokenize = 'unicode61 remove_diacritics 2'
 );
 """
-
-
-@dataclass(frozen=True)
-class NewTake:
-    """One finished variant, as the pipeline hands it over.
-
-    Attributes:
-        audio: (channels, samples) float waveform in [-1, 1].
-        sample_rate: samples per second of `audio`.
-        seed: the seed this take was sampled with (so it can be made again).
-        tokens: (frames, codebooks) integer audio tokens, or None when there are none to keep.
-    """
-
-    audio: np.ndarray
-    sample_rate: int
-    seed: int
-    tokens: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +95,7 @@ class Song:
     takes: tuple[Take, ...]
     settings: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = None
+    style_reference: Path | None = None  # the kept copy of the reference recording it was styled after
 
 
 def fts_query(text: str) -> str:
@@ -154,8 +141,18 @@ class History:
         seconds: float,
         takes: Sequence[NewTake],
         settings: dict[str, Any] | None = None,
+        style_reference: str | os.PathLike[str] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> Song:
-        """Keep a song with all its takes, atomically. Raises `DiskFull` when the disk is full (nothing kept)."""
+        """Keep a song with all its takes, atomically. Raises `DiskFull` when the disk is full (nothing kept).
+
+        `style_reference` is a reference recording the song was styled after (an upload's temp path, say): a
+        copy is kept in the song's folder, written with the rest before the folder is renamed into place.
+
+        `before_commit` is called once every file is written, inside the open transaction, just before the
+        folder is renamed into place: whatever it raises keeps nothing (a job uses it to make "kept" and
+        "stopped" exclude each other at the last possible moment).
+        """
         if not takes:
             raise ValueError("a song needs at least one take")
         song_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -177,8 +174,10 @@ class History:
             with disk_errors(self.folder):
                 tmp.mkdir()
                 for index, take in enumerate(takes, start=1):
-                    meta["takes"].append(_write_take(tmp, index, take))
-                _write_json(tmp / "song.json", meta)
+                    meta["takes"].append(write_take(tmp, index, take))
+                if style_reference is not None:
+                    meta["style_reference"] = keep_copy(Path(style_reference), tmp, STYLE_REFERENCE)
+                write_json(tmp / "song.json", meta)
                 with self._connect() as db:  # commits on leaving the block, after the rename
                     db.execute(
                         "INSERT INTO songs (id, created, title, description, lyrics, tags, seconds, takes)"
@@ -189,6 +188,8 @@ class History:
                         "INSERT INTO songs_fts (song_id, title, description, lyrics, tags) VALUES (?, ?, ?, ?, ?)",
                         (song_id, title, description, lyrics, tags),
                     )
+                    if before_commit is not None:
+                        before_commit()
                     os.replace(tmp, final)
         except BaseException:
             # Whichever side of the rename it failed on, no row was committed: remove the files too.
@@ -263,6 +264,7 @@ class History:
             takes=takes,
             settings=meta.get("settings", {}),
             folder=folder,
+            style_reference=folder / meta["style_reference"] if meta.get("style_reference") else None,
         )
 
     def search(self, text: str = "", *, sort: SortOrder = "newest", limit: int = 200) -> list[Song]:
@@ -365,30 +367,3 @@ def _find_take(song: Song, index: int) -> Take:
         if take.index == index:
             return take
     raise SongNotFound(f"Song {song.id} has no take {index}.")
-
-
-def _write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
-    """Write one take's audio (and tokens) into `folder`; returns its entry for song.json."""
-    audio_name = f"take-{index}.flac"
-    write_audio(folder / audio_name, take.audio, take.sample_rate)
-    tokens_name = None
-    if take.tokens is not None:
-        tokens_name = f"take-{index}.npy"
-        with open(folder / tokens_name, "wb") as f:
-            np.save(f, np.asarray(take.tokens))
-            f.flush()
-            os.fsync(f.fileno())
-    return {
-        "index": index,
-        "seed": int(take.seed),
-        "audio": audio_name,
-        "tokens": tokens_name,
-        "sample_rate": int(take.sample_rate),
-    }
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, ensure_ascii=False, indent=2)
-        f.flush()
-        os.fsync(f.fileno())

@@ -14,12 +14,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import math
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -63,6 +64,19 @@ class MusicSettings:
     style_audio: str | None = None  # a reference recording, or
     style_text: str = ""  # a text description of the style
     style_strength: float = 1.0
+
+    @classmethod
+    def of_song(cls, song: Song, default_lm_variant: str = "rl") -> MusicSettings:
+        """How `song` was made, to make it again or vary it: its settings, first seed, and style (the kept copy
+        of its reference recording, or its style text)."""
+        s = song.settings
+        return cls(
+            variants=len(song.takes), seed=song.takes[0].seed if song.takes else None,
+            cfg=float(s.get("cfg", cls.cfg)), temperature=float(s.get("temperature", cls.temperature)),
+            topk=int(s.get("topk", cls.topk)), lm_variant=str(s.get("lm_variant", default_lm_variant)),
+            style_audio=str(song.style_reference) if song.style_reference else None,
+            style_text=str(s.get("style_text", "")), style_strength=float(s.get("style_strength", cls.style_strength)),
+        )
 
 
 @dataclass(frozen=True)
@@ -213,6 +227,36 @@ class DeviceQueue:
             return len(self._waiting)
 
 
+class KeepGate:
+    """Decides, once, whether a stopped job's song is kept or not, so the page never says "nothing was kept"
+    about a song that is in the history (nor the reverse).
+
+    The job calls `keep()` at its commit point (inside the history's save, after the files are written); the
+    page's side calls `stop()` when it gives up waiting for a stopped job. Whichever comes first wins.
+    """
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self._lock = threading.Lock()
+        self._state: Literal["open", "keeping", "stopped"] = "open"
+
+    def keep(self) -> None:
+        """The job is about to keep its song: raises JobCancelled if it was stopped (then nothing is kept)."""
+        with self._lock:
+            if self._state == "stopped" or self.cancel.is_set():
+                self._state = "stopped"
+                raise JobCancelled("Stopped; nothing was kept.")
+            self._state = "keeping"
+
+    def stop(self) -> bool:
+        """Give up on the job: True if its song can no longer be kept, False if it is already being kept."""
+        with self._lock:
+            if self._state == "keeping":
+                return False
+            self._state = "stopped"
+            return True
+
+
 @dataclass
 class ComposeJob:
     """Everything one Compose needs; `run(emit)` does it and returns the kept song."""
@@ -226,6 +270,11 @@ class ComposeJob:
     device_queue: DeviceQueue
     cancel: threading.Event = field(default_factory=threading.Event)
     extra_settings: dict[str, Any] = field(default_factory=dict)  # kept in song.json (secrets are stripped)
+    gate: KeepGate | None = None  # shared with `stream`; None: a gate on `cancel` of its own
+
+    def __post_init__(self) -> None:
+        if self.gate is None:
+            self.gate = KeepGate(self.cancel)
 
     def _check(self) -> None:
         if self.cancel.is_set():
@@ -252,6 +301,8 @@ class ComposeJob:
         emit(Progress("saving"))
         settings = {**dataclasses.asdict(self.music), **self.extra_settings}
         settings["seeds"] = [take.seed for take in takes]
+        # The upload's temp path means nothing tomorrow: the history keeps a copy of the file with the song.
+        reference = settings.pop("style_audio")
         song = self.history.save(
             title=sheet.title,
             description=sheet.description,
@@ -260,6 +311,8 @@ class ComposeJob:
             seconds=sheet.seconds,
             takes=takes,
             settings=settings,
+            style_reference=reference,
+            before_commit=self.gate.keep,
         )
         emit(Finished(song))
         return song
@@ -270,13 +323,15 @@ POLL_S = 0.1  # how often a waiting consumer looks for a Stop
 STOP_GRACE_S = 0.8  # how long a stopped job may take to say so itself before the page is told anyway
 
 
-def stream(work: Callable[[Emit], Any], cancel: threading.Event) -> Iterator[Event]:
+def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate | None = None) -> Iterator[Event]:
     """Run `work(emit)` in a thread and yield its events as they come; re-raise its error at the end.
 
     A Stop (`cancel` set) is answered within `STOP_GRACE_S` whatever the work is doing: from then on only a
     `Finished` is passed on (a song kept just before the Stop must be shown as kept), and if the work has not
     ended by the deadline, `JobCancelled` is raised here while the work winds down on its own (it checks
-    `cancel` before keeping anything, so a stopped song is never kept). Closing the iterator early (the page
+    `cancel` before keeping anything, so a stopped song is never kept). With a `gate` shared with the work, a
+    work already keeping its song at the deadline is waited for instead, so its `Finished` is what the page
+    sees (a Stop that lands during the save must not say "nothing was kept"). Closing the iterator early (the page
     went away) sets `cancel` too. The thread is a daemon, so a stuck backend never keeps the process alive.
     """
     events: queue.Queue[Any] = queue.Queue()
@@ -293,22 +348,24 @@ def stream(work: Callable[[Emit], Any], cancel: threading.Event) -> Iterator[Eve
     thread = threading.Thread(target=target, name="heartsong-job", daemon=True)
     thread.start()
     finished = False
-    deadline: float | None = None
+    stopped = False
+    deadline = math.inf  # when a stopped job that has not ended is given up on
     try:
         while True:
-            if deadline is None and cancel.is_set():
-                deadline = time.monotonic() + STOP_GRACE_S
-            wait = POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
+            if not stopped and cancel.is_set():
+                stopped, deadline = True, time.monotonic() + STOP_GRACE_S
             try:
-                item = events.get(timeout=wait)
+                item = events.get(timeout=min(POLL_S, max(0.0, deadline - time.monotonic())))
             except queue.Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise JobCancelled("Stopped; nothing was kept.") from None
+                if time.monotonic() >= deadline:
+                    if gate is None or gate.stop():
+                        raise JobCancelled("Stopped; nothing was kept.") from None
+                    deadline = math.inf  # the song is being kept: wait for its Finished
                 continue
             if item is _DONE:
                 finished = True
                 break
-            if deadline is None or isinstance(item, Finished):
+            if not stopped or isinstance(item, Finished):
                 yield item
     finally:
         if not finished:

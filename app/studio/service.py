@@ -19,11 +19,11 @@ import numpy as np
 from heartmula_core.audio import read_audio
 from heartmula_core.errors import InvalidRequest
 
-from .downloads import DownloadMeter, repo_cache_folder
+from .downloads import Download
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, load_layer, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
-from .jobs import ComposeJob, DeviceQueue, Event, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
+from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -73,9 +73,9 @@ class Studio:
         self.check_sheet(sheet, fill, need_music=False)
         writer = self.writer(choice)
 
-        def work(emit: Any, cancel: threading.Event) -> None:
+        def work(emit: Any, gate: KeepGate) -> None:
             emit(Progress("writing"))
-            emit(writer.write(sheet, fill, lambda text: emit(TextChunk(text)), cancel))
+            emit(writer.write(sheet, fill, lambda text: emit(TextChunk(text)), gate.cancel))
 
         return self._run(session, work)
 
@@ -98,7 +98,7 @@ class Studio:
         if music.style_audio:
             self.check_upload(music.style_audio, max_seconds=self.settings.max_style_audio_s)
 
-        def work(emit: Any, cancel: threading.Event) -> None:
+        def work(emit: Any, gate: KeepGate) -> None:
             job = ComposeJob(
                 sheet=sheet,
                 fill=fill,
@@ -107,7 +107,8 @@ class Studio:
                 maker=self.music,
                 history=self.history,
                 device_queue=self.device_queue,
-                cancel=cancel,
+                cancel=gate.cancel,
+                gate=gate,
                 extra_settings={"llm": choice.public()} if fill and choice else {},
             )
             tee = FirstTakeTee(self.live, session, emit)
@@ -119,10 +120,12 @@ class Studio:
 
         return self._run(session, work)
 
-    def _run(self, session: str, work: Callable[[Any, threading.Event], None]) -> Iterator[Event]:
-        """`work(emit, cancel)` in a thread, as an iterator of its events, cancelled by `stop(session)`."""
+    def _run(self, session: str, work: Callable[[Any, KeepGate], None]) -> Iterator[Event]:
+        """`work(emit, gate)` in a thread, as an iterator of its events, cancelled by `stop(session)` (the
+        work's cancel event is `gate.cancel`; a song it keeps goes through `gate.keep`)."""
         with self._session(session) as cancel:
-            yield from stream(lambda emit: work(emit, cancel), cancel)
+            gate = KeepGate(cancel)
+            yield from stream(lambda emit: work(emit, gate), cancel, gate)
 
     def stop(self, session: str = "") -> int:
         """Cancel everything `session` has running; returns how many jobs were told to stop."""
@@ -224,16 +227,9 @@ class Studio:
         catalogue = self.music.catalogue()
         return [catalogue.status(name) for name in CATALOGUE]
 
-    def download(self, name: str) -> Path:
-        """Download a catalogue entry (blocking; the page shows progress with `download_meter`)."""
-        return self.music.catalogue().download(name).path
-
-    def download_meter(self, name: str) -> DownloadMeter:
-        """A meter of the bytes arriving for `name` in the Hugging Face cache (start it before the download)."""
-        from heartmula_core.catalogue import get_entry
-
-        catalogue = self.music.catalogue()
-        return DownloadMeter(name, repo_cache_folder(catalogue.cache_dir, get_entry(name).repo_id))
+    def start_download(self, name: str) -> Download:
+        """Start downloading a catalogue entry in the background; the page follows its `progress()`."""
+        return Download(self.music.catalogue(), name).start()
 
     def loaded_models(self) -> list[str]:
         """What holds memory now: each loaded music pipeline (by LM variant) and the transcriber."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.studio.jobs import FIELDS
+from app.studio.jobs import FIELDS, MusicSettings
 from app.studio.service import Studio
 
 from . import api, create_tab, history_tab, live_route, models_tab, transcribe_tab
@@ -40,23 +40,26 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         @guarded
         def load_song(song_id: str | None) -> dict[Any, Any]:
-            """Put a kept song back into Create (fields unticked, its settings and first seed) to edit or vary."""
+            """Put a kept song back into Create (fields unticked, its settings, first seed and style) to edit or
+            vary it."""
             if not song_id:
                 return {}
             song = studio.song(song_id)
-            s = song.settings
+            music = MusicSettings.of_song(song, studio.settings.lm_variant)
             updates: dict[Any, Any] = {create.fields[f]: getattr(song, f) for f in FIELDS}
             updates |= {create.generate[f]: False for f in FIELDS}
             updates |= {
-                create.seconds: song.seconds, create.variants: len(song.takes), create.seed: song.takes[0].seed,
-                create.cfg: s.get("cfg", 1.5), create.temperature: s.get("temperature", 1.0),
-                create.topk: s.get("topk", 50), create.lm_variant: s.get("lm_variant", studio.settings.lm_variant),
+                create.seconds: song.seconds, create.variants: music.variants, create.seed: music.seed,
+                create.cfg: music.cfg, create.temperature: music.temperature, create.topk: music.topk,
+                create.lm_variant: music.lm_variant, create.style_audio: music.style_audio,
+                create.style_text: music.style_text, create.style_strength: music.style_strength,
                 tabs: gr.Tabs(selected="create"),
             }
             return updates
 
         load_outputs = [*create.fields.values(), *create.generate.values(), create.seconds, create.variants,
-                        create.seed, create.cfg, create.temperature, create.topk, create.lm_variant, tabs]
+                        create.seed, create.cfg, create.temperature, create.topk, create.lm_variant,
+                        create.style_audio, create.style_text, create.style_strength, tabs]
         history.load.click(load_song, history.selected, load_outputs, api_visibility="private")
 
         def send_lyrics(text: str) -> dict[Any, Any]:

@@ -90,6 +90,11 @@ def describe(song: Song) -> str:
     if "cfg" in settings:
         lines.append(f"Model {settings['lm_variant']}, CFG {settings.get('cfg')}, "
                      f"temperature {settings.get('temperature')}, top-k {settings.get('topk')}")
+    strength = settings.get("style_strength", 1.0)
+    if song.style_reference:
+        lines.append(f"Style: a reference recording (kept with the song), strength {strength:g}")
+    elif settings.get("style_text", "").strip():
+        lines.append(f"Style: “{settings['style_text'].strip()}”, strength {strength:g}")
     return "\n\n".join(lines)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +48,7 @@ def build(studio: Studio) -> ModelsTab:
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm")
         name = gr.Dropdown(list(CATALOGUE), value="rl", label="Model to download", scale=2)
-        download = gr.Button("Download", scale=1)
+        download = gr.Button("Download", scale=1, elem_id="models-download")
         unload = gr.Button("Unload (free memory)", scale=1, elem_id="models-unload")
     status = gr.HTML(elem_id="models-status")
     loaded = gr.HTML(elem_id="models-loaded")
@@ -94,24 +93,16 @@ def wire(tab: ModelsTab, studio: Studio) -> Any:
 
     @guarded
     def download(name: str) -> Iterator[dict[Any, Any]]:
-        # huggingface_hub reports progress only to a terminal; the page watches the cache grow instead.
-        meter = studio.download_meter(name)
-        done = threading.Event()
-        failure: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                studio.download(name)
-            except BaseException as exc:  # handed back to the page below
-                failure.append(exc)
-            finally:
-                done.set()
-
-        threading.Thread(target=work, name="heartsong-download", daemon=True).start()
-        while not done.wait(POLL_S):
-            yield {tab.status: progress_html(None, meter.sample().describe())}
-        if failure:
-            raise failure[0]
+        # huggingface_hub reports progress only to a terminal; the page watches the bytes arrive in the cache,
+        # as a share of the model's size on the Hub.
+        job = studio.start_download(name)
+        while not job.wait(POLL_S):
+            yield {tab.status: progress_html(None, job.progress().describe())}
+        try:
+            job.result()
+        except Exception:
+            yield {tab.status: progress_html(None, f"{name} was not downloaded.")}
+            raise  # the reason becomes the page's one-line error
         yield {tab.status: progress_html(None, f"{name} is ready."), tab.table: model_rows(studio)}
 
     tab.download.click(download, tab.name, [tab.status, tab.table], api_visibility="private")

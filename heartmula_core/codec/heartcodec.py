@@ -8,15 +8,16 @@ crossfade, so a seeded CPU run gives the official waveform), with four differenc
   so every code is decoded and the result always has int(T / 12.5 * 48000) samples. Every other T gives the
   official windows and waveform.
 - Memory: one window at a time; audio is emitted (`decode_stream`) as soon as it is final, so peak memory does
-  not grow with the song.
+  not grow with the song. Windows can even be decoded while the LM still runs (`stream.BatchDecoder`).
 - Speed: the SQ decoder only runs on the latent frames whose samples are kept (plus its 2-frame look-ahead);
   the unconditional and conditional guidance rows go through the estimator as one batch.
 - Batches: several songs (a request's variants) decode together, window index by window index, each with
   its own noise generator and length (`decode_batch`, `decode_batch_windows`).
 
 Public API (the pipeline builds on it): `sample_rate`, `frame_rate`, `decode`, `decode_stream`,
-`decode_windows`, `decode_batch`, `decode_batch_windows`, `waveform_from_latents`. Window layout and noise
-draws live in `windows.py`. Audio is returned on the CPU, float32, whatever device the model runs on.
+`decode_windows`, `decode_batch`, `decode_batch_windows`, `waveform_from_latents`, and for `stream.BatchDecoder`
+`check_codes`, `sample_latents`, `window_audio`. Window layout and noise draws live in `windows.py`, the
+window-by-window state (noise, in-context latents, crossfades) in `stream.py`. Audio is returned on the CPU, float32, whatever device the model runs on.
 """
 
 from __future__ import annotations
@@ -24,32 +25,27 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..errors import Cancelled, InvalidRequest
 from .config import (
     FRAME_RATE,
-    HOP_CODES,
     HOP_SAMPLES,
     LATENTS_PER_CODE,
-    OVERLAP_LATENTS,
-    OVERLAP_SAMPLES,
     SAMPLE_RATE,
     SAMPLES_PER_LATENT,
-    WINDOW_CODES,
     WINDOW_SAMPLES,
     HeartCodecConfig,
 )
 from .dit import Estimator
 from .rvq import ResidualVQDecoder
 from .sq_codec import SQDecoder
+from .stream import BatchDecoder, Crossfades, DecodedWindow
 from .windows import noise_draws, pad_codes, target_samples, window_count
 
-__all__ = ["DecodedWindow", "HeartCodec", "noise_draws", "pad_codes", "target_samples", "window_count"]
+__all__ = ["BatchDecoder", "DecodedWindow", "HeartCodec", "noise_draws", "pad_codes", "target_samples", "window_count"]
 
 SIGMA_MIN = 1e-6  # flow-matching path: x_t = (1 - (1 - sigma_min) t) x0 + t x1
 
@@ -58,24 +54,6 @@ SIGMA_MIN = 1e-6  # flow-matching path: x_t = (1 - (1 - sigma_min) t) x0 + t x1
 SQ_CHUNK_FRAMES = 32
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class DecodedWindow:
-    """One decoded window of one song: its final latent [744, 256] float32 and the audio [2, n] it made final.
-
-    `variant` is the song's position in the batch, `index` the window's within the song, `last` whether it
-    is the song's last window."""
-
-    latents: torch.Tensor
-    audio: torch.Tensor
-    variant: int = 0
-    index: int = 0
-    last: bool = True
-
-
-# Per window: the variants still decoding (batch positions) and their final latents [b, 744, 256].
-LatentBatch = tuple[list[int], torch.Tensor]
 
 
 class HeartCodec(nn.Module):
@@ -195,7 +173,6 @@ class HeartCodec(nn.Module):
             [codes], generators=[generator], steps=steps, guidance=guidance, progress=progress, cancel=cancel
         )
 
-    @torch.inference_mode()
     def decode_batch_windows(
         self,
         codes: Sequence[torch.Tensor],
@@ -215,17 +192,12 @@ class HeartCodec(nn.Module):
         gives the audio it would give alone (equal within fp32 noise: batching can change the summation
         order of a kernel).
         """
-        codes = [self._check_codes(c) for c in codes]
-        if not codes or len(generators) != len(codes):
+        if len(generators) != len(codes):
             raise InvalidRequest(f"need one generator per song: {len(codes)} songs, {len(generators)} generators")
-        if not isinstance(steps, int) or steps < 1:
-            raise InvalidRequest(f"steps must be a positive integer, got {steps!r}")
-        frames = [c.shape[0] for c in codes]
-        latents = self._latent_windows(codes, generators, steps, guidance, cancel)
-        total, done = sum(window_count(n) for n in frames), 0
-        for window in self._audio_windows(latents, frames):
-            _check(cancel)  # between the songs of one window too: after a cancel, no more audio comes
-            done += 1
+        decoder = BatchDecoder(self, generators, steps=steps, guidance=guidance, cancel=cancel)
+        codes = [self.check_codes(c) for c in codes]
+        total = sum(window_count(c.shape[0]) for c in codes)
+        for done, window in enumerate(decoder.finish(codes), start=1):
             if progress is not None:
                 progress(done, total)
             yield window
@@ -235,36 +207,17 @@ class HeartCodec(nn.Module):
         """SQ-decode and crossfade window latents [744, 256] (as `decode_windows` yields them) for a song of
         `frames` code frames; yields each window with the audio it made final. Only the needed latent frames of
         the last window are decoded."""
-        windows = window_count(frames)
+        windows, total = window_count(frames), target_samples(frames)
+        joins = Crossfades(1)
+        for index, latents in enumerate(window_latents):
+            if index >= windows:
+                raise InvalidRequest(f"{frames} frames make {windows} windows; got more latents")
+            last = index == windows - 1
+            keep = total - index * HOP_SAMPLES if last else WINDOW_SAMPLES
+            (audio,) = self.window_audio(latents[None].to(self.device), [keep])
+            yield DecodedWindow(latents.float().cpu(), joins(0, audio, last), index=index, last=last)
 
-        def batches() -> Iterator[LatentBatch]:
-            for index, latents in enumerate(window_latents):
-                if index >= windows:
-                    raise InvalidRequest(f"{frames} frames make {windows} windows; got more latents")
-                yield [0], latents[None]
-
-        yield from self._audio_windows(batches(), [frames])
-
-    def _audio_windows(self, latent_windows: Iterable[LatentBatch], frames: list[int]) -> Iterator[DecodedWindow]:
-        """Per window index, SQ-decode the batch's latents [b, 744, 256] at once and crossfade each song's part
-        into its own audio; yields one `DecodedWindow` per song in the batch."""
-        totals = [target_samples(n) for n in frames]
-        counts = [window_count(n) for n in frames]
-        pending: list[torch.Tensor | None] = [None] * len(frames)  # each song's crossfade region, waiting
-        for index, (songs, latents) in enumerate(latent_windows):
-            keep = [totals[i] - index * HOP_SAMPLES if index == counts[i] - 1 else WINDOW_SAMPLES for i in songs]
-            audio = self._grouped_audio(latents.to(self.device), keep)
-            for row, (song, chunk) in enumerate(zip(songs, audio)):
-                last = index == counts[song] - 1
-                if pending[song] is not None:
-                    faded = self._crossfade(pending[song], chunk[:, :OVERLAP_SAMPLES])
-                    chunk = torch.cat([faded, chunk[:, OVERLAP_SAMPLES:]], dim=1)
-                if not last:
-                    pending[song], chunk = chunk[:, -OVERLAP_SAMPLES:], chunk[:, :-OVERLAP_SAMPLES]
-                window_latents = latents[row].float().cpu()
-                yield DecodedWindow(window_latents, chunk.contiguous(), variant=song, index=index, last=last)
-
-    def _grouped_audio(self, latents: torch.Tensor, keep: list[int]) -> list[torch.Tensor]:
+    def window_audio(self, latents: torch.Tensor, keep: list[int]) -> list[torch.Tensor]:
         """Per row of latents [b, 744, 256], the first keep[row] samples of its waveform [2, keep[row]], on the CPU.
 
         Rows that keep the same length share one SQ pass. Rows of other lengths (songs ending in this window)
@@ -279,52 +232,23 @@ class HeartCodec(nn.Module):
                 audio[row] = song_audio
         return audio
 
-    def _latent_windows(
-        self,
-        codes: list[torch.Tensor],
-        generators: Sequence[torch.Generator | None],
-        steps: int,
-        guidance: float,
-        cancel: threading.Event | None,
-    ) -> Iterator[LatentBatch]:
-        """Per window index, the songs that have that window and their final latents [b, 744, 256]. A song's
-        later windows start from its previous window's last 104 frames (in-context)."""
-        latent_dim = self.config.out_channels
-        padded = [pad_codes(c) for c in codes]
-        counts = [window_count(c.shape[0]) for c in codes]
-        draws = [noise_draws(g, latent_dim) for g in generators]
-        previous: list[torch.Tensor | None] = [None] * len(codes)
-        for index in range(max(counts)):
-            _check(cancel)
-            songs = [i for i, count in enumerate(counts) if count > index]
-            # Each song draws from its own generator, in the official order for that song alone.
-            noise = torch.stack([next(draws[i]).start.to(self.device) for i in songs])  # (b, 744, 256)
-            incontext = torch.zeros_like(noise)
-            known = 0 if index == 0 else OVERLAP_LATENTS
-            for row, song in enumerate(songs):
-                if known:
-                    incontext[row, :known] = previous[song][-known:]
-            start = index * HOP_CODES
-            window_codes = torch.stack([padded[i][start : start + WINDOW_CODES] for i in songs])  # (b, 372, Q)
-            latents = self._sample_latents(window_codes, noise, incontext, known, steps, guidance, cancel)
-            for row, song in enumerate(songs):
-                previous[song] = latents[row]
-            yield songs, latents
-
-    def _check_codes(self, codes: torch.Tensor) -> torch.Tensor:
+    def check_codes(self, codes: torch.Tensor, allow_empty: bool = False) -> torch.Tensor:
+        """Codes [T, Q] as int64 on the model's device, or InvalidRequest saying what is wrong with them."""
         quantizers, size = self.config.num_quantizers, self.config.codebook_size
         if not isinstance(codes, torch.Tensor) or codes.dtype.is_floating_point or codes.dtype == torch.bool:
             raise InvalidRequest("codes must be an integer tensor of shape [frames, 8]")
         if codes.dim() != 2 or codes.shape[1] != quantizers:
             raise InvalidRequest(f"codes must have shape [frames, {quantizers}], got {list(codes.shape)}")
         if codes.shape[0] == 0:
+            if allow_empty:
+                return codes.to(device=self.device, dtype=torch.long)
             raise InvalidRequest("codes have zero frames: nothing to decode")
         low, high = int(codes.min()), int(codes.max())
         if low < 0 or high >= size:
             raise InvalidRequest(f"codes must lie in [0, {size}), got values from {low} to {high}")
         return codes.to(device=self.device, dtype=torch.long)
 
-    def _sample_latents(
+    def sample_latents(
         self,
         codes: torch.Tensor,
         noise: torch.Tensor,
@@ -387,11 +311,6 @@ class HeartCodec(nn.Module):
         frames = math.ceil(samples / SAMPLES_PER_LATENT)
         audio = self.decoder(stereo, frames=frames, chunk_frames=SQ_CHUNK_FRAMES)[:, 0, :samples]  # (b * 2, samples)
         return audio.unflatten(0, (-1, 2))  # (b, 2, samples)
-
-    def _crossfade(self, fading: torch.Tensor, rising: torch.Tensor) -> torch.Tensor:
-        """Linear crossfade of two [2, 199680] float32 segments, in float64 with numpy's linspace (as official)."""
-        ramp = torch.from_numpy(np.linspace(0.0, 1.0, OVERLAP_SAMPLES))  # float64
-        return (fading * (1 - ramp) + rising * ramp).float()
 
 
 def _check(cancel: threading.Event | None) -> None:

@@ -99,6 +99,30 @@ def test_failed_save_leaves_nothing(tmp_path: Path) -> None:
     assert _leftovers(history) == [] and len(history) == 0
 
 
+def test_the_style_reference_is_a_copy_kept_with_the_song(tmp_path: Path) -> None:
+    history = History(tmp_path / "data")
+    upload = tmp_path / "upload-1234.WAV"
+    upload.write_bytes(b"reference bytes")
+    song = _save(history, style_reference=upload)
+    assert song.style_reference == song.folder / "style-reference.wav"
+    upload.unlink()
+    assert History(tmp_path / "data").get(song.id).style_reference.read_bytes() == b"reference bytes"
+    assert _save(history, title="plain").style_reference is None
+
+
+def test_a_save_refused_at_its_commit_point_leaves_nothing_not_even_the_reference(tmp_path: Path) -> None:
+    history = History(tmp_path / "data")
+    upload = tmp_path / "upload.flac"
+    upload.write_bytes(b"reference bytes")
+
+    def refuse() -> None:  # a Stop that won the race (app/studio/jobs.py KeepGate)
+        raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        _save(history, style_reference=upload, before_commit=refuse)
+    assert _leftovers(history) == [] and len(history) == 0
+
+
 def test_no_secret_reaches_the_disk(tmp_path: Path) -> None:
     history = History(tmp_path)
     settings = {"llm": {"backend": "openai", "api_key": "sk-TOPSECRET", "model": "m"}, "OPENAI_API_KEY": "sk-TOPSECRET"}

@@ -313,3 +313,49 @@ def test_a_song_kept_just_before_the_stop_is_still_shown_as_kept(tmp_path: Path)
     assert next(events).phase == "saving"
     cancel.set()
     assert [type(e).__name__ for e in events] == ["Finished"]
+
+
+class StopDuringSave(History):
+    """A history whose save is hit by a Stop that outlasts the page's grace: just before the job's commit point
+    (`stop_first`) or just after it. `saved` is set when the save has returned or raised."""
+
+    def __init__(self, folder: Path, *, stop_first: bool) -> None:
+        super().__init__(folder)
+        self.stop_first = stop_first
+        self.cancel = threading.Event()
+        self.saved = threading.Event()
+
+    def _stop_and_outlast_the_grace(self) -> None:
+        from app.studio.jobs import STOP_GRACE_S
+
+        self.cancel.set()
+        time.sleep(STOP_GRACE_S + 0.4)
+
+    def save(self, *, before_commit=None, **fields):
+        def commit_point() -> None:
+            if self.stop_first:
+                self._stop_and_outlast_the_grace()
+            before_commit()
+            if not self.stop_first:
+                self._stop_and_outlast_the_grace()
+
+        try:
+            return super().save(before_commit=commit_point, **fields)
+        finally:
+            self.saved.set()
+
+
+@pytest.mark.parametrize("stop_first", [True, False])
+def test_a_stop_during_the_save_and_the_page_agree_on_what_was_kept(tmp_path: Path, stop_first: bool) -> None:
+    history = StopDuringSave(tmp_path, stop_first=stop_first)
+    job = _job(tmp_path, fill=frozenset(), sheet=Sheet(lyrics="[verse]\nla", tags="pop"), history=history,
+               cancel=history.cancel)
+    if stop_first:  # the page gives up first: it says "nothing was kept", and nothing is
+        with pytest.raises(JobCancelled):
+            list(stream(job.run, job.cancel, job.gate))
+        assert history.saved.wait(10)
+        assert len(history) == 0 and list(history.songs_dir.iterdir()) == []
+    else:  # the song was being kept when the Stop came: the page waits for it and shows it as kept
+        events = list(stream(job.run, job.cancel, job.gate))
+        assert isinstance(events[-1], Finished) and len(history) == 1
+

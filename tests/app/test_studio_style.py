@@ -90,6 +90,32 @@ def test_compose_with_a_reference_embeds_it_once_into_the_cache(tmp_path: Path, 
     np.testing.assert_array_equal(kept_tokens(both)[0], expected)
 
 
+def test_the_reference_is_kept_with_the_song_and_loading_it_makes_the_song_again(tmp_path: Path) -> None:
+    upload = reference_file(tmp_path, 4.0)  # stands for the page's temp upload, gone once the song is kept
+    app = studio(tmp_path)
+    song = compose(app, MusicSettings(variants=1, seed=5, style_audio=str(upload), style_strength=1.5))
+    kept = song.style_reference
+    assert kept is not None and kept.parent == song.folder and kept.name == "style-reference.flac"
+    assert kept.read_bytes() == upload.read_bytes()
+    assert "style_audio" not in song.settings  # no temp path in song.json
+    upload.unlink()
+    # "Load into Create": the same settings and style, from the history alone.
+    again = MusicSettings.of_song(app.history.get(song.id))
+    assert again == MusicSettings(variants=1, seed=5, style_audio=str(kept), style_strength=1.5)
+    np.testing.assert_array_equal(kept_tokens(compose(app, again))[0], kept_tokens(song)[0])
+    # Deleting the song deletes its copy of the reference too.
+    app.history.delete(song.id)
+    assert not kept.exists()
+
+
+def test_a_style_text_comes_back_with_the_song(tmp_path: Path) -> None:
+    app = studio(tmp_path)
+    music = MusicSettings(variants=1, seed=5, cfg=2.0, topk=40, style_text="warm piano", style_strength=0.5)
+    song = compose(app, music)
+    assert song.style_reference is None and list(song.folder.glob("style-reference*")) == []
+    assert MusicSettings.of_song(app.history.get(song.id)) == music
+
+
 def test_strength_zero_makes_the_unstyled_song(tmp_path: Path, plain_pipeline) -> None:
     song = compose(studio(tmp_path), MusicSettings(variants=1, seed=5, style_text="warm piano", style_strength=0))
     np.testing.assert_array_equal(kept_tokens(song)[0], plain_pipeline.generate(request()).tokens[0])

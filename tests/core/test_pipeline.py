@@ -110,6 +110,24 @@ def test_on_audio_chunks_concatenate_to_each_variant(pipeline):
         np.testing.assert_array_equal(np.concatenate([c.samples for c in mine], axis=1), audio)
 
 
+def test_first_window_streams_while_tokens_are_made(tiny_models, pipeline):
+    """Window 0 is decoded between LM frames as soon as frame 373 exists; the song equals the one decoded
+    after the LM (same tokens, same audio within fp32 noise)."""
+    frames_at_chunk, frames = [], [0]
+
+    def progress(event):
+        if event.phase is Phase.TOKENS:
+            frames[0] = event.done
+
+    request = MusicRequest(**SONG, seconds=36, seed=1)  # 450 frames: window 0 streams, window 1 at the end
+    result = pipeline.generate(request, progress=progress, on_audio=lambda c: frames_at_chunk.append(frames[0]))
+    assert len(result.tokens[0]) == 450 and frames_at_chunk == [373, 450]
+    assert result.timings["decoding"] > 0 and result.timings["tokens"] > 0
+    after = MusicPipeline(tiny_models, decode_steps=FAST_STEPS, decode_during_tokens=False).generate(request)
+    np.testing.assert_array_equal(after.tokens[0], result.tokens[0])
+    np.testing.assert_allclose(after.audio[0], result.audio[0], rtol=0, atol=1e-6)
+
+
 def test_cancel_from_on_audio_stops_the_stream(pipeline):
     cancel, chunks = threading.Event(), []
 

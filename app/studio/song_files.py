@@ -1,0 +1,75 @@
+"""Writing one song's files into its (still temporary) folder: each take's audio and tokens, a copy of the
+style reference, and song.json. Every file is flushed to disk before the history renames the folder into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heartmula_core.audio import write_audio
+
+COPY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class NewTake:
+    """One finished variant, as the pipeline hands it over.
+
+    Attributes:
+        audio: (channels, samples) float waveform in [-1, 1].
+        sample_rate: samples per second of `audio`.
+        seed: the seed this take was sampled with (so it can be made again).
+        tokens: (frames, codebooks) integer audio tokens, or None when there are none to keep.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    seed: int
+    tokens: np.ndarray | None = None
+
+
+def write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
+    """Write one take's audio (and tokens) into `folder`; returns its entry for song.json."""
+    audio_name = f"take-{index}.flac"
+    write_audio(folder / audio_name, take.audio, take.sample_rate)
+    tokens_name = None
+    if take.tokens is not None:
+        tokens_name = f"take-{index}.npy"
+        with open(folder / tokens_name, "wb") as f:
+            np.save(f, np.asarray(take.tokens))
+            f.flush()
+            os.fsync(f.fileno())
+    return {
+        "index": index,
+        "seed": int(take.seed),
+        "audio": audio_name,
+        "tokens": tokens_name,
+        "sample_rate": int(take.sample_rate),
+    }
+
+
+def keep_copy(source: Path, folder: Path, stem: str) -> str:
+    """Copy `source` into `folder` as `stem` + its extension (lower-cased), flushed to disk; returns the name.
+
+    The source may be a temporary upload that is gone tomorrow, so the song keeps its own copy.
+    """
+    name = stem + source.suffix.lower()
+    with open(source, "rb") as src, open(folder / name, "wb") as dst:
+        shutil.copyfileobj(src, dst, COPY_CHUNK)
+        dst.flush()
+        os.fsync(dst.fileno())
+    return name
+
+
+def write_json(path: Path, value: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, ensure_ascii=False, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
