@@ -39,10 +39,10 @@ def on_cpu_but_wanted_on(device: torch.device, module: torch.nn.Module) -> bool:
     return device.type != "cpu" and next(module.parameters()).device.type == "cpu"
 
 
-def kv_cache_bytes(config, rows: int, dtype: torch.dtype) -> int:
-    """Bytes of the backbone KV caches `generate_tokens` allocates for `rows` batch rows (a `LlamaConfig`):
-    keys and values for every layer and every slot of the context."""
-    per_row = 2 * config.num_layers * config.num_kv_heads * config.max_seq_len * config.head_dim
+def kv_cache_bytes(config, rows: int, slots: int, dtype: torch.dtype) -> int:
+    """Bytes of the backbone KV caches (a `LlamaConfig`) for `rows` batch rows of `slots` positions each
+    (`generation.cache_length`): keys and values for every layer."""
+    per_row = 2 * config.num_layers * config.num_kv_heads * slots * config.head_dim
     return rows * per_row * torch.empty((), dtype=dtype).element_size()
 
 

@@ -260,13 +260,14 @@ class MusicPipeline:
                 report(Phase.LOADING, 0, 2, 0.0)
                 lm = self._need_lm()
                 report(Phase.LOADING, 1, 2, 0.0)
-                early = self._codec_beside_lm(request.variants * (2 if request.cfg != 1.0 else 1))
-                if early:
-                    self._need_codec()
             _check(cancel)
             with timed(timings, "prompt"):
                 prompt = self._prompts.build(request.tags, request.lyrics)
                 report(Phase.PROMPT, 1, 1, 0.0)
+            with timed(timings, "loading"):
+                early = self._codec_beside_lm(lm, prompt.length, request)
+                if early:
+                    self._need_codec()
             songs = self._song_decoder(seeds, cancel, on_audio) if early else None
             with timed(timings, "tokens"):
                 report.begin(Phase.TOKENS)
@@ -288,16 +289,21 @@ class MusicPipeline:
         report(Phase.DONE, 1, 1, 1.0)
         return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request)
 
-    def _codec_beside_lm(self, rows: int) -> bool:
-        """Whether windows can be decoded while the LM runs (`rows` LM batch rows): always on the CPU; on a GPU
-        only when the codec is there already or fits beside the LM and its KV caches. Otherwise the codec
-        loads after the LM, which may have to leave the GPU for it."""
+    def _codec_beside_lm(self, lm, prompt_length: int, request: MusicRequest) -> bool:
+        """Whether windows can be decoded while the LM runs: always on the CPU; on a GPU only when the codec is
+        there already or fits beside the LM and the KV caches this request needs. Otherwise the codec loads
+        after the LM, which may have to leave the GPU for it."""
         if not self.decode_during_tokens:
             return False
         if self.device.type == "cpu" or (self._codec is not None and not on_cpu_but_wanted_on(self.device, self._codec)):
             return True
         codec = module_bytes(self._codec) if self._codec is not None else weights_bytes(self._folders().codec, torch.float32)
-        return fits_now(self.device, codec + kv_cache_bytes(self._lm.config.backbone, rows, self.dtype))
+        from .generation import cache_length
+
+        backbone = lm.config.backbone
+        rows = request.variants * (2 if request.cfg != 1.0 else 1)  # guidance doubles the rows
+        slots = cache_length(prompt_length, request.frames, backbone.max_seq_len)
+        return fits_now(self.device, codec + kv_cache_bytes(backbone, rows, slots, self.dtype))
 
     def _song_decoder(self, seeds: list[int], cancel, on_audio: AudioCallback | None = None) -> SongDecoder:
         return SongDecoder(self._codec, seeds, steps=self.decode_steps, guidance=self.decode_guidance,
