@@ -1,7 +1,8 @@
 """Print Heartsong's speed table: `python benchmarks/run.py [--config tiny|medium|full] [--device cpu|cuda] [--quick]`.
 
 Each part of the engine measures itself in its own `benchmarks/bench_<part>.py` (functions returning rows,
-one dict per line of the table); this script only picks the parts and prints one table.
+one dict per line of the table); this script only picks the parts and prints one table per part (LM, int8,
+song, codec, style, stream), each with only the columns its rows fill.
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ from benchmarks.bench_profile import profile_rows  # noqa: E402
 from benchmarks.bench_quant import quant_rows  # noqa: E402
 from benchmarks.bench_stream import stream_rows  # noqa: E402
 from benchmarks.bench_style import style_rows  # noqa: E402
+
+
+def print_tables(rows: list[dict]) -> None:
+    """One table per value of the rows' "part" column, in the order the parts first appear."""
+    parts: dict[str, list[dict]] = {}
+    for row in rows:
+        parts.setdefault(str(row.get("part", "")), []).append(row)
+    for index, part_rows in enumerate(parts.values()):
+        if index:
+            print()
+        print_table(part_rows)
 
 
 def print_table(rows: list[dict]) -> None:
@@ -55,7 +67,7 @@ def main() -> None:
     rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)
     rows += stream_rows(configs, args.device, args.quick)
-    print_table(rows)
+    print_tables(rows)
     if args.profile:
         print("\nWhere GPU time will go (measured on this machine; see benchmarks/bench_profile.py)\n")
         print_table(profile_rows(args.quick))

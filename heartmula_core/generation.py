@@ -15,8 +15,8 @@ API notes for callers:
 - `generate_tokens` returns `GeneratedTokens` (tokens (B, n, 8) plus each variant's length), not a bare
   tensor, because batched variants end at different frames.
 - cfg_scale < 1 is refused (the official pipeline then batches two conditional rows and does not guide).
-- The model's KV caches are reused between calls (`model.clear_caches()` frees them), so one model runs
-  one generation at a time: callers serialise.
+- The model's KV caches are sized to the song (`cache_length`) and reused by the next call when it fits the
+  same size (`model.clear_caches()` frees them), so one model runs one generation at a time: callers serialise.
 """
 
 from __future__ import annotations
@@ -90,6 +90,22 @@ class FramePicker:
         return torch.cat((codes, codes)) if self.guided else codes  # (2B,): both rows of each pair
 
 
+CACHE_SLOTS_STEP = 256
+"""Backbone KV caches grow in steps of this many positions, so songs of nearby lengths reuse one cache."""
+
+
+def cache_length(prompt_length: int, frames: int, context: int) -> int:
+    """Backbone KV slots a song needs: the prompt and every frame fed back (the last frame never is), rounded up
+    to a multiple of CACHE_SLOTS_STEP and capped at the context.
+
+    Sizing the cache to the song instead of the whole context is most of the LM's activation memory: the 3B
+    model keeps 0.11 MB per position and row in bfloat16, so 8 variants (16 rows) at the full 8192 positions
+    hold 15 GB where a 120 s song (about 1,800 positions with its prompt) needs under 4 GB.
+    """
+    needed = prompt_length + frames - 1
+    return min(context, -(-needed // CACHE_SLOTS_STEP) * CACHE_SLOTS_STEP)
+
+
 def check_length(prompt_length: int, frames: int, context: int) -> None:
     """InvalidRequest unless 1 <= frames and the prompt plus the frames fit the backbone's context."""
     if frames <= 0:
@@ -154,7 +170,8 @@ class FrameSteps:
     kernels: the eager cost of a small model's frame is dispatch, not arithmetic. The draw stays outside the
     graph (`FramePicker.start_frame`, eager), so the noise is the official stream bit for bit; the compiled
     maths may round differently in the last bit (fused reductions), which tests bound by comparing tokens.
-    The backbone position is a dynamic size after the second frame, so one song compiles at most twice.
+    The backbone position is a dynamic size after the second frame, so one song compiles at most twice; the
+    first later song with another cache size (`cache_length`) compiles once more, with that size dynamic too.
     """
 
     def __init__(self, compiled: bool = False):
@@ -235,7 +252,7 @@ def generate_tokens(
     stop_check_every = 1 if device.type == "cpu" else 8
 
     _check_cancel(cancel)
-    model.setup_caches(rows)
+    model.setup_caches(rows, cache_length(prompt.length, frames, model.config.backbone.max_seq_len))
     last_h = prefill(model, prompt, style_rows, uncond_rows)
 
     out = torch.zeros((variants, frames, books), dtype=torch.long, device=device)

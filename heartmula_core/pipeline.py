@@ -324,8 +324,8 @@ class MusicPipeline:
                 progress=report.tokens(), cancel=cancel, compiled=self.compiled, on_frame=on_frame,
             )
         finally:
-            # The KV caches span the whole context for every row (GBs for the 3B model with 8 variants):
-            # give them back now, so the codec has the room and an idle pipeline holds only weights.
+            # The KV caches span the song for every row (GBs for the 3B model with 8 variants): give them
+            # back now, so the codec has the room and an idle pipeline holds only weights.
             lm.clear_caches()
         return [out.variant(i).cpu().numpy().astype(np.int64) for i in range(len(seeds))]
 

@@ -11,7 +11,7 @@ import torch
 
 from heartmula_core.config import HeartMuLaConfig
 from heartmula_core.errors import Cancelled, InvalidRequest
-from heartmula_core.generation import generate_tokens
+from heartmula_core.generation import cache_length, generate_tokens
 from heartmula_core.heartmula import HeartMuLa, build_heartmula
 
 from .heartmula_support import one_thread, sharp, tiny  # noqa: F401 (fixtures)
@@ -224,3 +224,20 @@ def test_longest_request_that_fits_the_context(tiny):
     assert out.lengths == [frames]
     with pytest.raises(InvalidRequest, match="context"):
         generate_tokens(tiny.model, prompt, frames=frames + 1)
+
+
+def test_kv_cache_is_sized_to_the_song(tiny):
+    """The backbone cache holds the prompt and the fed-back frames, in steps of 256, not the whole context."""
+    context = tiny.model.config.backbone.max_seq_len
+    assert cache_length(95, 1, context) == 256 and cache_length(95, 162, context) == 256  # 95 + 161 slots
+    assert cache_length(95, 163, context) == 512
+    assert cache_length(2041, 7, context) == context  # capped: exactly the context, as the test above uses
+
+    slots = lambda: [layer.attn.cache.k.shape[2] for layer in tiny.model.backbone.layers]  # noqa: E731
+    short = generate_tokens(tiny.model, tiny.prompt, frames=5, topk=1)
+    assert slots() == [cache_length(tiny.prompt.length, 5, context)] * len(tiny.model.backbone.layers)
+    assert slots()[0] < context
+    # A longer song gets a larger cache and the same first frames (attention reads only the filled slots).
+    longer = generate_tokens(tiny.model, tiny.prompt, frames=200, topk=1)
+    assert slots()[0] == 512 and longer.lengths[0] > 5
+    assert torch.equal(longer.tokens[:, :5], short.tokens)
