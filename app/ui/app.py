@@ -55,11 +55,13 @@ def build_app(studio: Studio) -> gr.Blocks:
                 create.style_text: music.style_text, create.style_strength: music.style_strength,
                 tabs: gr.Tabs(selected="create"),
             }
+            if music.style_audio or music.style_text.strip():
+                updates[create.style_box] = gr.Accordion(open=True)  # show that the song's style came back
             return updates
 
         load_outputs = [*create.fields.values(), *create.generate.values(), create.seconds, create.variants,
                         create.seed, create.cfg, create.temperature, create.topk, create.lm_variant,
-                        create.style_audio, create.style_text, create.style_strength, tabs]
+                        create.style_audio, create.style_text, create.style_strength, create.style_box, tabs]
         history.load.click(load_song, history.selected, load_outputs, api_visibility="private")
 
         def send_lyrics(text: str) -> dict[Any, Any]:

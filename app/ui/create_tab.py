@@ -46,6 +46,7 @@ class CreateTab:
     style_audio: gr.File
     style_text: gr.Textbox
     style_strength: gr.Slider
+    style_box: gr.Accordion  # opened when a loaded song brings a style back
     llm_backend: gr.Radio
     llm_model: gr.Dropdown
     refresh_models: gr.Button
@@ -131,7 +132,7 @@ def build(studio: Studio) -> CreateTab:
                 temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
                 topk = gr.Slider(1, 500, value=50, step=1, label="Top-k")
                 lm_variant = gr.Radio(["rl", "hny", "base"], value=settings.lm_variant, label="Model variant")
-            with gr.Accordion("Style", open=False):
+            with gr.Accordion("Style", open=False, elem_id="create-style") as style_box:
                 style_audio = gr.File(label="Reference recording (wins over the text)", file_types=["audio"],
                                       elem_id="create-style-audio")
                 style_text = gr.Textbox(label="…or describe the style", placeholder="warm analog synths, 80s",
@@ -158,8 +159,8 @@ def build(studio: Studio) -> CreateTab:
             takes.append(TakeSlot(box, audio, downloads))
     song_id = gr.State(None)
     return CreateTab(fields, generate, seconds, variants, seed, cfg, temperature, topk, lm_variant, style_audio,
-                     style_text, style_strength, llm_backend, llm_model, refresh_models, write, compose, stop,
-                     status, live, takes, song_id)
+                     style_text, style_strength, style_box, llm_backend, llm_model, refresh_models, write, compose,
+                     stop, status, live, takes, song_id)
 
 
 def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks) -> None:

@@ -58,11 +58,14 @@ def test_compose_with_a_reference_recording(page, app_env, tmp_path: Path) -> No
     strength.fill("0.4")
     strength.press("Enter")
     assert strength.input_value() == "0.4"
+    page.get_by_text("Style", exact=True).click()  # folded away: Load opens it again to show the style
+    page.locator("#create-style-audio").wait_for(state="hidden")
     open_tab(page, "History")
     page.locator("#history-search textarea, #history-search input").first.fill("peonies")
     page.locator("#history-table").get_by_text("Garden Song").filter(visible=True).first.click()
     page.locator("#history-details").get_by_text("a reference recording").wait_for(timeout=TIMEOUT_MS)
     page.locator("#history-load").click()
+    page.locator("#create-style-audio").wait_for(timeout=TIMEOUT_MS)
     # Gradio shows a file's name as its stem and its extension in two elements: compare the text without breaks.
     page.wait_for_function(
         "() => document.querySelector('#create-style-audio').innerText.replace(/\\s+/g, '')"
