@@ -199,6 +199,9 @@ class Transformer(nn.Module):
             cache = layer.attn.cache
             if cache is None or not cache.matches(batch, length, dtype, device):
                 layer.attn.cache = KVCache(batch, self.config.num_kv_heads, length, self.config.head_dim, dtype, device)
+        # The RoPE tables too, before any step runs: a compiled step that first saw them missing would be
+        # compiled again once they exist.
+        self.rope(device)
 
     def clear_caches(self) -> None:
         """Free the KV caches (the next forward is uncached until `setup_caches` is called again)."""

@@ -132,6 +132,14 @@ class LiveTakes:
         if take is not None:
             take.end()
 
+    def drop(self, token: str) -> None:
+        """Forget one live take by its token (its job stopped or failed), whichever session it belongs to."""
+        with self._lock:
+            take = self._by_token.pop(token, None)
+            self._token_of = {s: t for s, t in self._token_of.items() if t != token}
+        if take is not None:
+            take.end()
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._by_token)
@@ -139,27 +147,42 @@ class LiveTakes:
 
 class FirstTakeTee:
     """An emit wrapper for a Compose: the first take's audio pieces also go to a live take, and once its first
-    piece is there, a `Listening` event says where to hear it. Every event is passed on unchanged."""
+    piece is there, a `Listening` event says where to hear it. Every event is passed on unchanged.
 
-    def __init__(self, takes: LiveTakes, session: str, emit: Callable[[Event], None]) -> None:
+    `emit` may be given later (set the attribute before the first event): the caller that answers a Stop
+    holds the tee before the job's thread has its emit, so it can `abandon` it at once.
+    """
+
+    def __init__(self, takes: LiveTakes, session: str, emit: Callable[[Event], None] | None = None) -> None:
         self.takes = takes
         self.session = session
         self.emit = emit
         self.live: LiveTake | None = None
+        self.token: str | None = None
+        self._abandoned = False
+        self._lock = threading.Lock()  # the job's thread feeds, the page's thread may abandon
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TakeAudio) and event.index == 0:
-            if self.live is None:
-                token, self.live = self.takes.open(self.session, event.sample_rate, event.samples.shape[0])
-                self.live.feed(event.samples)
-                self.emit(Listening(token))
-            else:
-                self.live.feed(event.samples)
-            if event.final:
-                self.live.end()
+            listening = None
+            with self._lock:
+                if self.live is None and not self._abandoned:
+                    self.token, self.live = self.takes.open(self.session, event.sample_rate, event.samples.shape[0])
+                    listening = Listening(self.token)
+                live = self.live if not self._abandoned else None
+            if live is not None:
+                live.feed(event.samples)
+                if event.final:
+                    live.end()
+            if listening is not None:
+                self.emit(listening)
         self.emit(event)
 
     def abandon(self) -> None:
-        """The job failed or stopped: its live take must not be heard again."""
-        if self.live is not None:
-            self.takes.close(self.session)
+        """The job failed or stopped: its live take must not be heard again, nor a new one opened. Safe to
+        call from any thread and more than once; a newer Compose's take in the same session is left alone."""
+        with self._lock:
+            self._abandoned = True
+            token = self.token
+        if token is not None:
+            self.takes.drop(token)

@@ -20,6 +20,7 @@ from heartmula_core.audio import read_audio
 from heartmula_core.errors import InvalidRequest
 
 from .downloads import Download
+from .errors import JobCancelled
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, load_layer, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
@@ -98,7 +99,10 @@ class Studio:
         if music.style_audio:
             self.check_upload(music.style_audio, max_seconds=self.settings.max_style_audio_s)
 
+        tee = FirstTakeTee(self.live, session)  # held here too, so a Stop answered before the job ends drops it
+
         def work(emit: Any, gate: KeepGate) -> None:
+            tee.emit = emit
             job = ComposeJob(
                 sheet=sheet,
                 fill=fill,
@@ -111,21 +115,28 @@ class Studio:
                 gate=gate,
                 extra_settings={"llm": choice.public()} if fill and choice else {},
             )
-            tee = FirstTakeTee(self.live, session, emit)
             try:
                 job.run(tee)
             except BaseException:
                 tee.abandon()
                 raise
 
-        return self._run(session, work)
+        return self._run(session, work, on_stopped=tee.abandon)
 
-    def _run(self, session: str, work: Callable[[Any, KeepGate], None]) -> Iterator[Event]:
+    def _run(
+        self, session: str, work: Callable[[Any, KeepGate], None], on_stopped: Callable[[], None] | None = None
+    ) -> Iterator[Event]:
         """`work(emit, gate)` in a thread, as an iterator of its events, cancelled by `stop(session)` (the
-        work's cancel event is `gate.cancel`; a song it keeps goes through `gate.keep`)."""
+        work's cancel event is `gate.cancel`; a song it keeps goes through `gate.keep`). `on_stopped` runs when
+        the Stop is answered (`JobCancelled`), which can be before the work has wound down."""
         with self._session(session) as cancel:
             gate = KeepGate(cancel)
-            yield from stream(lambda emit: work(emit, gate), cancel, gate)
+            try:
+                yield from stream(lambda emit: work(emit, gate), cancel, gate)
+            except JobCancelled:
+                if on_stopped is not None:
+                    on_stopped()
+                raise
 
     def stop(self, session: str = "") -> int:
         """Cancel everything `session` has running; returns how many jobs were told to stop."""

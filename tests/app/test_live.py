@@ -119,6 +119,24 @@ def test_the_tee_streams_only_the_first_take_and_says_where_once_it_has_audio() 
     assert takes.get(listening[0].token) is None
 
 
+def test_an_abandoned_tee_opens_nothing_and_leaves_a_newer_take_alone() -> None:
+    """A Stop answered before the job's thread winds down: the tee is abandoned from the page's side first."""
+    takes = LiveTakes()
+    events: list = []
+    stopped = FirstTakeTee(takes, "tab")  # emit given later, as the Studio does
+    stopped.emit = events.append
+    stopped.abandon()
+    stopped(TakeAudio(0, piece(1), SR, final=False))  # the job's thread had not noticed the Stop yet
+    assert len(takes) == 0 and not any(isinstance(e, Listening) for e in events)
+
+    old = FirstTakeTee(takes, "tab", events.append)
+    old(TakeAudio(0, piece(1), SR, final=False))
+    newer_token, _ = takes.open("tab", SR)  # the musician pressed Compose again in the same tab
+    old.abandon()
+    old.abandon()  # twice (page and job) is fine
+    assert takes.get(newer_token) is not None and len(takes) == 1
+
+
 def test_the_route_serves_a_live_take_and_404s_an_unknown_one(tmp_path: Path) -> None:
     studio = Studio(load_settings(Path("/dev/null"), data_dir=tmp_path / "data"))
     token, take = studio.live.open("tab", SR)
