@@ -94,12 +94,13 @@ CLICK_STOP = """(limit) => new Promise((resolve) => {
     ("phase", "seconds", "variants", "ready"),
     [
         ("tokens", 150, 1, "#create-status :text('frames')"),  # in the middle of the LM's frames
-        # With seed 1 the tiny LM makes take 2 one codec window long and take 1 two (see test_streaming.py).
-        # The takes decode as one batch, so take 2's player appears while take 1's second window is decoded
-        # and take 1 plays live: the Stop lands on a growing live stream and a player just being filled.
-        # (Before the batched decode, take 1 was done first; after it, "#take-1" meant the whole song was done,
-        # so a Stop there came after the song was kept and "Stopped" rightly never showed: the old case hung.)
-        ("decoding", 30, 2, "#take-2"),
+        # Codec windows are decoded while the LM runs. With seed 1 and 60 s the tiny LM sings all 60 s in take 1
+        # (three windows) and 27 s in take 2: take 1's live player appears once its first window is decoded, at
+        # frame 373 of 750, so the Stop lands on a growing live stream with half the frames and two windows still
+        # to make. (Waiting for a take's player instead raced the end: with windows decoded during the LM, the
+        # first player appears with one window of work left, which a loaded machine could finish before the
+        # Stop reached it; the song was then rightly kept and "Stopped" never showed.)
+        ("decoding", 60, 2, "#create-live-audio"),
     ],
 )
 def test_stop_ends_at_once_and_keeps_nothing(page, app_env, phase: str, seconds: int, variants: int,
