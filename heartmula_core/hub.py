@@ -18,11 +18,8 @@ download, or free disk space. Nothing here touches the network unless a download
 
 from __future__ import annotations
 
-import errno
 import fnmatch
-import importlib
 import logging
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -42,6 +39,7 @@ from .catalogue import (
     get_entry,
     human_size,
 )
+from .download_errors import check_disk_space, download_error, hub_errors, offline_message
 from .errors import InvalidRequest, ModelNotAvailable
 
 log = logging.getLogger(__name__)
@@ -57,9 +55,6 @@ __all__ = [
     "check_disk_space",
     "download_error",
 ]
-
-# Room left on the disk after a download, so a model never fills it to the last byte.
-DISK_HEADROOM_BYTES = 256 * 1024**2
 
 RemoteSizes = Callable[[str], Mapping[str, int]]
 """repo id -> {path of each file in the repository: its size in bytes}."""
@@ -256,7 +251,7 @@ class Catalogue:
         if found is not None:
             return found
         if self.offline or not download:
-            raise ModelNotAvailable(_offline_message(entry, self.offline))
+            raise ModelNotAvailable(offline_message(entry, self.offline))
         return self.download(name)
 
     def music_models(
@@ -284,7 +279,7 @@ class Catalogue:
         file sizes; fetches nothing). Raises ModelNotAvailable when offline or when the Hub cannot be asked."""
         entry = get_entry(name)
         if self.offline:
-            raise ModelNotAvailable(_offline_message(entry, True))
+            raise ModelNotAvailable(offline_message(entry, True))
         try:
             remote = dict(self.remote_sizes(entry.repo_id))
         except hub_errors() as exc:
@@ -326,52 +321,6 @@ class Catalogue:
 # ---- helpers -----------------------------------------------------------------------------------------------
 
 
-def download_error(entry: CatalogueEntry, exc: Exception, needed: int | None, cache_dir: Path) -> str:
-    """One line saying why downloading `entry` failed and what to do (no space, offline, gated, not found, network)."""
-    from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
-
-    if getattr(exc, "errno", None) == errno.ENOSPC:
-        free = shutil.disk_usage(_existing_parent(cache_dir)).free
-        return _no_space(entry, needed, free, cache_dir)
-    if isinstance(exc, OfflineModeIsEnabled):
-        return _offline_message(entry, True)
-    if isinstance(exc, GatedRepoError):
-        return (
-            f"{entry.repo_id} is gated: accept its terms on {entry.url} and log in with `hf auth login`, "
-            f"then run `python -m heartmula_core download {entry.name}`"
-        )
-    if isinstance(exc, RepositoryNotFoundError):
-        return f"{entry.repo_id} was not found on Hugging Face (renamed or private?); see {entry.url}"
-    first_line = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-    return (
-        f"could not download {entry.name} from {entry.url} ({first_line}); check the connection and run "
-        f"`python -m heartmula_core download {entry.name}` again (a partial download resumes)"
-    )
-
-
-def hub_errors() -> tuple[type[Exception], ...]:
-    """What a hub call raises when the network or the hub fails.
-
-    huggingface_hub's own HTTP errors are OSErrors, but the errors of the HTTP client under it (no route,
-    DNS failure, refused connection) are not: httpx's (huggingface_hub 1.x) and httpx2's (2.x) derive from
-    plain Exception. All of them must become one actionable line, never a traceback.
-    """
-    errors: list[type[Exception]] = [OSError]
-    for module in ("httpx2", "httpx"):
-        try:
-            errors.append(importlib.import_module(module).HTTPError)
-        except ImportError:
-            continue
-    return tuple(errors)
-
-
-def check_disk_space(entry: CatalogueEntry, needed: int, folder: Path) -> None:
-    """Raise ModelNotAvailable (how much is needed, how much is free) when `needed` bytes do not fit in `folder`."""
-    free = shutil.disk_usage(_existing_parent(folder)).free
-    if needed + DISK_HEADROOM_BYTES > free:
-        raise ModelNotAvailable(_no_space(entry, needed, free, folder))
-
-
 def _patterns(entry: CatalogueEntry, remote: Mapping[str, int] | None = None) -> list[str] | None:
     """What to fetch. A repository with both safetensors and a .bin only needs the safetensors."""
     if entry.allow_patterns is None:
@@ -390,33 +339,9 @@ def _matches(path: str, patterns: list[str] | None) -> bool:
     return patterns is None or any(fnmatch.fnmatch(path, p) for p in patterns)
 
 
-def _existing_parent(path: Path) -> Path:
-    """`path`, or its nearest ancestor that exists (the cache folder may not be made yet)."""
-    path = path.resolve()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
-def _offline_message(entry: CatalogueEntry, offline: bool) -> str:
-    where = "Hugging Face is offline (HF_HUB_OFFLINE=1)" if offline else "downloads are off"
-    return (
-        f"{entry.name} ({entry.repo_id}) is not downloaded and {where}: run "
-        f"`python -m heartmula_core download {entry.name}` while online, or set HF_HUB_OFFLINE=0"
-    )
-
-
 def _incomplete_local(entry: CatalogueEntry, folder: Path, source: Source, problem: str) -> str:
     how = "the folder you named" if source is Source.FOLDER else "the ckpt/ folder"
     return (
         f"{folder} ({how} for {entry.name}) is incomplete: {problem}; finish it with "
         f"`hf download {entry.repo_id} --local-dir {folder}`, or move it away to use the Hugging Face cache"
-    )
-
-
-def _no_space(entry: CatalogueEntry, needed: int | None, free: int, cache: Path) -> str:
-    need = human_size(needed) if needed is not None else "more space"
-    return (
-        f"not enough disk space for {entry.name}: it needs {need}, {human_size(free)} free in {cache}; "
-        "free some space or point HF_HUB_CACHE at a bigger disk"
     )
