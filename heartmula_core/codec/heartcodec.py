@@ -195,10 +195,10 @@ class HeartCodec(nn.Module):
         if len(generators) != len(codes):
             raise InvalidRequest(f"need one generator per song: {len(codes)} songs, {len(generators)} generators")
         decoder = BatchDecoder(self, generators, steps=steps, guidance=guidance, cancel=cancel)
-        codes = [self.check_codes(c) for c in codes]
-        total = sum(window_count(c.shape[0]) for c in codes)
-        for done, window in enumerate(decoder.finish(codes), start=1):
+        total = None
+        for done, window in enumerate(decoder.finish(codes), start=1):  # `finish` checks the codes first
             if progress is not None:
+                total = total or sum(window_count(c.shape[0]) for c in codes)
                 progress(done, total)
             yield window
 
