@@ -33,7 +33,7 @@ from .config import CODEC_CODEBOOK_SIZE
 from .errors import Cancelled, InvalidRequest
 from .heartmula import HeartMuLa
 from .prompting import Prompt
-from .sampling import FrameNoise, cfg_guidance, sample_topk
+from .sampling import FrameNoise, cfg_guidance, sample_topk, sample_topk_uniform
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,12 @@ class FramePicker:
         self.banned_first = ids >= CODEC_CODEBOOK_SIZE
         self.banned_later = ids == CODEC_CODEBOOK_SIZE
         self.banned = self.banned_first
-        self._noise = FrameNoise(books, vocab, generators, device)
-        self.noise = self._noise.noise  # (books, B, V) float32, refilled in place every frame
+        self.noise = FrameNoise(books, vocab, generators, device)  # refilled in place every frame
 
     def start_frame(self, first: bool) -> None:
         """Called before each frame's first codebook: masks for frame 0 or later ones, the frame's noise."""
         self.banned = self.banned_first if first else self.banned_later
-        self._noise.draw()
+        self.noise.draw()
 
     def sampler_logits(self, logits: Tensor) -> Tensor:
         """The logits the official sampler sees (guided when cfg is on), (R, V) -> (B, V)."""
@@ -86,7 +85,11 @@ class FramePicker:
 
     def __call__(self, logits: Tensor, codebook: int) -> Tensor:
         scores = self.sampler_logits(logits).masked_fill(self.banned, float("-inf"))
-        codes = sample_topk(scores, self.topk, self.temperature, self.noise[codebook])  # (B,)
+        noise = self.noise.book(codebook)
+        if self.noise.uniform:
+            codes = sample_topk_uniform(scores, self.topk, self.temperature, noise)  # (B,)
+        else:
+            codes = sample_topk(scores, self.topk, self.temperature, noise)
         return torch.cat((codes, codes)) if self.guided else codes  # (2B,): both rows of each pair
 
 

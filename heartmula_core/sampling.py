@@ -4,10 +4,10 @@ The draw is the official one, so that a seeded CPU run reproduces the official t
 top-k that keeps every logit tied with the k-th largest, then argmax(probs / q) with q ~ Exp(1) drawn
 fresh for every (row, id). That "exponential race" is an exact multinomial draw without a host sync.
 
-On the CPU a frame's noise is drawn up front from uniforms instead (`FrameNoise`): torch's CPU
+On the CPU a frame's noise is drawn up front as uniforms instead (`FrameNoise`): torch's CPU
 `exponential_` is q = float32(-log1p(-u)) with u a float64 `uniform_` draw from the same generator stream
-(checked bit for bit in tests/core/test_sampling_race.py). One uniform draw and one vectorised log
-per frame replace eight serial scalar-log draws, the largest single cost of a tiny model's frame.
+(checked bit for bit in tests/core/test_sampling_race.py). One uniform draw per frame replaces eight serial
+scalar-log draws, and `sample_topk_uniform` takes the log only where the race can be won: at the top-k ids.
 """
 
 from __future__ import annotations
@@ -17,11 +17,20 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+TIE_SLACK = 8
+"""Ids the CPU sampler's window holds beyond the top-k, so that logits tied with the k-th largest are kept
+(the official rule). A window whose last id still ties with the k-th falls back to the whole vocabulary."""
+
 
 def cfg_guidance(logits: Tensor, scale: float) -> Tensor:
     """Guided logits from stacked [conditional; unconditional] rows, (2B, V) -> (B, V)."""
     cond, uncond = logits.chunk(2, dim=0)
     return uncond + (cond - uncond) * scale
+
+
+def exponential_from_uniform(uniforms: Tensor) -> Tensor:
+    """torch's CPU `exponential_(1)` from the float64 uniforms it draws: float32(-log1p(-u)), same shape."""
+    return torch.log1p(-uniforms).neg().float()
 
 
 def exponential_noise(rows: int, vocab: int, generators: Sequence[torch.Generator | None], device: torch.device) -> Tensor:
@@ -43,37 +52,56 @@ def exponential_noise(rows: int, vocab: int, generators: Sequence[torch.Generato
 class FrameNoise:
     """A frame's race noise for every codebook call, drawn up front into buffers reused every frame.
 
-    `draw()` returns (books, rows, vocab) float32, row i from generators[i] in the official per-call order
-    (codebook after codebook, each a (1, vocab) draw), so a variant's numbers never depend on the others.
-    On the CPU the draw is one float64 `uniform_` block per generator (the CPU stream fills it in order, so it
-    holds exactly the per-codebook (1, vocab) draws) and one vectorised float32(-log1p(-u)) over the frame;
-    elsewhere one `exponential_` per codebook and row.
+    Row i comes from generators[i] in the official per-call order (codebook after codebook, each a (1, vocab)
+    draw), so a variant's numbers never depend on the others. `book(b)` is codebook b's noise, (rows, vocab):
+    - on the CPU (`uniform` True) the float64 uniforms behind `exponential_`: one `uniform_` block per
+      generator and frame (the CPU stream fills it in order, so it holds exactly the per-codebook draws);
+    - elsewhere Exp(1) itself, float32, one `exponential_` per codebook and row.
 
-    The buffers live as long as the object: reusing them avoids faulting in ~0.8 MB of fresh pages per frame,
-    which cost as much as the draw itself on a small model, and gives compiled steps a fixed input address.
+    The buffers live as long as the object: reusing them avoids faulting in fresh pages every frame, which
+    cost as much as the draw itself on a small model, and gives compiled steps a fixed input address.
     """
 
-    def __init__(self, books: int, vocab: int, generators: Sequence[torch.Generator | None], device: torch.device):
+    def __init__(
+        self,
+        books: int,
+        vocab: int,
+        generators: Sequence[torch.Generator | None],
+        device: torch.device,
+        uniform: bool | None = None,
+    ):
+        """`uniform` None picks by device: uniforms when the device and every generator are the CPU's."""
         self.generators = list(generators)
         self.device = device
         rows = len(self.generators)
-        self.noise = torch.empty((books, rows, vocab), dtype=torch.float32, device=device)
-        self.on_cpu = device.type == "cpu" and all(g is None or g.device.type == "cpu" for g in self.generators)
-        if self.on_cpu:
-            self._uniform = torch.empty((rows, books, vocab), dtype=torch.float64)  # row-major: one block each
-            self._log = torch.empty_like(self._uniform)
+        on_cpu = device.type == "cpu" and all(g is None or g.device.type == "cpu" for g in self.generators)
+        if uniform and not on_cpu:
+            raise ValueError("uniform noise is the CPU generator's: it needs a CPU device and CPU generators")
+        self.uniform = on_cpu if uniform is None else uniform
+        if self.uniform:
+            self._draws = torch.empty((rows, books, vocab), dtype=torch.float64)  # row-major: one block each
+        else:
+            self._draws = torch.empty((books, rows, vocab), dtype=torch.float32, device=device)
 
-    def draw(self) -> Tensor:
-        if self.on_cpu:
+    def draw(self) -> None:
+        """Refill every codebook's noise for the next frame."""
+        if self.uniform:
             for row, gen in enumerate(self.generators):
-                self._uniform[row].uniform_(generator=gen)
-            torch.neg(self._uniform, out=self._log)
-            torch.log1p(self._log, out=self._log)
-            self.noise.copy_(self._log.neg_().transpose(0, 1))
-            return self.noise
-        for book in range(self.noise.shape[0]):
-            self.noise[book] = exponential_noise(len(self.generators), self.noise.shape[2], self.generators, self.device)
-        return self.noise
+                self._draws[row].uniform_(generator=gen)
+            return
+        books, rows, vocab = self._draws.shape
+        for book in range(books):
+            self._draws[book] = exponential_noise(rows, vocab, self.generators, self.device)
+
+    def book(self, book: int) -> Tensor:
+        """Codebook `book`'s noise of the current frame, (rows, vocab): uniforms if `uniform`, else Exp(1)."""
+        return self._draws[:, book] if self.uniform else self._draws[book]
+
+    def exponential(self) -> Tensor:
+        """The current frame's Exp(1) noise, (books, rows, vocab) float32 (for checks: sampling uses `book`)."""
+        if self.uniform:
+            return exponential_from_uniform(self._draws).transpose(0, 1)
+        return self._draws
 
 
 def sample_topk(logits: Tensor, topk: int, temperature: float, noise: Tensor) -> Tensor:
@@ -88,3 +116,43 @@ def sample_topk(logits: Tensor, topk: int, temperature: float, noise: Tensor) ->
     logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(torch.log_softmax(logits, dim=-1), dim=-1)
     return torch.argmax(probs / noise, dim=-1)
+
+
+def sample_topk_uniform(logits: Tensor, topk: int, temperature: float, uniforms: Tensor) -> Tensor:
+    """`sample_topk` with noise = exponential_from_uniform(uniforms), worked out on the top-k ids only.
+
+    Ids outside the top-k have probability 0 and cannot win the race, so the race needs q only at the
+    top-k + TIE_SLACK ids `topk` returns (the log of a whole vocabulary of float64 uniforms, and the softmax
+    over it, are most of a small model's sampling time). When the window's last id still ties with the k-th
+    largest, more tied ids may lie outside it: then the whole vocabulary is used, so the result is the
+    official draw in every case. Ties in the race go to the lowest id, as `argmax` over the vocabulary does.
+    Shapes: logits (N, V) float32, uniforms (N, V) float64 -> (N,) int64.
+    """
+    if temperature != 1.0:
+        logits = logits / temperature
+    width = topk + TIE_SLACK
+    if width >= logits.shape[-1]:
+        return sample_topk(logits, topk, 1.0, exponential_from_uniform(uniforms))
+    values, ids = torch.topk(logits, width, dim=-1)  # (N, W), largest first
+    whole_window = (values[:, -1] < values[:, topk - 1]).all()
+    # The k-th's position as a tensor: a branch of torch.cond may not take views of its other operands.
+    operands = (logits, uniforms, values, ids, torch.tensor([topk - 1], device=logits.device))
+    if torch.compiler.is_compiling():  # the rare fallback as a branch inside the graph, not a graph break
+        return torch.cond(whole_window, _race_in_window, _race_in_vocabulary, operands)
+    return _race_in_window(*operands) if bool(whole_window) else _race_in_vocabulary(*operands)
+
+
+def _race_in_window(logits: Tensor, uniforms: Tensor, values: Tensor, ids: Tensor, kth_at: Tensor) -> Tensor:
+    kth = values.index_select(-1, kth_at)  # (N, 1)
+    scores = values.masked_fill(values < kth, float("-inf"))  # (N, W)
+    probs = torch.softmax(torch.log_softmax(scores, dim=-1), dim=-1)
+    ratio = probs / exponential_from_uniform(uniforms.gather(-1, ids))
+    winners = ratio == ratio.amax(dim=-1, keepdim=True)
+    return torch.where(winners, ids, logits.shape[-1]).amin(dim=-1)
+
+
+def _race_in_vocabulary(logits: Tensor, uniforms: Tensor, values: Tensor, ids: Tensor, kth_at: Tensor) -> Tensor:
+    kth = values.index_select(-1, kth_at)
+    scores = logits.masked_fill(logits < kth, float("-inf"))  # (N, V)
+    probs = torch.softmax(torch.log_softmax(scores, dim=-1), dim=-1)
+    return torch.argmax(probs / exponential_from_uniform(uniforms), dim=-1)

@@ -12,14 +12,17 @@ VOCAB = 8197
 def test_frame_noise_is_torchs_cpu_exponential_bit_for_bit():
     """One frame of uniforms from a generator = the frame's per-codebook exponential_ draws, in order."""
     gens = [torch.Generator().manual_seed(s) for s in (11, 12)]
-    frame = FrameNoise(8, VOCAB, gens, CPU).draw()  # (books, rows, vocab)
+    noise = FrameNoise(8, VOCAB, gens, CPU)
+    assert noise.uniform
+    noise.draw()
     again = [torch.Generator().manual_seed(s) for s in (11, 12)]
     expected = torch.stack([exponential_noise(2, VOCAB, again, CPU) for _ in range(8)])
-    assert torch.equal(frame, expected)
+    assert torch.equal(noise.exponential(), expected)
     torch.manual_seed(3)  # None: torch's default generator, as in the official loop
-    alone = FrameNoise(2, VOCAB, [None], CPU).draw()
+    alone = FrameNoise(2, VOCAB, [None], CPU)
+    alone.draw()
     torch.manual_seed(3)
-    assert torch.equal(alone, torch.stack([exponential_noise(1, VOCAB, [None], CPU) for _ in range(2)]))
+    assert torch.equal(alone.exponential(), torch.stack([exponential_noise(1, VOCAB, [None], CPU) for _ in range(2)]))
 
 
 def test_frame_picker_draws_each_frame_up_front_in_the_official_order():
@@ -40,9 +43,12 @@ def test_frame_picker_draws_each_frame_up_front_in_the_official_order():
 
 
 def test_frame_noise_on_other_devices_draws_per_call():
-    """The per-call path (used off the CPU) gives the same numbers as the CPU block draw."""
+    """The per-call path (used off the CPU) gives the numbers the CPU block draw stands for."""
     block = FrameNoise(8, VOCAB, [torch.Generator().manual_seed(4)], CPU)
-    per_call = FrameNoise(8, VOCAB, [torch.Generator().manual_seed(4)], CPU)
-    per_call.on_cpu = False
+    per_call = FrameNoise(8, VOCAB, [torch.Generator().manual_seed(4)], CPU, uniform=False)
+    assert not per_call.uniform
     for _ in range(2):
-        assert torch.equal(block.draw(), per_call.draw())
+        block.draw()
+        per_call.draw()
+        assert torch.equal(block.exponential(), per_call.exponential())
+        assert torch.equal(per_call.book(3), per_call.exponential()[3])
