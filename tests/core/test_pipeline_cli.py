@@ -84,6 +84,10 @@ def test_missing_models_offline(tmp_path):
     assert "python -m heartmula_core download rl" in out.stderr
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly(tmp_path, model_args):
     proc = subprocess.Popen(
         # Seed 11: the tiny model runs this song to its full 750 frames (most seeds end it far sooner, and a
@@ -91,6 +95,9 @@ def test_ctrl_c_stops_cleanly(tmp_path, model_args):
         [sys.executable, "-m", "heartmula_core", "generate", "--tags", "pop", "--lyrics", "la la",
          "--seconds", "60", "--seed", "11", *model_args, "--out", str(tmp_path / "song.wav")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(tmp_path), cwd=tmp_path,
+        # A shell without job control starts background commands with Ctrl-C ignored, and the child would
+        # inherit that (Python then installs no KeyboardInterrupt): give it the terminal's default, as a user has.
+        preexec_fn=_default_sigint,
     )
     seen = b""
     deadline = time.monotonic() + 300  # a guard against a hung child, not a timing assertion
