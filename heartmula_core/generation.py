@@ -175,8 +175,8 @@ class FrameSteps:
     maths may round differently in the last bit (fused reductions), which tests bound by comparing tokens.
     The backbone position is a dynamic size after the second frame, so one song compiles at most twice; the
     first later song with another cache size (`cache_length`) compiles once more, with that size dynamic too.
-    On the CPU the graph is driven from C++ (inductor's `cpp_wrapper`): a frame is some 200 kernel and
-    library calls, and calling each from Python cost a small model a fifth of its frame.
+    On the CPU the graph is driven from C++ (inductor's `cpp_wrapper`): a frame is about 250 kernel and
+    library calls, and calling each from Python cost the tiny model 0.4 ms of its 2.4 ms frame.
     """
 
     def __init__(self, compiled: bool = False, device: torch.device | None = None):
