@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from ..errors import Cancelled, InvalidRequest
+from ..errors import InvalidRequest
 from .config import (
     FRAME_RATE,
     HOP_SAMPLES,
@@ -42,7 +42,7 @@ from .config import (
 from .dit import Estimator
 from .rvq import ResidualVQDecoder
 from .sq_codec import SQDecoder
-from .stream import BatchDecoder, Crossfades, DecodedWindow
+from .stream import BatchDecoder, Crossfades, DecodedWindow, check_cancel
 from .windows import noise_draws, pad_codes, target_samples, window_count
 
 __all__ = ["BatchDecoder", "DecodedWindow", "HeartCodec", "noise_draws", "pad_codes", "target_samples", "window_count"]
@@ -285,7 +285,7 @@ class HeartCodec(nn.Module):
         t, dt = t_span[0], t_span[1] - t_span[0]
         x = noise.clone()
         for step in range(1, steps + 1):
-            _check(cancel)
+            check_cancel(cancel)
             if known:
                 x[:, :known] = (1 - (1 - SIGMA_MIN) * t) * noise[:, :known] + t * incontext[:, :known]
             v = self.estimator.velocity(x.repeat(copies, 1, 1).to(dtype), t, window)
@@ -311,8 +311,3 @@ class HeartCodec(nn.Module):
         frames = math.ceil(samples / SAMPLES_PER_LATENT)
         audio = self.decoder(stereo, frames=frames, chunk_frames=SQ_CHUNK_FRAMES)[:, 0, :samples]  # (b * 2, samples)
         return audio.unflatten(0, (-1, 2))  # (b, 2, samples)
-
-
-def _check(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("decoding cancelled")

@@ -163,7 +163,7 @@ class BatchDecoder:
     def window_latents(self, index: int, songs: list[int], window_codes: list[torch.Tensor]) -> torch.Tensor:
         """The final latents [b, 744, 256] of window `index` of `songs` (their codes [372, Q] each), sampled
         as one batch; each song draws its noise and takes its in-context frames from its previous window."""
-        _check(self.cancel)
+        check_cancel(self.cancel)
         device = self.codec.device
         # Each song draws from its own generator, in the official order for that song alone.
         noise = torch.stack([next(self._draws[i]).start.to(device) for i in songs])  # (b, 744, 256)
@@ -188,7 +188,7 @@ class BatchDecoder:
         latents = self.window_latents(index, songs, window_codes)
         audio = self.codec.window_audio(latents, keep)
         for row, (song, chunk, end) in enumerate(zip(songs, audio, last)):
-            _check(self.cancel)  # between the songs of one window too: after a cancel, no more audio comes
+            check_cancel(self.cancel)  # between the songs of one window too: after a cancel, no more audio comes
             final = self._joins(song, chunk, end)
             yield DecodedWindow(latents[row].float().cpu(), final, variant=song, index=index, last=end)
 
@@ -216,6 +216,7 @@ def crossfade(fading: torch.Tensor, rising: torch.Tensor) -> torch.Tensor:
     return (fading * (1 - ramp) + rising * ramp).float()
 
 
-def _check(cancel: threading.Event | None) -> None:
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise `Cancelled` once `cancel` is set (the codec checks it every window, Euler step and song's audio)."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("decoding cancelled")
