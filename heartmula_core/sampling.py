@@ -134,25 +134,20 @@ def sample_topk_uniform(logits: Tensor, topk: int, temperature: float, uniforms:
     if width >= logits.shape[-1]:
         return sample_topk(logits, topk, 1.0, exponential_from_uniform(uniforms))
     values, ids = torch.topk(logits, width, dim=-1)  # (N, W), largest first
-    whole_window = (values[:, -1] < values[:, topk - 1]).all()
-    # The k-th's position as a tensor: a branch of torch.cond may not take views of its other operands.
-    operands = (logits, uniforms, values, ids, torch.tensor([topk - 1], device=logits.device))
+    kth = values[:, topk - 1 : topk]  # (N, 1)
+
+    def race_in_window(values: Tensor, ids: Tensor, uniforms: Tensor) -> Tensor:
+        scores = values.masked_fill(values < values[:, topk - 1 : topk], float("-inf"))  # (N, W)
+        probs = torch.softmax(torch.log_softmax(scores, dim=-1), dim=-1)
+        ratio = probs / exponential_from_uniform(uniforms.gather(-1, ids))
+        winners = ratio == ratio.amax(dim=-1, keepdim=True)
+        return torch.where(winners, ids, logits.shape[-1]).amin(dim=-1)
+
+    def race_in_vocabulary(values: Tensor, ids: Tensor, uniforms: Tensor) -> Tensor:
+        return sample_topk(logits, topk, 1.0, exponential_from_uniform(uniforms))
+
+    whole_window = (values[:, -1:] < kth).all()
+    operands = (values, ids, uniforms)
     if torch.compiler.is_compiling():  # the rare fallback as a branch inside the graph, not a graph break
-        return torch.cond(whole_window, _race_in_window, _race_in_vocabulary, operands)
-    return _race_in_window(*operands) if bool(whole_window) else _race_in_vocabulary(*operands)
-
-
-def _race_in_window(logits: Tensor, uniforms: Tensor, values: Tensor, ids: Tensor, kth_at: Tensor) -> Tensor:
-    kth = values.index_select(-1, kth_at)  # (N, 1)
-    scores = values.masked_fill(values < kth, float("-inf"))  # (N, W)
-    probs = torch.softmax(torch.log_softmax(scores, dim=-1), dim=-1)
-    ratio = probs / exponential_from_uniform(uniforms.gather(-1, ids))
-    winners = ratio == ratio.amax(dim=-1, keepdim=True)
-    return torch.where(winners, ids, logits.shape[-1]).amin(dim=-1)
-
-
-def _race_in_vocabulary(logits: Tensor, uniforms: Tensor, values: Tensor, ids: Tensor, kth_at: Tensor) -> Tensor:
-    kth = values.index_select(-1, kth_at)
-    scores = logits.masked_fill(logits < kth, float("-inf"))  # (N, V)
-    probs = torch.softmax(torch.log_softmax(scores, dim=-1), dim=-1)
-    return torch.argmax(probs / exponential_from_uniform(uniforms), dim=-1)
+        return torch.cond(whole_window, race_in_window, race_in_vocabulary, operands)
+    return race_in_window(*operands) if bool(whole_window) else race_in_vocabulary(*operands)
