@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..errors import Cancelled, InvalidRequest
+from ..errors import InvalidRequest, check_cancel
 from .config import CODEC_CODEBOOK_SIZE
 from .heartmula import HeartMuLa
 from .prompting import Prompt
@@ -195,11 +195,6 @@ def _compiled(step: Callable, cpp_wrapper: bool) -> Callable:
     return torch.compile(step, fullgraph=True, options={"cpp_wrapper": cpp_wrapper})
 
 
-def _check_cancel(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("generation cancelled")
-
-
 @torch.inference_mode()
 def generate_tokens(
     model: HeartMuLa,
@@ -258,7 +253,7 @@ def generate_tokens(
     # A host sync per frame is free on the CPU; on an accelerator it would stall the queue of kernels.
     stop_check_every = 1 if device.type == "cpu" else 8
 
-    _check_cancel(cancel)
+    check_cancel(cancel, "generation")
     model.setup_caches(rows, cache_length(prompt.length, frames, model.config.backbone.max_seq_len))
     last_h = prefill(model, prompt, style_rows, uncond_rows)
 
@@ -275,7 +270,7 @@ def generate_tokens(
     if on_frame is not None:
         on_frame(out[:, :1], lengths)
     for frame in range(1, frames):
-        _check_cancel(cancel)
+        check_cancel(cancel, "generation")
         pick.start_frame(first=False)
         codes = steps.next(model, codes, prompt.length + frame - 1, pick)
         out[:, frame] = codes[:variants]

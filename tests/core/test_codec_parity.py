@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from heartmula_core.codec import load_heartcodec
+from heartmula_core.codec import decode_windows, load_heartcodec
 from heartmula_core.codec.config import HOP_SAMPLES, SAMPLES_PER_LATENT
-from heartmula_core.codec.heartcodec import noise_draws
+from heartmula_core.codec.decoding import waveform_from_latents
+from heartmula_core.codec.windows import noise_draws
 from heartmula_core.codec.sq_codec import LOOKAHEAD_FRAMES, QUANT_LEVELS
 from tests.core.codec_fixtures import one_torch_thread  # noqa: F401 (autouse fixture)
 
@@ -41,7 +42,8 @@ class GoldenSet:
     @functools.cache
     def decoded(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(window latents [W, 744, 256], waveform [2, N]) of the seeded decode."""
-        windows = list(self.model.decode_windows(self.codes(frames), generator=torch.Generator().manual_seed(SEED)))
+        generator = torch.Generator().manual_seed(SEED)
+        windows = list(decode_windows(self.model, [self.codes(frames)], generators=[generator]))
         return torch.stack([w.latents for w in windows]), torch.cat([w.audio for w in windows], dim=1)
 
 
@@ -104,7 +106,7 @@ def test_window_latents(golden_set: GoldenSet, frames: int) -> None:
 def test_waveform_from_stored_latents(golden_set: GoldenSet, frames: int) -> None:
     """The SQ decoder + crossfade path on the golden latents: no rounding sensitivity, tight tolerance."""
     stored = torch.from_numpy(golden_set.golden[f"d_detok_T{frames}_window_latents"][:, 0])
-    audio = torch.cat([w.audio for w in golden_set.model.waveform_from_latents(stored, frames)], dim=1)
+    audio = torch.cat([w.audio for w in waveform_from_latents(golden_set.model, stored, frames)], dim=1)
     close(audio, golden_set.golden[f"d_detok_T{frames}_seed1234"], atol=1e-6)
 
 
