@@ -29,7 +29,8 @@ from .sq_codec import SQDecoder
 SIGMA_MIN = 1e-6  # flow-matching path: x_t = (1 - (1 - sigma_min) t) x0 + t x1
 
 # Latent frames the SQ decoder runs at a time: small enough for its activations to stay in cache on CPU
-# (2-2.5x faster than one pass per window, measured on 1 thread) and ~30 MB a layer for the full-size model.
+# (faster than one pass per window: see "SQ decoder chunks" in benchmarks/RESULTS.md, where timings are kept
+# because in code they go stale) and ~30 MB a layer for the full-size model.
 SQ_CHUNK_FRAMES = 32
 
 

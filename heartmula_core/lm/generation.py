@@ -176,7 +176,8 @@ class FrameSteps:
     The backbone position is a dynamic size after the second frame, so one song compiles at most twice; the
     first later song with another cache size (`cache_length`) compiles once more, with that size dynamic too.
     On the CPU the graph is driven from C++ (inductor's `cpp_wrapper`): a frame is about 250 kernel and
-    library calls, and calling each from Python cost the tiny model 0.4 ms of its 2.4 ms frame.
+    library calls, and calling each from Python is a sizeable share of a small model's frame (the timings are
+    in benchmarks/RESULTS.md, "What moved the tiny LM"; they are kept there because in code they go stale).
     """
 
     def __init__(self, compiled: bool = False, device: torch.device | None = None):
