@@ -15,40 +15,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import torch
 
-from .config import CODEC_CODEBOOK_SIZE
 from .errors import InvalidRequest
 from .prompting import Prompt
+from .request import prefix_codes
 
 
 def as_prefix(codes, books: int = 8) -> torch.Tensor:
-    """Kept frames as an int64 tensor [P, books] (P >= 1), or InvalidRequest naming what is wrong.
-
-    Codes the codec cannot decode (negative, or >= 8192: the end-of-song and padding ids) are refused: the
-    song they start could never be turned into audio.
-    """
-    if isinstance(codes, torch.Tensor):
-        tensor = codes.detach().cpu()
-    else:
-        try:
-            tensor = torch.from_numpy(np.asarray(codes))
-        except (TypeError, ValueError):
-            raise InvalidRequest("the prefix must be an integer array of shape [frames, 8]") from None
-    if tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool:
-        raise InvalidRequest(f"the prefix must hold integer codes, got {tensor.dtype}")
-    if tensor.dim() != 2 or tensor.shape[1] != books:
-        raise InvalidRequest(f"the prefix must have shape [frames, {books}], got {list(tensor.shape)}")
-    if tensor.shape[0] == 0:
-        raise InvalidRequest("the prefix has no frames: nothing to continue from")
-    low, high = int(tensor.min()), int(tensor.max())
-    if low < 0 or high >= CODEC_CODEBOOK_SIZE:
-        raise InvalidRequest(
-            f"the prefix holds codes the codec cannot decode (from {low} to {high}; each must lie in "
-            f"[0, {CODEC_CODEBOOK_SIZE}))"
-        )
-    return tensor.long()
+    """Kept frames as an int64 tensor [P, books] (P >= 1), or InvalidRequest naming what is wrong
+    (`request.prefix_codes`: codes the codec cannot decode are refused)."""
+    return torch.from_numpy(prefix_codes(codes, books).copy())
 
 
 def extend_prompt(prompt: Prompt, prefix: torch.Tensor) -> Prompt:
@@ -79,10 +56,3 @@ def check_continuation(prompt_length: int, kept: int, frames: int, context: int)
             f"prompt ({prompt_length} tokens) plus {kept} kept frames plus {frames} new frames exceeds the model's "
             f"context of {context}; ask for at most {room} new frames, keep fewer frames or shorten the lyrics"
         )
-
-
-def kept_frames(seconds: float, frame_rate: float) -> int:
-    """Frames kept when a song is cut at `seconds`: round(seconds x frame_rate) (12.5 frames per second)."""
-    if not np.isfinite(seconds) or seconds <= 0:
-        raise InvalidRequest(f"the cut must be a positive time, got {seconds}")
-    return int(round(seconds * frame_rate))

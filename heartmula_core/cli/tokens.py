@@ -84,11 +84,11 @@ def write_npy_atomic(path: Path, array) -> None:
 
 
 def read_prefix(path: Path):
-    """The frames of a .npy file to continue, int64 [P, 8], or InvalidRequest saying what is wrong with it."""
+    """The frames of a .npy file to continue, read-only int64 array [P, 8], or InvalidRequest saying what is wrong."""
     import numpy as np
 
-    from ..continuation import as_prefix
     from ..errors import InvalidRequest
+    from ..request import prefix_codes
 
     try:
         array = np.load(path, allow_pickle=False)
@@ -96,7 +96,7 @@ def read_prefix(path: Path):
         raise InvalidRequest(f"--continue {path}: no such file") from None
     except (OSError, ValueError) as exc:
         raise InvalidRequest(f"--continue {path} is not a .npy array: {exc}") from None
-    return as_prefix(array)
+    return prefix_codes(array)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         generators=[generator],
         compiled=args.compile,
-        prefix=prefix,
+        prefix=None if prefix is None else torch.from_numpy(prefix.copy()),
     )
     tokens = result.variant(0).cpu().numpy().astype("int64")  # (frames, 8), the kept frames first
     write_npy_atomic(args.out, tokens)

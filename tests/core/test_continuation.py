@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from heartmula_core.cli import main
-from heartmula_core.continuation import as_prefix, kept_frames
+from heartmula_core.continuation import as_prefix
 from heartmula_core.errors import InvalidRequest
 from heartmula_core.generation import generate_tokens
+from heartmula_core.request import cut_at, parse_time
 
 from .heartmula_support import one_thread, sharp  # noqa: F401 (fixtures)
 
@@ -100,11 +101,23 @@ def test_a_prefix_the_codec_cannot_decode_is_refused(codes, needle):
 
 
 def test_a_cut_keeps_round_t_times_the_frame_rate():
-    assert kept_frames(10.0, 12.5) == 125
-    assert kept_frames(0.2, 12.5) == 2  # 2.5 rounds to even, as round() does
-    assert kept_frames(61.3, 12.5) == round(61.3 * 12.5)
-    with pytest.raises(InvalidRequest, match="positive time"):
-        kept_frames(0.0, 12.5)
+    assert cut_at(10.0) == 125
+    assert cut_at(0.2) == 2  # 2.5 rounds to even, as round() does
+    assert cut_at(61.3) == round(61.3 * 12.5)
+    assert cut_at(0.01) == 1  # at least one frame
+    with pytest.raises(InvalidRequest, match="after the start"):
+        cut_at(0.0)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("75", 75.0), ("1:15", 75.0), ("01:15.5", 75.5), (" 0:05 ", 5.0), (12, 12.0)])
+def test_times_are_seconds_or_mm_ss(text, seconds):
+    assert parse_time(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1:75", "-3", "1:2:3", "nan", ":30"])
+def test_a_bad_time_is_one_clear_error(text):
+    with pytest.raises(InvalidRequest, match="seconds or mm:ss"):
+        parse_time(text)
 
 
 def cli_args(heartmula_ref, golden, tmp_path, out, *extra):
