@@ -9,27 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.settings import load_settings
 from app.studio.history import ParentLink
 from app.studio.jobs import Finished, MusicSettings, Sheet
 from app.studio.service import Studio
 from heartmula_core.audio import read_audio
 from heartmula_core.request import cut_at
-from tests.conftest import HEARTMULA_REF
 from tests.llm_server import Reply
 
-from .conftest import TEST_MODEL
+from .conftest import TEST_MODEL, tiny_settings
 
-TINY = HEARTMULA_REF / "tiny"
 SHEET = Sheet(description="a tiny tune", title="Tiny", lyrics="[verse]\nla la la\n[chorus]\nla", tags="pop", seconds=2.0)
 
 
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Studio:
-    settings = load_settings(
-        Path("/dev/null"), data_dir=tmp_path_factory.mktemp("data"), lm_dir=TINY / "HeartMuLa-tiny",
-        gen_dir=TINY / "HeartMuLaGen-tiny", codec_dir=TINY / "HeartCodec-tiny", device="cpu", dtype="float32",
-    )
+    settings = tiny_settings(tmp_path_factory.mktemp("data"))
     return Studio(settings)
 
 
