@@ -118,3 +118,17 @@ def test_a_missing_take_or_song_is_refused(studio: Studio, parent) -> None:
         studio.continue_song(parent.id, 4, "extend", seconds=1.0)
     with pytest.raises(SongNotFound):
         studio.continue_song("20990101-000000-abcdef", 1, "extend", seconds=1.0)
+
+
+def test_stop_during_an_extension_keeps_nothing(studio: Studio, parent) -> None:
+    from app.studio.errors import JobCancelled
+    from app.studio.jobs import Progress
+
+    before = len(studio.children(parent.id))
+    events = studio.continue_song(parent.id, 1, "extend", seconds=60.0, music=MusicSettings(variants=1, seed=3),
+                                  session="stopper")
+    with pytest.raises(JobCancelled):
+        for event in events:
+            if isinstance(event, Progress) and event.phase == "tokens" and event.done >= 5:
+                studio.stop("stopper")
+    assert len(studio.children(parent.id)) == before  # nothing kept
