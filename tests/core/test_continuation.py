@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from heartmula_core.cli import main
-from heartmula_core.continuation import as_prefix
+from heartmula_core.lm.continuation import as_prefix
 from heartmula_core.errors import InvalidRequest
-from heartmula_core.generation import generate_tokens
+from heartmula_core.lm.generation import generate_tokens
 from heartmula_core.request import cut_at, parse_time
 
 from .heartmula_support import one_thread, sharp  # noqa: F401 (fixtures)
@@ -176,8 +176,8 @@ def test_cli_continue_too_long_is_refused_before_loading(heartmula_ref, golden, 
 @torch.inference_mode()
 @pytest.mark.parametrize("which", ["long", "short"])
 def test_first_new_frame_logits_match_the_official_ones(case, golden, which):
-    from heartmula_core.continuation import extend_prompt
-    from heartmula_core.generation import prefill
+    from heartmula_core.lm.continuation import extend_prompt
+    from heartmula_core.lm.generation import prefill
 
     prompt = extend_prompt(case.prompt, as_prefix(golden[f"prefix_{which}"]))
     case.model.setup_caches(2)

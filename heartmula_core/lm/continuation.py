@@ -17,9 +17,9 @@ from dataclasses import replace
 
 import torch
 
-from .errors import InvalidRequest
+from ..errors import InvalidRequest
+from ..request import prefix_codes
 from .prompting import Prompt
-from .request import prefix_codes
 
 
 def as_prefix(codes, books: int = 8) -> torch.Tensor:
