@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .continuing import Continuation
-from .errors import JobCancelled
+from .errors import InvalidInput, JobCancelled
 from .history import History, NewTake, Song
 
 FIELDS = ("description", "title", "lyrics", "tags")
@@ -292,7 +292,7 @@ class ComposeJob:
         self._check()
         if self.fill:
             if self.writer is None:
-                raise ValueError("No songwriter is set up, so the ticked fields cannot be written.")
+                raise InvalidInput("No songwriter is set up, so the ticked fields cannot be written.")
             emit(Progress("writing"))
             written = self.writer.write(sheet, self.fill, lambda text: emit(TextChunk(text)), self.cancel)
             self._check()
@@ -301,7 +301,7 @@ class ComposeJob:
         if self.continuation is not None:
             sheet = dataclasses.replace(sheet, lyrics=self.continuation.lyrics_after(sheet.lyrics))
         if not (sheet.lyrics.strip() or sheet.tags.strip()):
-            raise ValueError("Give the song some lyrics or tags (or tick them for the LLM to write).")
+            raise InvalidInput("Give the song some lyrics or tags (or tick them for the LLM to write).")
         with self.device_queue.turn(lambda place: emit(Progress("waiting", place=place)), self.cancel):
             self._check()
             if self.continuation is None:

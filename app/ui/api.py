@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 from heartmula_core.request import parse_time
 
+from app.studio.errors import InvalidInput
 from app.studio.history import Song
 from app.studio.jobs import FIELDS, Finished, MusicSettings, Sheet, SheetWritten
 from app.studio.service import Studio
@@ -41,7 +42,7 @@ def _fill(text: str) -> frozenset[str]:
     names = frozenset(n.strip().lower() for n in (text or "").split(",") if n.strip())
     unknown = names - set(FIELDS)
     if unknown:
-        raise ValueError(f"unknown field(s) to fill: {', '.join(sorted(unknown))} (choose from {', '.join(FIELDS)})")
+        raise InvalidInput(f"unknown field(s) to fill: {', '.join(sorted(unknown))} (choose from {', '.join(FIELDS)})")
     return names
 
 
@@ -85,7 +86,7 @@ def register(studio: Studio) -> None:
         take up to `from_time` (seconds or mm:ss) and makes the rest again, `seconds` long in all, with the same
         lyrics. Returns the new song; its "parent" names the take it came from."""
         if mode not in ("extend", "redo"):
-            raise ValueError(f"mode must be extend or redo, not {mode!r}")
+            raise InvalidInput(f"mode must be extend or redo, not {mode!r}")
         cut = parse_time(from_time) if (from_time or "").strip() else None
         fields = _fill(fill)
         music = MusicSettings(variants=int(variants), seed=None if seed is None or int(seed) < 0 else int(seed),

@@ -52,10 +52,6 @@ class LlamaConfig:
     def head_dim(self) -> int:
         return self.embed_dim // self.num_heads
 
-    @property
-    def q_per_kv(self) -> int:
-        return self.num_heads // self.num_kv_heads
-
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> LlamaConfig:
         """A flavor from a `flavor_specs` entry (unknown keys are an error: a typo must not pass silently)."""

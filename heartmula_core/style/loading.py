@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from ..hub.catalogue import CATALOGUE, CatalogueEntry, Kind
 from ..errors import ModelNotAvailable
 from ..hub import Catalogue
+from ..hub.catalogue import CATALOGUE, CatalogueEntry, Kind
 from ..weights import load_state_dict_strict, parse_dtype
 from .checkpoint import convert, read_mulan_state, weights_file
 from .config import AudioTowerConfig, MulanConfig, TextModelConfig

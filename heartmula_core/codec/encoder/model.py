@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...errors import check_cancel
 from ..rvq import ResidualVQEncoder
-from ..stream import check_cancel
 from .chunks import as_stereo, chunk_batches, chunk_count, output_frames
 from .config import SAMPLE_RATE, EncoderConfig
 from .features import FeatureExtractors, Features
@@ -110,7 +110,7 @@ class HeartCodecEncoder(nn.Module):
         total = chunk_count(wave.shape[-1])
         codes, done = [], 0
         for batch in chunk_batches(wave, batch_size):
-            check_cancel(cancel)
+            check_cancel(cancel, "encoding")
             codes.append(self.encode_chunks(batch, trace).reshape(-1, self.quantizer.codebooks.shape[0]).cpu())
             done += batch.shape[0]
             if callback is not None:
