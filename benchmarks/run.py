@@ -2,7 +2,8 @@
 
 Each part of the engine measures itself in its own `benchmarks/bench_<part>.py` (functions returning rows,
 one dict per line of the table); this script only picks the parts and prints one table per part (LM, int8,
-song, codec, style, stream), each with only the columns its rows fill.
+song, codec, style, encoder, stream), each with only the columns its rows fill. The encoder's part also runs alone:
+`python benchmarks/bench_encoder.py [--config tiny|full]`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 
 from benchmarks.bench_codec import codec_rows  # noqa: E402
+from benchmarks.bench_encoder import encoder_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
 from benchmarks.bench_pipeline import pipeline_rows  # noqa: E402
 from benchmarks.bench_profile import profile_rows  # noqa: E402
@@ -66,6 +68,7 @@ def main() -> None:
     rows += pipeline_rows(configs, args.device, args.quick)
     rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)
+    rows += encoder_rows(configs, args.device, args.quick)
     rows += stream_rows(configs, args.device, args.quick)
     print_tables(rows)
     if args.profile:
