@@ -52,7 +52,7 @@ def encode_recording(args: argparse.Namespace) -> tuple[torch.Tensor, Path]:
     """Read and encode args.recording with a progress bar -> (codes int64 (frames, 8), codec folder)."""
     from tqdm import tqdm
 
-    from ..catalogue import DEFAULT_CODEC, DEFAULT_ENCODER
+    from ..hub.catalogue import DEFAULT_CODEC, DEFAULT_ENCODER
     from ..codec.encoder import load_encoder
     from ..codec.encoder.chunks import chunk_count
     from ..codec.encoder.recording import read_recording

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from heartmula_core.catalogue import CATALOGUE, Kind, find_problem, with_companions
+from heartmula_core.hub.catalogue import CATALOGUE, Kind, find_problem, with_companions
 from heartmula_core.errors import ModelNotAvailable
 from heartmula_core.hub import Catalogue, Source
 
