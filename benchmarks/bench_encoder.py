@@ -1,5 +1,8 @@
 """HeartCodec encoder speed and memory: seconds of compute per second of audio, peak RSS.
 
+`python benchmarks/run.py` prints these rows in its encoder table; `python benchmarks/bench_encoder.py
+[--config tiny|full]` runs this part alone.
+
 Method: `HeartCodecEncoder.tokenize` on music (the golden 35 s stereo test signal at 24 kHz, looped to the
 length wanted), after one warm-up chunk (tiny); CPU in float32 (the authors' advice for reconstruction).
 Wall time on a shared machine mostly measures the other jobs, so process CPU time (all threads) is given

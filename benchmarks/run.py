@@ -2,8 +2,7 @@
 
 Each part of the engine measures itself in its own `benchmarks/bench_<part>.py` (functions returning rows,
 one dict per line of the table); this script only picks the parts and prints one table per part (LM, int8,
-song, codec, style, encoder, stream), each with only the columns its rows fill. The encoder's part also runs alone:
-`python benchmarks/bench_encoder.py [--config tiny|full]`.
+song, codec, style, stream), each with only the columns its rows fill.
 """
 
 from __future__ import annotations
