@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     lm_dir: Path | None = Field(None, description="a HeartMuLa LM checkpoint folder (else the HF cache)")
     gen_dir: Path | None = Field(None, description="the tokenizer + gen_config folder (HeartMuLaGen)")
     codec_dir: Path | None = Field(None, description="a HeartCodec checkpoint folder")
+    encoder_dir: Path | None = Field(None, description="the HeartCodec encoder folder (recordings to tokens)")
     style_dir: Path | None = Field(None, description="MuQ-MuLan (style conditioning) folder")
     transcriber_dir: Path | None = Field(None, description="HeartTranscriptor folder")
     ckpt_dir: Path | None = Field(None, description="a folder holding all of the above, official layout")
@@ -84,7 +85,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
 
-    @field_validator("data_dir", "lm_dir", "gen_dir", "codec_dir", "style_dir", "transcriber_dir", "ckpt_dir")
+    @field_validator(
+        "data_dir", "lm_dir", "gen_dir", "codec_dir", "encoder_dir", "style_dir", "transcriber_dir", "ckpt_dir"
+    )
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser()

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 
 from benchmarks.bench_codec import codec_rows  # noqa: E402
+from benchmarks.bench_encoder import encoder_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
 from benchmarks.bench_pipeline import pipeline_rows  # noqa: E402
 from benchmarks.bench_profile import profile_rows  # noqa: E402
@@ -66,6 +67,7 @@ def main() -> None:
     rows += pipeline_rows(configs, args.device, args.quick)
     rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)
+    rows += encoder_rows(configs, args.device, args.quick)
     rows += stream_rows(configs, args.device, args.quick)
     print_tables(rows)
     if args.profile:

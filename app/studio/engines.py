@@ -133,6 +133,7 @@ class PipelineMusicMaker:
             "lm": s.lm_dir,
             "gen": s.gen_dir,
             "codec": s.codec_dir,
+            "encoder": s.encoder_dir,
             "transcriptor": s.transcriber_dir,
             "style": s.style_dir,
         }

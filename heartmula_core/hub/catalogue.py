@@ -29,6 +29,7 @@ class Kind(str, Enum):
 
     LM = "lm"
     CODEC = "codec"
+    ENCODER = "encoder"
     GEN = "gen"
     TRANSCRIPTOR = "transcriptor"
     STYLE = "style"
@@ -41,6 +42,7 @@ class Weights(str, Enum):
 
     SAFETENSORS = "safetensors"  # model.safetensors, or an index and every shard it names
     SAFETENSORS_OR_BIN = "safetensors-or-bin"  # as above, or a single pytorch_model.bin
+    NAMED = "named"  # a single weights file of its own name, listed in `files` (the encoder's)
     NONE = "none"  # configuration / tokenizer only
 
 
@@ -124,6 +126,13 @@ _ENTRIES = (
         ("HeartCodec-oss",),
     ),
     CatalogueEntry(
+        "encoder", "HeartMuLa/HeartCodec-oss-encoder", Kind.ENCODER,
+        "HeartCodec encoder (a recording -> LM tokens), pairs with the codec's quantizer",
+        ("encoder_config.json", "encoder.safetensors"), Weights.NAMED,
+        ("encoder_config.json", "encoder.safetensors", "*.md", "LICENSE", "SHA256SUMS"),
+        ("HeartCodec-oss-encoder",), companions=("codec",),
+    ),
+    CatalogueEntry(
         "gen", "HeartMuLa/HeartMuLaGen", Kind.GEN,
         "HeartMuLa tokenizer and generation ids",
         ("tokenizer.json", "gen_config.json"), Weights.NONE, ("tokenizer.json", "gen_config.json"),
@@ -164,6 +173,7 @@ DEFAULT_LM = "rl"
 DEFAULT_CODEC = "codec"
 DEFAULT_GEN = "gen"
 DEFAULT_STYLE = "style"
+DEFAULT_ENCODER = "encoder"
 
 
 def get_entry(name: str) -> CatalogueEntry:
@@ -198,7 +208,7 @@ def find_problem(entry: CatalogueEntry, folder: Path) -> str | None:
                 json.loads((folder / name).read_text(encoding="utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
                 return f"{name} is unreadable ({exc.__class__.__name__})"
-    if entry.weights is Weights.NONE:
+    if entry.weights in (Weights.NONE, Weights.NAMED):  # NAMED: the weights file is one of `files`
         return None
     if entry.weights is Weights.SAFETENSORS_OR_BIN and (folder / PYTORCH_BIN).is_file():
         return None
