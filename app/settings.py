@@ -82,6 +82,8 @@ class Settings(BaseSettings):
 
     # --- the web app ---
     host: str = "127.0.0.1"
+    allowed_hosts: str = Field("", description="more host names the page answers to, comma-separated (say, a "
+                               "reverse proxy's): requests addressed to any other name are refused")
     port: int = Field(7860, ge=1, le=65535)
 
     @field_validator("data_dir", "lm_dir", "gen_dir", "codec_dir", "style_dir", "transcriber_dir", "ckpt_dir")

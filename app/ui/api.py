@@ -19,14 +19,20 @@ from app.studio.jobs import FIELDS, Finished, MusicSettings, Sheet, SheetWritten
 from app.studio.service import Studio
 
 from .common import guarded
+from .take_route import take_url
 
 
 def song_dict(song: Song) -> dict[str, Any]:
-    """A kept song as JSON: its sheet, settings and the files of its takes (paths on the server)."""
+    """A kept song as JSON: its sheet, settings and its takes, each by its file name in the song and the URL
+    (relative to the app) that serves its audio. No path on the server: a style reference is named likewise."""
+    settings = dict(song.settings)
+    if settings.get("style_audio"):
+        settings["style_audio"] = song.style_reference.name if song.style_reference else None
     return {
         "id": song.id, "title": song.title, "description": song.description, "lyrics": song.lyrics,
-        "tags": song.tags, "seconds": song.seconds, "created": song.created, "settings": song.settings,
-        "takes": [{"index": t.index, "seed": t.seed, "audio": str(t.audio)} for t in song.takes],
+        "tags": song.tags, "seconds": song.seconds, "created": song.created, "settings": settings,
+        "takes": [{"index": t.index, "seed": t.seed, "audio": t.audio.name, "url": take_url(song.id, t.index)}
+                  for t in song.takes],
     }
 
 
