@@ -24,13 +24,10 @@ from .take_route import take_url
 
 def song_dict(song: Song) -> dict[str, Any]:
     """A kept song as JSON: its sheet, settings and its takes, each by its file name in the song and the URL
-    (relative to the app) that serves its audio. No path on the server: a style reference is named likewise."""
-    settings = dict(song.settings)
-    if settings.get("style_audio"):
-        settings["style_audio"] = song.style_reference.name if song.style_reference else None
+    (relative to the app) that serves its audio; no path on the server."""
     return {
         "id": song.id, "title": song.title, "description": song.description, "lyrics": song.lyrics,
-        "tags": song.tags, "seconds": song.seconds, "created": song.created, "settings": settings,
+        "tags": song.tags, "seconds": song.seconds, "created": song.created, "settings": song.settings,
         "takes": [{"index": t.index, "seed": t.seed, "audio": t.audio.name, "url": take_url(song.id, t.index)}
                   for t in song.takes],
     }
