@@ -1,4 +1,4 @@
-"""Named API endpoints for scripts (`gradio_client`): write, compose and search, with plain typed arguments.
+"""Named API endpoints for scripts (`gradio_client`): write, compose, stop and search, with plain typed arguments.
 
     from gradio_client import Client
     client = Client("http://127.0.0.1:7860/")
@@ -6,10 +6,19 @@
     song = client.predict("rainy night jazz", "", "", "", "title,lyrics,tags", 30, 2, -1, "ollama", "",
                           api_name="/compose")
     found = client.predict("rain", "newest", api_name="/search")
+
+Every API call is a job of its own, never shared with another client or a page tab: `/compose` answers
+`{"job": id}` first and the song last, and `/stop` with that id stops that song only.
+
+    job = client.submit(..., api_name="/compose")        # job.outputs()[0]["job"] once it has started
+    client.predict(job_id, api_name="/stop")             # {"job": job_id, "stopped": 1}
 """
 
 from __future__ import annotations
 
+import re
+import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -33,6 +42,14 @@ def song_dict(song: Song) -> dict[str, Any]:
     }
 
 
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16): unguessable, so only its owner can stop it
+
+
+def _session(job: str) -> str:
+    """The studio session an API job runs in (no page tab has one like it)."""
+    return f"api-job:{job}"
+
+
 def _fill(text: str) -> frozenset[str]:
     names = frozenset(n.strip().lower() for n in (text or "").split(",") if n.strip())
     unknown = names - set(FIELDS)
@@ -50,7 +67,8 @@ def register(studio: Studio) -> None:
         """Fill the listed fields (comma-separated) of a song sheet with the LLM; returns the sheet and repairs."""
         sheet = Sheet(description, title, lyrics, tags, float(seconds))
         written = None
-        for event in studio.write(sheet, _fill(fill), studio.llm_choice(backend, model=model)):
+        session = _session(secrets.token_urlsafe(16))  # its own: no other client's or tab's Stop reaches it
+        for event in studio.write(sheet, _fill(fill), studio.llm_choice(backend, model=model), session):
             if isinstance(event, SheetWritten):
                 written = event
         assert written is not None  # the writer either returns a sheet or raises
@@ -60,17 +78,30 @@ def register(studio: Studio) -> None:
     @guarded
     def compose(description: str, title: str = "", lyrics: str = "", tags: str = "", fill: str = "",
                 seconds: float = 30.0, variants: int = 1, seed: int = -1, backend: str = "ollama",
-                model: str = "") -> dict[str, Any]:
-        """Write the listed fields (if any), make the music, keep it; returns the song with its take files."""
+                model: str = "") -> Iterator[dict[str, Any]]:
+        """Write the listed fields (if any), make the music, keep it. Answers `{"job": id}` as soon as the job
+        runs (pass the id to /stop), then the song with its takes and the same `job`."""
         sheet = Sheet(description, title, lyrics, tags, float(seconds))
         music = MusicSettings(variants=int(variants), seed=None if seed is None or int(seed) < 0 else int(seed),
                               lm_variant=studio.settings.lm_variant)
         fields = _fill(fill)
         choice = studio.llm_choice(backend, model=model) if fields else None
-        for event in studio.compose(sheet, fields, music, choice):
+        job = secrets.token_urlsafe(16)
+        announced = False
+        for event in studio.compose(sheet, fields, music, choice, _session(job)):
+            if not announced:  # the job is registered once it runs: a Stop sent from now on finds it
+                announced = True
+                yield {"job": job}
             if isinstance(event, Finished):
-                return song_dict(event.song)
+                yield {"job": job, **song_dict(event.song)}
+                return
         raise RuntimeError("the job ended without a song")
+
+    @guarded
+    def stop(job: str) -> dict[str, Any]:
+        """Stop the /compose whose id is `job`; `stopped` says how many jobs were told to stop (0 or 1)."""
+        stopped = studio.stop(_session(job)) if JOB_ID.fullmatch(job or "") else 0
+        return {"job": job, "stopped": stopped}
 
     @guarded
     def search(query: str = "", sort: str = "newest") -> list[dict[str, Any]]:
@@ -80,3 +111,4 @@ def register(studio: Studio) -> None:
     gr.api(write, api_name="write", concurrency_limit=None)
     gr.api(compose, api_name="compose", concurrency_limit=None)
     gr.api(search, api_name="search", concurrency_limit=None)
+    gr.api(stop, api_name="stop", concurrency_limit=None)
