@@ -87,7 +87,7 @@ def launch_app(studio: Studio, host: str, port: int, *, block: bool = True) -> g
     guard = Middleware(RequestGuard, hosts=allowed_hosts(host, settings.allowed_hosts), private_dirs=[settings.data_dir])
     demo.launch(
         server_name=host, server_port=port, inbrowser=False, share=False, prevent_thread_lock=not block,
-        allowed_paths=[str(settings.data_dir)], max_file_size=f"{settings.max_upload_mb:g}mb",
+        allowed_paths=[str(settings.data_dir)], max_file_size=settings.max_upload_bytes,
         theme=gr.themes.Soft(), css=CSS, footer_links=["api"], quiet=True,
         app_kwargs={"routes": live_route.routes(studio) + take_route.routes(studio), "middleware": [guard]},
     )
