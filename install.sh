@@ -37,13 +37,19 @@ if [ "$want_browser" = 1 ] || [ "${CI:-}" = "true" ]; then
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
   done
   if [ -n "$missing" ]; then
+    # Asked for them (or under CI): not getting them is a failure, never a warning, so that a test run can
+    # never pass with the browser tests silently skipped.
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       echo "==> installing Debian$missing for the tests"
       # shellcheck disable=SC2086  # one package name per word
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null) \
-        || echo "warning:$missing could not be installed; the tests that need them will be skipped" >&2
+      if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null); then
+        echo "install.sh: apt-get could not install$missing (needed by the browser and voice tests)" >&2
+        exit 1
+      fi
     else
-      echo "warning:$missing missing and cannot be installed here (needs root and apt-get); the tests that need them will be skipped" >&2
+      echo "install.sh:$missing missing and cannot be installed here (needs root and apt-get): install them" \
+        "yourself (Debian: apt-get install$missing), or run ./install.sh without --browser" >&2
+      exit 1
     fi
   fi
 fi

@@ -76,13 +76,18 @@ class Settings(BaseSettings):
     compile: bool = Field(False, description="compile the LM's frame step: the first song waits for it, later ones run faster")
 
     # --- limits on what a page visitor may send ---
-    max_upload_mb: float = Field(50.0, gt=0)
-    max_style_audio_s: float = Field(600.0, gt=0)
+    # MB are 1,000,000 bytes, here, in Gradio's upload route and in the app's own check (`max_upload_bytes`).
+    max_upload_mb: float = Field(50.0, gt=0, description="largest upload, in MB of 1,000,000 bytes")
+    # Lengths are read from a recording's header before it is decoded: a small compressed file can hold hours.
+    max_style_audio_s: float = Field(600.0, gt=0, description="longest style reference recording, seconds")
+    max_transcribe_audio_s: float = Field(900.0, gt=0, description="longest recording to transcribe, seconds")
     max_lyrics_lines: int = Field(300, gt=0)
     max_lyrics_chars: int = Field(12_000, gt=0)
 
     # --- the web app ---
     host: str = "127.0.0.1"
+    allowed_hosts: str = Field("", description="more host names the page answers to, comma-separated (say, a "
+                               "reverse proxy's): requests addressed to any other name are refused")
     port: int = Field(7860, ge=1, le=65535)
 
     @field_validator(
@@ -96,6 +101,11 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.strip().rstrip("/")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """`max_upload_mb` in bytes (MB = 1,000,000 bytes): the one number both upload checks use."""
+        return int(self.max_upload_mb * 1_000_000)
 
     def llm_model(self, backend: str | None = None) -> str:
         """The model name configured for `backend` (may be empty: the backend then picks one)."""

@@ -117,6 +117,7 @@ def read_audio(
                 raise InvalidRequest(
                     f"{path}: {f.frames / rate:.1f} s of audio is longer than the {max_seconds:g} s limit"
                 )
+            # soundfile reads no more than the header's frame count, the length just checked.
             data = f.read(dtype="float32", always_2d=True)  # (samples, channels)
     except sf.LibsndfileError as exc:
         raise InvalidRequest(f"{path}: not a readable audio file ({_libsndfile_reason(exc)})") from None

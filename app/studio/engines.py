@@ -53,14 +53,23 @@ class LlmChoice:
     api_key: str = dataclasses.field(default="", repr=False)  # never logged, never kept
 
     def settings(self, base: Settings) -> Settings:
-        """`base` with this choice applied (empty values keep the configured ones)."""
+        """`base` with this choice applied (empty values keep the configured ones).
+
+        The stored API key belongs to the configured OpenAI URL: a URL typed on the page gets only the key typed
+        with it (or none), so a visitor cannot make Heartsong send the stored key to a server of their choosing.
+        """
+        from pydantic import SecretStr
+
         update: dict[str, Any] = {"llm_backend": self.backend}
         if self.backend == "ollama":
             update |= {"ollama_url": self.url or base.ollama_url, "ollama_model": self.model or base.ollama_model}
         else:
-            update |= {"openai_base_url": self.url or base.openai_base_url, "openai_model": self.model or base.openai_model}
+            url = self.url.strip().rstrip("/") or base.openai_base_url
+            update |= {"openai_base_url": url, "openai_model": self.model or base.openai_model}
             if self.api_key:
                 update["openai_api_key"] = SecretStr(self.api_key)
+            elif url != base.openai_base_url:
+                update["openai_api_key"] = None
         return base.model_copy(update=update)
 
     def public(self) -> dict[str, str]:

@@ -209,17 +209,19 @@ class History:
         return target
 
     def delete(self, song_id: str) -> None:
-        """Remove a song: its row and its folder. Raises `SongNotFound` if it is not there."""
+        """Remove a song: its row, its words (from the database files too, not only from search) and its folder.
+        Raises `SongNotFound` if it is not there."""
         final = self.songs_dir / _safe_id(song_id)
         trash = self.songs_dir / f"{_TRASH_PREFIX}{os.getpid()}-{song_id}"
         with self._connect() as db:
             if db.execute("DELETE FROM songs WHERE id = ?", (song_id,)).rowcount == 0:
                 raise SongNotFound(f"That song is no longer in the history (id {song_id}).")
-            db.execute("DELETE FROM songs_fts WHERE song_id = ?", (song_id,))
+            _forget(db, song_id)
             # Its own link goes; links to it stay, so its children still say what they came from.
             db.execute("DELETE FROM song_parents WHERE song_id = ?", (song_id,))
             if final.exists():
                 os.replace(final, trash)  # an error here rolls the row back: nothing lost
+        self._checkpoint()
         shutil.rmtree(trash, ignore_errors=True)
         log.info("deleted song %s", song_id)
 
@@ -335,9 +337,10 @@ class History:
             for song_id in known:
                 if not (self.songs_dir / song_id / "song.json").is_file():
                     db.execute("DELETE FROM songs WHERE id = ?", (song_id,))
-                    db.execute("DELETE FROM songs_fts WHERE song_id = ?", (song_id,))
+                    _forget(db, song_id)
                     removed += 1
         if removed:
+            self._checkpoint()
             log.warning("history: removed %d leftover(s) of interrupted saves", removed)
         return removed
 
@@ -347,10 +350,27 @@ class History:
         db = sqlite3.connect(self.folder / "history.sqlite3", timeout=30)
         try:
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten with zeros, not left in free space
             with db:
                 yield db
         finally:
             db.close()
+
+    def _checkpoint(self) -> None:
+        """Move the log's pages into the database and empty the log, so a deleted song's old pages are gone
+        from both files. Best effort: a reader holding an old snapshot delays it to a later checkpoint."""
+        with self._connect() as db:
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            log.info("history: the log could not be emptied yet (a reader is busy); SQLite will do it later")
+
+
+def _forget(db: sqlite3.Connection, song_id: str) -> None:
+    """Remove a song's words from the search index for good. FTS5 only marks a deleted row in its index until
+    the segments are merged, so they are merged now (this SQLite has no FTS5 `secure-delete`; a personal history
+    is small enough that the merge takes milliseconds)."""
+    db.execute("DELETE FROM songs_fts WHERE song_id = ?", (song_id,))
+    db.execute("INSERT INTO songs_fts (songs_fts) VALUES ('optimize')")
 
 
 def _safe_id(song_id: str) -> str:

@@ -266,17 +266,22 @@ class Studio:
 
     # -- uploads and transcription -------------------------------------------------------------------------
 
-    def check_upload(self, path: str | Path, *, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
-        """Read an uploaded recording within the size cap; corrupt or too large is a clear `InvalidRequest`
-        that names the file as the musician knows it (not the server's upload folder)."""
+    def check_upload(self, path: str | Path, *, max_seconds: float) -> tuple[np.ndarray, int]:
+        """Read an uploaded recording within the size cap and `max_seconds` (every upload path passes its cap
+        from the settings); corrupt, too large or too long is a clear `InvalidRequest` that names the file as
+        the musician knows it (not the server's upload folder).
+
+        The length comes from the file's header and is checked before anything is decoded, and decoding reads
+        no more than the header's length, so a small compressed file holding hours of silence costs nothing.
+        """
         try:
-            return read_audio(path, max_bytes=int(self.settings.max_upload_mb * 1e6), max_seconds=max_seconds)
+            return read_audio(path, max_bytes=self.settings.max_upload_bytes, max_seconds=max_seconds)
         except InvalidRequest as exc:
             raise InvalidRequest(str(exc).replace(str(path), Path(path).name)) from None
 
     def transcribe(self, path: str | Path) -> str:
         """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear."""
-        self.check_upload(path)
+        self.check_upload(path, max_seconds=self.settings.max_transcribe_audio_s)
         from heartmula_core.transcribe import Transcriber  # torch: imported when first used, like the pipeline
 
         with self._lock:

@@ -1,4 +1,4 @@
-"""Named API endpoints for scripts (`gradio_client`): write, compose, continue and search, with plain typed
+"""Named API endpoints for scripts (`gradio_client`): write, compose, stop, continue and search, with plain typed
 arguments.
 
     from gradio_client import Client
@@ -10,10 +10,19 @@ arguments.
     longer = client.predict(song["id"], 1, "extend", 20, "", "[verse]\\nnew words", "", 1, -1, "ollama", "",
                             api_name="/continue")                    # 20 s more, new lyrics after the old
     redo = client.predict(song["id"], 1, "redo", 30, "0:18", "", "", 2, -1, "ollama", "", api_name="/continue")
+
+Every API call is a job of its own, never shared with another client or a page tab: `/compose` answers
+`{"job": id}` first and the song last, and `/stop` with that id stops that song only.
+
+    job = client.submit(..., api_name="/compose")        # job.outputs()[0]["job"] once it has started
+    client.predict(job_id, api_name="/stop")             # {"job": job_id, "stopped": 1}
 """
 
 from __future__ import annotations
 
+import re
+import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -25,17 +34,27 @@ from app.studio.jobs import FIELDS, Finished, MusicSettings, Sheet, SheetWritten
 from app.studio.service import Studio
 
 from .common import guarded
+from .take_route import take_url
 
 
 def song_dict(song: Song) -> dict[str, Any]:
-    """A kept song as JSON: its sheet, settings and the files of its takes (paths on the server)."""
+    """A kept song as JSON: its sheet, settings and its takes, each by its file name in the song and the URL
+    (relative to the app) that serves its audio; no path on the server."""
     return {
         "id": song.id, "title": song.title, "description": song.description, "lyrics": song.lyrics,
         "tags": song.tags, "seconds": song.seconds, "created": song.created, "settings": song.settings,
-        "takes": [{"index": t.index, "seed": t.seed, "decode_seed": t.codec_seed, "audio": str(t.audio)}
-                  for t in song.takes],
+        "takes": [{"index": t.index, "seed": t.seed, "decode_seed": t.codec_seed, "audio": t.audio.name,
+                   "url": take_url(song.id, t.index)} for t in song.takes],
         "parent": song.parent.as_json() if song.parent is not None else None,
     }
+
+
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16): unguessable, so only its owner can stop it
+
+
+def _session(job: str) -> str:
+    """The studio session an API job runs in (no page tab has one like it)."""
+    return f"api-job:{job}"
 
 
 def _fill(text: str) -> frozenset[str]:
@@ -55,7 +74,8 @@ def register(studio: Studio) -> None:
         """Fill the listed fields (comma-separated) of a song sheet with the LLM; returns the sheet and repairs."""
         sheet = Sheet(description, title, lyrics, tags, float(seconds))
         written = None
-        for event in studio.write(sheet, _fill(fill), studio.llm_choice(backend, model=model)):
+        session = _session(secrets.token_urlsafe(16))  # its own: no other client's or tab's Stop reaches it
+        for event in studio.write(sheet, _fill(fill), studio.llm_choice(backend, model=model), session):
             if isinstance(event, SheetWritten):
                 written = event
         assert written is not None  # the writer either returns a sheet or raises
@@ -65,17 +85,30 @@ def register(studio: Studio) -> None:
     @guarded
     def compose(description: str, title: str = "", lyrics: str = "", tags: str = "", fill: str = "",
                 seconds: float = 30.0, variants: int = 1, seed: int = -1, backend: str = "ollama",
-                model: str = "") -> dict[str, Any]:
-        """Write the listed fields (if any), make the music, keep it; returns the song with its take files."""
+                model: str = "") -> Iterator[dict[str, Any]]:
+        """Write the listed fields (if any), make the music, keep it. Answers `{"job": id}` as soon as the job
+        runs (pass the id to /stop), then the song with its takes and the same `job`."""
         sheet = Sheet(description, title, lyrics, tags, float(seconds))
         music = MusicSettings(variants=int(variants), seed=None if seed is None or int(seed) < 0 else int(seed),
                               lm_variant=studio.settings.lm_variant)
         fields = _fill(fill)
         choice = studio.llm_choice(backend, model=model) if fields else None
-        for event in studio.compose(sheet, fields, music, choice):
+        job = secrets.token_urlsafe(16)
+        announced = False
+        for event in studio.compose(sheet, fields, music, choice, _session(job)):
+            if not announced:  # the job is registered once it runs: a Stop sent from now on finds it
+                announced = True
+                yield {"job": job}
             if isinstance(event, Finished):
-                return song_dict(event.song)
+                yield {"job": job, **song_dict(event.song)}
+                return
         raise RuntimeError("the job ended without a song")
+
+    @guarded
+    def stop(job: str) -> dict[str, Any]:
+        """Stop the /compose whose id is `job`; `stopped` says how many jobs were told to stop (0 or 1)."""
+        stopped = studio.stop(_session(job)) if JOB_ID.fullmatch(job or "") else 0
+        return {"job": job, "stopped": stopped}
 
     @guarded
     def continue_song(song_id: str, take: int = 1, mode: str = "extend", seconds: float = 30.0, from_time: str = "",
@@ -93,7 +126,8 @@ def register(studio: Studio) -> None:
                               lm_variant=studio.settings.lm_variant)
         choice = studio.llm_choice(backend, model=model) if fields else None
         events = studio.continue_song(song_id, int(take), mode, seconds=float(seconds), from_seconds=cut,  # type: ignore[arg-type]
-                                      new_lyrics=lyrics, fill=fields, music=music, choice=choice)
+                                      new_lyrics=lyrics, fill=fields, music=music, choice=choice,
+                                      session=_session(secrets.token_urlsafe(16)))  # its own: no other Stop reaches it
         for event in events:
             if isinstance(event, Finished):
                 return song_dict(event.song)
@@ -107,4 +141,5 @@ def register(studio: Studio) -> None:
     gr.api(write, api_name="write", concurrency_limit=None)
     gr.api(compose, api_name="compose", concurrency_limit=None)
     gr.api(search, api_name="search", concurrency_limit=None)
+    gr.api(stop, api_name="stop", concurrency_limit=None)
     gr.api(continue_song, api_name="continue", concurrency_limit=None)

@@ -9,8 +9,11 @@ import gradio as gr
 from app.studio.jobs import FIELDS, MusicSettings
 from app.studio.service import Studio
 
-from . import api, create_tab, history_tab, live_route, models_tab, transcribe_tab
+from starlette.middleware import Middleware
+
+from . import api, create_tab, history_tab, live_route, models_tab, take_route, transcribe_tab
 from .common import CSS, guarded
+from .guard import RequestGuard, allowed_hosts
 
 TITLE = "Heartsong"
 
@@ -74,13 +77,18 @@ def build_app(studio: Studio) -> gr.Blocks:
 
 
 def launch_app(studio: Studio, host: str, port: int, *, block: bool = True) -> gr.Blocks:
-    """Serve the page on host:port (no browser is opened); returns the running Blocks."""
+    """Serve the page on host:port (no browser is opened); returns the running Blocks.
+
+    Requests addressed to another host, and Gradio's file route into the data folder, are refused (guard.py).
+    """
+    settings = studio.settings
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=None)
+    guard = Middleware(RequestGuard, hosts=allowed_hosts(host, settings.allowed_hosts), private_dirs=[settings.data_dir])
     demo.launch(
         server_name=host, server_port=port, inbrowser=False, share=False, prevent_thread_lock=not block,
-        allowed_paths=[str(studio.settings.data_dir)], max_file_size=f"{studio.settings.max_upload_mb:g}mb",
+        allowed_paths=[str(settings.data_dir)], max_file_size=settings.max_upload_bytes,
         theme=gr.themes.Soft(), css=CSS, footer_links=["api"], quiet=True,
-        app_kwargs={"routes": live_route.routes(studio)},
+        app_kwargs={"routes": live_route.routes(studio) + take_route.routes(studio), "middleware": [guard]},
     )
     return demo

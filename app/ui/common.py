@@ -63,7 +63,7 @@ def session_of(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or ""
 
 
-def upload_note(studio: Studio, path: str | None, what: str, *, max_seconds: float | None = None) -> str:
+def upload_note(studio: Studio, path: str | None, what: str, *, max_seconds: float) -> str:
     """The status line for an uploaded recording (its length), or a `gr.Error` when it is corrupt or too large."""
     if not path:
         return ""

@@ -240,7 +240,9 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     tab.style_audio.upload(check_reference, tab.style_audio, tab.status, api_visibility="private")
 
     def stop(request: gr.Request) -> None:
-        studio.stop(session_of(request))
+        session = session_of(request)
+        if session:  # a request without a session owns no job
+            studio.stop(session)
 
     # Stop sets this tab's cancel event; the running handler says "Stopped" (and clears the players) within a
     # second whatever the job is doing (jobs.stream), and it is the last thing that handler sends. Gradio's

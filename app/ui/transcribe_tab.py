@@ -44,7 +44,7 @@ def wire(tab: TranscribeTab, studio: Studio) -> None:
 
     @guarded
     def check(path: str | None) -> str:
-        return upload_note(studio, path, "Ready to transcribe")
+        return upload_note(studio, path, "Ready to transcribe", max_seconds=studio.settings.max_transcribe_audio_s)
 
     tab.upload.upload(check, tab.upload, tab.status, api_visibility="private")
 

@@ -110,11 +110,11 @@ def test_uploads_corrupt_or_too_large_are_clear_errors(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 10)
     with pytest.raises(InvalidRequest, match="not a readable audio file"):
-        studio.check_upload(corrupt)
+        studio.check_upload(corrupt, max_seconds=60)
     large = tmp_path / "large.wav"
     large.write_bytes(b"\x00" * 5000)
     with pytest.raises(InvalidRequest, match="larger than"):
-        studio.check_upload(large)
+        studio.check_upload(large, max_seconds=60)
 
 
 def test_explain_gives_musicians_a_line_and_bugs_none() -> None:

@@ -19,6 +19,7 @@ from heartmula_core.cli import main as cli_main
 from heartmula_core.errors import Cancelled, InvalidRequest, ModelNotAvailable
 from heartmula_core.hub import Catalogue, Source
 from heartmula_core.transcribe import Transcriber, TranscriptResult, lyrics_match
+from tests.tools import missing_tool
 
 from .test_hub import hf_cache_repo
 from .tiny_transcriptor import build_tiny_transcriptor
@@ -178,7 +179,7 @@ def test_resolves_the_model_from_each_catalogue_path(tiny_transcriptor, tmp_path
 def test_end_to_end_on_a_synthetic_voice(tiny_transcriptor, tmp_path):
     """A real voice (espeak-ng) as a 44.1 kHz stereo MP3, through file reading, the model, joins and sections."""
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng): no synthetic voice to transcribe")
+        missing_tool("espeak-ng", "no synthetic voice to transcribe")
     lyrics = "hold me closer tiny dancer, count the headlights on the highway"
     subprocess.run(["espeak-ng", "-w", str(tmp_path / "voice.wav"), lyrics], check=True, capture_output=True)
     voice, rate = au.read_audio(tmp_path / "voice.wav")

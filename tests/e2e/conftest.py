@@ -1,8 +1,8 @@
 """Browser tests: the real app (`python -m app`) on a free port, driven by Debian's chromium through Playwright.
 
 The app runs as a subprocess with the tiny checkpoints from tests/fixtures and a data folder in a temp dir, so
-nothing touches the network or the user's songs. The tests skip, with a message, only when no chromium is
-installed (`./install.sh --browser` installs it).
+nothing touches the network or the user's songs. When no chromium is installed (`./install.sh --browser` installs
+it) the tests skip with a message, except under CI (`CI=true`), where the run fails: CI must not pass without them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.llm_server import LLMServer
+from tests.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "fixtures" / "heartmula" / "tiny"
@@ -64,7 +65,7 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 def browser() -> Iterator[object]:
     path = chromium_path()
     if path is None:
-        pytest.skip("no chromium installed (run ./install.sh --browser); browser tests skipped")
+        missing_tool("chromium", "the browser tests cannot run")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
