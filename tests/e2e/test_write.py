@@ -89,3 +89,15 @@ def test_llm_down_is_a_clear_message(page, llm_script) -> None:
     assert "Traceback" not in page.content()
     while llm_script.pending:  # the backend may give up before asking twice; that is its call
         llm_script._next_reply()
+
+
+def test_unusable_json_is_a_clear_message(page, llm_script) -> None:
+    # Junk twice (the writer retries once): the page must say what the API says, not an empty "null" error.
+    llm_script.script(Reply(content="this is not json at all"), Reply(content="still { not json"))
+    field(page, "description").fill("anything")
+    set_tick(page, "title", True)
+    page.locator("#create-write").click()
+    page.get_by_text("answered unusable JSON twice").first.wait_for(timeout=TIMEOUT_MS)
+    screenshot(page, "create-write-junk")
+    assert "null" not in page.locator(".toast-body, .toast-wrap").all_inner_texts()
+    assert "Traceback" not in page.content()
