@@ -101,3 +101,14 @@ def test_unusable_json_is_a_clear_message(page, llm_script) -> None:
     screenshot(page, "create-write-junk")
     assert "null" not in page.locator(".toast-body, .toast-wrap").all_inner_texts()
     assert "Traceback" not in page.content()
+
+
+def test_a_huge_streamed_answer_ends_with_a_clear_message(page, llm_script) -> None:
+    # 600 KB in 1,500 pieces (a runaway model): reading stops at the cap and the page says so.
+    llm_script.script(Reply('{"title": "' + "la " * 200_000 + '"}', piece_chars=400))
+    field(page, "description").fill("anything")
+    set_tick(page, "title", True)
+    page.locator("#create-write").click()
+    page.get_by_text("far longer than any song sheet").first.wait_for(timeout=TIMEOUT_MS)
+    assert len(field(page, "title").input_value()) < 100_000
+    assert "Traceback" not in page.content()
