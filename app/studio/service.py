@@ -8,6 +8,7 @@ show progress and stop it; `stop(session)` cancels whatever that browser session
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from heartmula_core.errors import InvalidRequest
 
 from .downloads import Download
 from .errors import JobCancelled
+from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, clean_sheet, clean_text
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, load_layer, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
@@ -57,6 +59,7 @@ class Studio:
         backend = backend.lower()
         if backend not in ("ollama", "openai"):
             raise ValueError(f"Choose Ollama or OpenAI as the LLM, not {backend!r}.")
+        model = clean_text(model, "the LLM model name", max_chars=NAME_CHARS)
         return LlmChoice(backend, url.strip(), model.strip(), api_key.strip())
 
     def llm_models(self, choice: LlmChoice) -> list[str]:
@@ -71,7 +74,7 @@ class Studio:
 
         The sheet is checked at once (a ValueError here, before any event); the work starts on the first `next`.
         """
-        self.check_sheet(sheet, fill, need_music=False)
+        sheet = self.check_sheet(sheet, fill, need_music=False)
         writer = self.writer(choice)
 
         def work(emit: Any, gate: KeepGate) -> None:
@@ -95,7 +98,9 @@ class Studio:
         The sheet and the style reference are checked at once (before any event); the work starts on the first
         `next`, and closing the iterator early cancels it.
         """
-        self.check_sheet(sheet, fill, need_music=True)
+        sheet = self.check_sheet(sheet, fill, need_music=True)
+        music = dataclasses.replace(music, style_text=clean_text(
+            music.style_text, "the style description", max_chars=STYLE_TEXT_CHARS))
         if music.style_audio:
             self.check_upload(music.style_audio, max_seconds=self.settings.max_style_audio_s)
 
@@ -161,9 +166,11 @@ class Studio:
                 if not running:
                     self._running.pop(session, None)
 
-    def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> None:
-        """Refuse what cannot work, before any LLM or model time is spent."""
+    def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> Sheet:
+        """Refuse what cannot work, before any LLM or model time is spent; returns the sheet with its text
+        cleaned (control characters out, each field within its cap: app/studio/inputs.py)."""
         limits = self.settings
+        sheet = clean_sheet(sheet, max_lyrics_chars=limits.max_lyrics_chars)
         lines = sheet.lyrics.count("\n") + 1
         if len(sheet.lyrics) > limits.max_lyrics_chars or lines > limits.max_lyrics_lines:
             raise ValueError(
@@ -178,11 +185,13 @@ class Studio:
             raise ValueError("Describe the song first (a few words are enough), so the LLM knows what to write.")
         if sheet.seconds <= 0:
             raise ValueError("The length must be more than 0 seconds.")
+        return sheet
 
     # -- history -----------------------------------------------------------------------------------------
 
     def search(self, text: str = "", sort: str = "newest") -> list[Song]:
-        return self.history.search(text, sort=sort)  # type: ignore[arg-type]
+        query = clean_text(text, "the search", max_chars=QUERY_CHARS)
+        return self.history.search(query, sort=sort)  # type: ignore[arg-type]
 
     def song(self, song_id: str) -> Song:
         return self.history.get(song_id)

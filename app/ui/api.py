@@ -15,9 +15,10 @@ from typing import Any
 import gradio as gr
 
 from app.studio.history import Song
-from app.studio.jobs import FIELDS, Finished, MusicSettings, Sheet, SheetWritten
+from app.studio.jobs import FIELDS, Finished, SheetWritten
 from app.studio.service import Studio
 
+from . import api_args
 from .common import guarded
 
 
@@ -30,14 +31,6 @@ def song_dict(song: Song) -> dict[str, Any]:
     }
 
 
-def _fill(text: str) -> frozenset[str]:
-    names = frozenset(n.strip().lower() for n in (text or "").split(",") if n.strip())
-    unknown = names - set(FIELDS)
-    if unknown:
-        raise ValueError(f"unknown field(s) to fill: {', '.join(sorted(unknown))} (choose from {', '.join(FIELDS)})")
-    return names
-
-
 def register(studio: Studio) -> None:
     """Add the endpoints to the Blocks being built."""
 
@@ -45,9 +38,11 @@ def register(studio: Studio) -> None:
     def write(description: str, title: str = "", lyrics: str = "", tags: str = "", fill: str = "title,lyrics,tags",
               seconds: float = 30.0, backend: str = "ollama", model: str = "") -> dict[str, Any]:
         """Fill the listed fields (comma-separated) of a song sheet with the LLM; returns the sheet and repairs."""
-        sheet = Sheet(description, title, lyrics, tags, float(seconds))
+        sheet = api_args.sheet(description, title, lyrics, tags, seconds)  # every argument checked first
+        fields = api_args.fill_fields(fill)
+        backend, model = api_args.llm(backend, model)
         written = None
-        for event in studio.write(sheet, _fill(fill), studio.llm_choice(backend, model=model)):
+        for event in studio.write(sheet, fields, studio.llm_choice(backend, model=model)):
             if isinstance(event, SheetWritten):
                 written = event
         assert written is not None  # the writer either returns a sheet or raises
@@ -59,10 +54,10 @@ def register(studio: Studio) -> None:
                 seconds: float = 30.0, variants: int = 1, seed: int = -1, backend: str = "ollama",
                 model: str = "") -> dict[str, Any]:
         """Write the listed fields (if any), make the music, keep it; returns the song with its take files."""
-        sheet = Sheet(description, title, lyrics, tags, float(seconds))
-        music = MusicSettings(variants=int(variants), seed=None if seed is None or int(seed) < 0 else int(seed),
-                              lm_variant=studio.settings.lm_variant)
-        fields = _fill(fill)
+        sheet = api_args.sheet(description, title, lyrics, tags, seconds)  # every argument checked first
+        fields = api_args.fill_fields(fill)
+        music = api_args.music(variants, seed, studio.settings.lm_variant)
+        backend, model = api_args.llm(backend, model)
         choice = studio.llm_choice(backend, model=model) if fields else None
         for event in studio.compose(sheet, fields, music, choice):
             if isinstance(event, Finished):
@@ -72,7 +67,7 @@ def register(studio: Studio) -> None:
     @guarded
     def search(query: str = "", sort: str = "newest") -> list[dict[str, Any]]:
         """Kept songs matching every word of `query` (all when empty), sorted newest, oldest or title."""
-        return [song_dict(s) for s in studio.search(query, sort)]
+        return [song_dict(s) for s in studio.search(*api_args.search(query, sort))]
 
     gr.api(write, api_name="write", concurrency_limit=None)
     gr.api(compose, api_name="compose", concurrency_limit=None)
