@@ -46,7 +46,7 @@ from .memory import (
 from .progress import TOKENS_SHARE, ProgressCallback, Reporter, timed
 from .request import FRAME_RATE, MusicRequest, MusicResult, Phase, random_seed, variant_seed
 from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator
-from .weights import parse_dtype
+from .weights import parse_device, parse_dtype
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class MusicPipeline:
         if decode_steps < 1:
             raise InvalidRequest(f"decode steps must be at least 1, got {decode_steps}")
         self.models = models
-        self.device = torch.device(device)
+        self.device = parse_device(device)
         self.dtype = parse_dtype(dtype)
         self.decode_steps = decode_steps
         self.decode_guidance = decode_guidance
