@@ -19,6 +19,7 @@ import numpy as np
 
 from heartmula_core.audio import read_audio
 from heartmula_core.errors import InvalidRequest
+from heartmula_core.request import check_reference_length
 
 from .downloads import Download
 from .errors import JobCancelled
@@ -102,7 +103,7 @@ class Studio:
         music = dataclasses.replace(music, style_text=clean_text(
             music.style_text, "the style description", max_chars=STYLE_TEXT_CHARS))
         if music.style_audio:
-            self.check_upload(music.style_audio, max_seconds=self.settings.max_style_audio_s)
+            self.check_reference(music.style_audio)
 
         tee = FirstTakeTee(self.live, session)  # held here too, so a Stop answered before the job ends drops it
 
@@ -223,6 +224,13 @@ class Studio:
             return read_audio(path, max_bytes=int(self.settings.max_upload_mb * 1e6), max_seconds=max_seconds)
         except InvalidRequest as exc:
             raise InvalidRequest(str(exc).replace(str(path), Path(path).name)) from None
+
+    def check_reference(self, path: str | Path) -> tuple[np.ndarray, int]:
+        """A style reference as `check_upload` reads it, and long enough to carry a style: the same check, and
+        the same words, as `python -m heartmula_core embed` (the page says it on upload, Compose again)."""
+        audio, rate = self.check_upload(path, max_seconds=self.settings.max_style_audio_s)
+        check_reference_length(audio.shape[-1], rate, Path(path).name)
+        return audio, rate
 
     def transcribe(self, path: str | Path) -> str:
         """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear."""

@@ -44,7 +44,7 @@ def wire(tab: TranscribeTab, studio: Studio) -> None:
 
     @guarded
     def check(path: str | None) -> str:
-        return upload_note(studio, path, "Ready to transcribe")
+        return upload_note(path, "Ready to transcribe", studio.check_upload)
 
     tab.upload.upload(check, tab.upload, tab.status, api_visibility="private")
 
