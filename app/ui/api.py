@@ -79,14 +79,19 @@ def register(studio: Studio) -> None:
         (`lyrics` appended to the old ones, or written by the LLM when `fill` is "lyrics"); mode "redo" keeps the
         take up to `from_time` (seconds or mm:ss) and makes the rest again, `seconds` long in all, with the same
         lyrics. Returns the new song; its "parent" names the take it came from."""
+        song_id = api_args.text(song_id, "song_id", max_chars=100)  # every argument checked first
+        take = api_args.whole(take, "take", 1, 1000)
         if mode not in ("extend", "redo"):
             raise ValueError(f"mode must be extend or redo, not {mode!r}")
-        cut = parse_time(from_time) if (from_time or "").strip() else None
-        fields = _fill(fill)
-        music = MusicSettings(variants=int(variants), seed=None if seed is None or int(seed) < 0 else int(seed),
-                              lm_variant=studio.settings.lm_variant)
+        seconds = api_args.number(seconds, "seconds", api_args.MIN_SECONDS, api_args.MAX_SECONDS)
+        from_time = api_args.text(from_time, "from_time", max_chars=20)
+        lyrics = api_args.text(lyrics, "lyrics")
+        fields = api_args.fill_fields(fill)
+        music = api_args.music(variants, seed, studio.settings.lm_variant)
+        backend, model = api_args.llm(backend, model)
+        cut = parse_time(from_time) if from_time.strip() else None
         choice = studio.llm_choice(backend, model=model) if fields else None
-        events = studio.continue_song(song_id, int(take), mode, seconds=float(seconds), from_seconds=cut,  # type: ignore[arg-type]
+        events = studio.continue_song(song_id, take, mode, seconds=seconds, from_seconds=cut,  # type: ignore[arg-type]
                                       new_lyrics=lyrics, fill=fields, music=music, choice=choice)
         for event in events:
             if isinstance(event, Finished):
