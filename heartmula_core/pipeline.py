@@ -53,7 +53,7 @@ from .request import FRAME_RATE, MusicRequest, MusicResult, Phase, random_seed, 
 from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator
 from .style import StyleEncoder, scale_style
 from .style.encoder import DEFAULT_MAX_SECONDS
-from .weights import parse_dtype
+from .weights import parse_device, parse_dtype
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class MusicPipeline:
         if decode_steps < 1:
             raise InvalidRequest(f"decode steps must be at least 1, got {decode_steps}")
         self.models = models
-        self.device = torch.device(device)
+        self.device = parse_device(device)
         self.dtype = parse_dtype(dtype)
         self.decode_steps = decode_steps
         self.decode_guidance = decode_guidance

@@ -24,6 +24,9 @@ from .lm.config import FRAME_RATE_HZ as FRAME_RATE
 STYLE_DIM = 512  # MuQ-MuLan latent width; the LM reads it through muq_linear (HeartMuLaConfig.muq_dim)
 MAX_STYLE_STRENGTH = 10.0  # 0 = the official zero vector, 1 = the style embedding as computed
 MAX_VARIANTS = 8
+# The shortest reference recording taken for a style: far more than the few hundred samples the style model needs
+# to embed at all, far less than anything musical. Checked from the file, before anything loads.
+MIN_REFERENCE_SECONDS = 0.1
 MAX_SEED = 2**63 - 1
 AUDIO_FORMATS = ("wav", "flac", "ogg", "mp3")
 DEFAULT_SECONDS = 120.0
@@ -278,6 +281,16 @@ def style_strength(value: Any) -> float:
     if not 0 <= strength <= MAX_STYLE_STRENGTH:
         raise InvalidRequest(f"style strength must be between 0 and {MAX_STYLE_STRENGTH:g}, got {value!r}")
     return strength
+
+
+def check_reference_length(frames: int, sample_rate: int, name: str) -> None:
+    """Refuse a reference recording too short to carry a style: an InvalidRequest naming `name` (its file).
+    The one check `python -m heartmula_core embed`, the pipeline and the app's upload all make."""
+    if frames < MIN_REFERENCE_SECONDS * sample_rate:
+        raise InvalidRequest(
+            f"{name}: {frames} samples ({frames / sample_rate * 1000:.1f} ms) of audio is too short for a style "
+            f"reference; at least {MIN_REFERENCE_SECONDS:g} s is needed"
+        )
 
 
 def _number(value: Any, name: str) -> float:

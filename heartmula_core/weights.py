@@ -37,6 +37,20 @@ def parse_dtype(name: str | torch.dtype) -> torch.dtype:
         raise ValueError(f"unknown dtype '{name}'; use one of {', '.join(DTYPES)}") from None
 
 
+def parse_device(name: str | torch.device) -> torch.device:
+    """'cpu' | 'cuda' | 'cuda:N' (or a torch.device) -> a torch.device this torch can use; else a ValueError
+    naming the problem (a CUDA device on a CPU-only build fails here, not deep inside a model load)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device '{name}'; use cpu or cuda[:N]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device '{name}' asked for, but CUDA is not available here (this torch sees no GPU)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device '{name}' asked for, but only {torch.cuda.device_count()} GPU(s) are visible")
+    return device
+
+
 def checkpoint_files(folder: Path) -> list[Path]:
     """The safetensors files of a checkpoint folder: the single file, or every shard its index names.
 

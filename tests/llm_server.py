@@ -38,6 +38,7 @@ class Reply:
         error: the error message for a non-200 status.
         delay_s: wait this long before answering (to run past a client's timeout).
         raw: bytes sent as the whole body instead of a well-formed answer (junk on the wire).
+        piece_chars: a streamed answer comes in pieces this long.
     """
 
     content: str = ""
@@ -45,6 +46,7 @@ class Reply:
     error: str = "internal error"
     delay_s: float = 0.0
     raw: bytes | None = None
+    piece_chars: int = PIECE_CHARS
 
     @classmethod
     def json(cls, obj: Any, **kw: Any) -> Reply:
@@ -248,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
             return {**out, "done_reason": "stop", "eval_count": 1} if done else out
 
         if body.get("stream", True):
-            parts = [part(piece, False) for piece in _pieces(reply.content)] + [part("", True)]
+            parts = [part(piece, False) for piece in _pieces(reply.content, reply.piece_chars)] + [part("", True)]
             self._stream("application/x-ndjson", [json.dumps(p).encode() + b"\n" for p in parts])
         else:
             self._send(200, part(reply.content, True))
@@ -282,7 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             chunks = [{**base, "object": "chat.completion.chunk",
                        "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece},
-                                    "finish_reason": None}]} for piece in _pieces(reply.content)]
+                                    "finish_reason": None}]} for piece in _pieces(reply.content, reply.piece_chars)]
             chunks.append({**base, "object": "chat.completion.chunk",
                            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             events = [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
@@ -294,8 +296,8 @@ class _Handler(BaseHTTPRequestHandler):
                              "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
 
-def _pieces(text: str) -> list[str]:
-    return [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)] or [""]
+def _pieces(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 def _now() -> str:

@@ -13,9 +13,20 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="start the web app (the default command)")
     p.add_argument("--host", default=None, help="address to listen on (default: the setting, 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default: the setting, 7860)")
+    p.add_argument("--port", type=port_number, default=None, help="port (default: the setting, 7860)")
     p.add_argument("--env-file", default=None, help="a .env file with HEARTSONG_* settings (default ./.env)")
     p.set_defaults(handler=run)
+
+
+def port_number(text: str) -> int:
+    """argparse `type=` for a TCP port: a whole number from 1 to 65535 (99999 is refused, not a traceback)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {port}")
+    return port
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,15 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from heartmula_core.audio import read_audio, write_audio
+    from heartmula_core.audio import SUPPORTED_EXTENSIONS, read_audio, write_audio
+    from heartmula_core.cli import check_extension
 
     from app.settings import load_settings
     from app.studio.errors import StudioError, explain
     from app.studio.jobs import Finished, MusicSettings, Progress, Sheet, SheetWritten
     from app.studio.service import Studio
 
-    if args.out.suffix.lower().lstrip(".") not in ("wav", "flac", "mp3", "ogg"):
-        raise ValueError(f"--out must end in .wav, .flac, .mp3 or .ogg, not {args.out.name!r}")
+    check_extension("--out", args.out, SUPPORTED_EXTENSIONS)
     lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else ""
     settings = load_settings(args.env_file)
     studio = Studio(settings)

@@ -127,6 +127,7 @@ class LLMBackend(ABC):
         *,
         on_text: TextCallback | None = None,
         cancel: CancelEvent | None = None,
+        max_chars: int | None = None,
     ) -> str:
         """Ask for one JSON object matching `schema`; return the answer's text.
 
@@ -135,8 +136,10 @@ class LLMBackend(ABC):
             schema: a JSON schema (an object with `properties`) for the answer.
             on_text: called with the whole text so far each time more arrives (for a live preview).
             cancel: when set, stop waiting and raise `Cancelled`.
+            max_chars: stop reading (and close the response) once the answer is longer than this.
         Raises:
-            LLMError: down, no complete answer within `timeout_s`, an HTTP error, or an unreadable stream.
+            LLMError: down, no complete answer within `timeout_s`, an HTTP error, an unreadable stream, or an
+                answer longer than `max_chars`.
             Cancelled: `cancel` was set.
         """
         model = self.resolved_model()
@@ -177,6 +180,10 @@ class LLMBackend(ABC):
                 if kind == "done":
                     return text
                 text += value
+                if max_chars is not None and len(text) > max_chars:
+                    # A runaway model can stream megabytes; the worker stops at its next piece (finally below).
+                    raise self.error(f"the answer ran past {max_chars:,} characters, far longer than any song "
+                                     "sheet; stopped reading it")
                 if on_text is not None:
                     on_text(text)
         finally:

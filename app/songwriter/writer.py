@@ -43,6 +43,10 @@ DEFAULT_MAX_LYRICS_LINES = 300
 DEFAULT_MAX_LYRICS_CHARS = 12_000
 MAX_TITLE_CHARS = 120
 MAX_DESCRIPTION_CHARS = 2_000
+MAX_TAGS_CHARS = 1_000
+# An answer is read up to this many times the longest sensible sheet (room for JSON escapes, whitespace and a
+# reasoning model's inline thinking); past it the model is running away and reading stops.
+ANSWER_SLACK = 4
 # How much of a rejected answer is sent back with the retry (enough to see the mistake, not a whole essay).
 RETRY_ECHO_CHARS = 2_000
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
@@ -68,7 +72,7 @@ def _answer_model(fill: Iterable[Field], max_lyrics_chars: int) -> type[BaseMode
         Field.DESCRIPTION: MAX_DESCRIPTION_CHARS,
         Field.TITLE: MAX_TITLE_CHARS,
         Field.LYRICS: max_lyrics_chars,
-        Field.TAGS: 1_000,
+        Field.TAGS: MAX_TAGS_CHARS,
     }
     separators = {Field.LYRICS: "\n", Field.TAGS: ","}
     fields: dict[str, Any] = {
@@ -129,6 +133,8 @@ class SongWriter:
         self.prompts = PromptLibrary(prompts_dir)
         self.max_lyrics_lines = max_lyrics_lines
         self.max_lyrics_chars = max_lyrics_chars
+        longest_sheet = MAX_DESCRIPTION_CHARS + MAX_TITLE_CHARS + max_lyrics_chars + MAX_TAGS_CHARS
+        self.max_answer_chars = ANSWER_SLACK * longest_sheet
         # Free the LLM's GPU memory once the sheet is written, so the music model gets it.
         self.unload_after = unload_after
 
@@ -221,7 +227,8 @@ class SongWriter:
         schema = answer_schema(fields)
         conversation = list(messages)
         for attempt in (1, 2):
-            text = self.backend.chat_json(conversation, schema, on_text=on_text, cancel=cancel)
+            text = self.backend.chat_json(conversation, schema, on_text=on_text, cancel=cancel,
+                                          max_chars=self.max_answer_chars)
             try:
                 if not text.strip():
                     raise ValueError("the answer was empty")

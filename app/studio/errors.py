@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from collections.abc import Iterator
+import logging
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FreeSpace = Callable[[Path], int]  # bytes free for a new file in a folder
+# Below this much free space after a failed write, the failure was the full disk, whatever the writer called it
+# (libsndfile's FLAC encoder says "problem with initialization of the flac decoder").
+LOW_SPACE_BYTES = 1 << 20
 
 from pydantic import ValidationError
 
@@ -34,16 +45,38 @@ class JobCancelled(StudioError):
     """The musician pressed Stop: the job ended and nothing was kept."""
 
 
+def free_space(folder: Path) -> int:
+    """Bytes free for this user in `folder` (or the nearest existing folder above it)."""
+    for place in (Path(folder), *Path(folder).parents):
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(place).free
+    return 0
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or the quota) is full: ENOSPC/EDQUOT, or SQLite's SQLITE_FULL."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return False
+
+
 @contextlib.contextmanager
-def disk_errors(folder: object) -> Iterator[None]:
-    """Turn 'no space left' (ENOSPC, EDQUOT) inside the block into `DiskFull` naming `folder`."""
+def disk_errors(folder: Path | str, space: FreeSpace | None = None) -> Iterator[None]:
+    """Turn every out-of-space failure inside the block into `DiskFull` naming `folder`: the errors that say so
+    (ENOSPC, EDQUOT, SQLITE_FULL), and, with a `space` probe, any failure after which `folder` has almost no
+    room left (an encoder's own words for it vary)."""
     try:
         yield
-    except OSError as exc:
-        if isinstance(exc, StudioError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except StudioError:
+        raise
+    except Exception as exc:
+        if not (out_of_space(exc) or (space is not None and space(Path(folder)) < LOW_SPACE_BYTES)):
             raise
+        log.warning("out of space in %s: %s", folder, exc)
         raise DiskFull(
-            f"The disk is full: the song could not be saved in {folder}. Free some space (or delete old songs in "
+            f"The disk is full: nothing could be written in {folder}. Free some space (or delete old songs in "
             "History) and try again; nothing was kept.",
         ) from exc
 

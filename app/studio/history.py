@@ -33,7 +33,7 @@ import numpy as np
 
 from heartmula_core.audio import read_audio, write_audio
 
-from .errors import InvalidInput, SongNotFound, disk_errors
+from .errors import DiskFull, FreeSpace, InvalidInput, SongNotFound, disk_errors, free_space
 from .records import ParentLink, Song, Take
 from .song_files import NewTake, keep_copy, write_json, write_take
 
@@ -53,6 +53,12 @@ STYLE_REFERENCE = "style-reference"  # the kept reference's file name, before th
 _TRASH_PREFIX = ".trash-"
 # A song folder with no row is only an orphan once no writer can still be between rename and commit.
 _ORPHAN_GRACE_S = 60.0
+# Kept free by every save, so the disk Heartsong fills never reaches its last byte (other programs, the
+# database's journal and a delete still have room). A full disk can still come from elsewhere: History then
+# still opens, searches and deletes (see `_connect` and `delete`).
+RESERVE_BYTES = 16 * 1024 * 1024
+# What a save writes besides the audio, tokens and reference: song.json and the database's new rows and journal.
+_SAVE_OVERHEAD_BYTES = 256 * 1024
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS songs (
     id TEXT PRIMARY KEY,
@@ -98,14 +104,53 @@ def strip_secrets(value: Any) -> Any:
 class History:
     """Songs kept on disk under `folder`; safe to use from several threads (one connection per call)."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, folder: str | os.PathLike[str], *, free_space: FreeSpace = free_space, reserve_bytes: int = RESERVE_BYTES
+    ) -> None:
         self.folder = Path(folder).expanduser()
         self.songs_dir = self.folder / "songs"
+        self.free_space = free_space  # bytes free in a folder: a parameter, so a test can say "the disk is full"
+        self.reserve_bytes = reserve_bytes
         with disk_errors(self.folder):
             self.songs_dir.mkdir(parents=True, exist_ok=True)
             with self._connect() as db:
                 db.executescript(_SCHEMA)
+        self._leave_wal()
         self.sweep()
+
+    def _leave_wal(self) -> None:
+        """Use a rollback journal, not WAL (which earlier versions chose): WAL makes every reader create its
+        -wal and -shm files, so on a full disk even a search failed, and so did the delete that would free
+        space. A rollback journal lets readers read with no new file. Converting needs a moment alone with the
+        database; if another process holds it, the next start converts it."""
+        with contextlib.suppress(sqlite3.OperationalError), self._connect() as db:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                db.execute("PRAGMA journal_mode=DELETE")
+
+    def space_needed(self, takes: Sequence[NewTake], style_reference: str | os.PathLike[str] | None = None,
+                     text_chars: int = 0) -> int:
+        """Bytes a save of these takes can write, at most: each take's audio as FLAC (never more than its
+        float32 samples), its tokens, the reference's copy, the text (in song.json and the database) and room
+        for the database's journal."""
+        total = _SAVE_OVERHEAD_BYTES + 4 * text_chars
+        for take in takes:
+            total += np.asarray(take.audio).size * 4 + 1024
+            if take.tokens is not None:
+                total += np.asarray(take.tokens).nbytes + 1024
+        if style_reference is not None:
+            total += Path(style_reference).stat().st_size
+        return total
+
+    def _check_room(self, needed: int) -> None:
+        """DiskFull before anything is written when the song and the reserve do not fit."""
+        free = self.free_space(self.folder)
+        if free < needed + self.reserve_bytes:
+            raise DiskFull(
+                f"The disk is full: the song needs about {needed / 1e6:.1f} MB in {self.folder} and only "
+                f"{max(0, free - self.reserve_bytes) / 1e6:.1f} MB is free (Heartsong leaves "
+                f"{self.reserve_bytes / 1e6:.0f} MB free). Free some space (or delete old songs in History) and "
+                "try again; nothing was kept."
+            )
 
     # -- writing -------------------------------------------------------------------------------------------
 
@@ -136,6 +181,8 @@ class History:
         """
         if not takes:
             raise ValueError("a song needs at least one take")
+        texts = len(title) + len(description) + len(lyrics) + len(tags)
+        self._check_room(self.space_needed(takes, style_reference, texts))
         song_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
         created = time.time()
         tmp = self.songs_dir / f"{_TMP_PREFIX}{os.getpid()}-{song_id}"
@@ -154,7 +201,7 @@ class History:
         if parent is not None:
             meta["parent"] = parent.as_json()
         try:
-            with disk_errors(self.folder):
+            with disk_errors(self.folder, self.free_space):
                 tmp.mkdir()
                 for index, take in enumerate(takes, start=1):
                     meta["takes"].append(write_take(tmp, index, take))
@@ -191,7 +238,7 @@ class History:
         """Overwrite take `index`'s audio atomically (used after re-decoding its saved tokens)."""
         song = self.get(song_id)
         take = _find_take(song, index)
-        with disk_errors(self.folder):
+        with disk_errors(self.folder, self.free_space):
             write_audio(take.audio, audio, sample_rate)
         return Take(take.index, take.seed, take.audio, take.tokens, sample_rate, take.decode_seed)
 
@@ -204,25 +251,32 @@ class History:
         target = take.audio.with_suffix(f".{fmt}")
         if not target.is_file():
             audio, rate = read_audio(take.audio)
-            with disk_errors(self.folder):
+            with disk_errors(self.folder, self.free_space):
                 write_audio(target, audio, rate, title=self.get(song_id).title or None)
         return target
 
     def delete(self, song_id: str) -> None:
-        """Remove a song: its row, its words (from the database files too, not only from search) and its folder.
-        Raises `SongNotFound` if it is not there."""
+        """Remove a song: its folder, then its row and its words (from the database files too, not only from
+        search). Raises `SongNotFound` if it is not there.
+
+        The files go first so a full disk has room again for the database's journal: deleting old songs is what
+        the disk-full message advises. A row left without its folder (a crash in between) is invisible to
+        `get` and `search` and removed by the next `sweep`.
+        """
         final = self.songs_dir / _safe_id(song_id)
         trash = self.songs_dir / f"{_TRASH_PREFIX}{os.getpid()}-{song_id}"
         with self._connect() as db:
-            if db.execute("DELETE FROM songs WHERE id = ?", (song_id,)).rowcount == 0:
+            if db.execute("SELECT 1 FROM songs WHERE id = ?", (song_id,)).fetchone() is None:
                 raise SongNotFound(f"That song is no longer in the history (id {song_id}).")
+        if final.exists():
+            os.replace(final, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        with disk_errors(self.folder, self.free_space), self._connect() as db:
+            db.execute("DELETE FROM songs WHERE id = ?", (song_id,))
             _forget(db, song_id)
             # Its own link goes; links to it stay, so its children still say what they came from.
             db.execute("DELETE FROM song_parents WHERE song_id = ?", (song_id,))
-            if final.exists():
-                os.replace(final, trash)  # an error here rolls the row back: nothing lost
         self._checkpoint()
-        shutil.rmtree(trash, ignore_errors=True)
         log.info("deleted song %s", song_id)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -349,7 +403,6 @@ class History:
         """One connection per call, in a transaction that commits on success and rolls back on error."""
         db = sqlite3.connect(self.folder / "history.sqlite3", timeout=30)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten with zeros, not left in free space
             with db:
                 yield db

@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from .channel import LatestChannel
 from .continuing import Continuation
 from .errors import InvalidInput, JobCancelled
 from .history import History, NewTake, Song
@@ -333,6 +334,19 @@ class ComposeJob:
 _DONE = object()
 POLL_S = 0.1  # how often a waiting consumer looks for a Stop
 STOP_GRACE_S = 0.8  # how long a stopped job may take to say so itself before the page is told anyway
+UPDATE_INTERVAL_S = 0.25  # progress and streamed text reach the page at most four times a second
+
+
+def _is_update(event: object) -> bool:
+    return isinstance(event, (Progress, TextChunk))
+
+
+def _supersedes(waiting: object, new: object) -> bool:
+    """A newer update of the same kind makes a waiting one stale: the LLM's text so far, or a phase's count.
+    A new phase does not replace the last one's update, so every phase is still seen."""
+    if isinstance(new, TextChunk):
+        return isinstance(waiting, TextChunk)
+    return isinstance(new, Progress) and isinstance(waiting, Progress) and waiting.phase == new.phase
 
 
 def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate | None = None) -> Iterator[Event]:
@@ -345,8 +359,11 @@ def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate 
     work already keeping its song at the deadline is waited for instead, so its `Finished` is what the page
     sees (a Stop that lands during the save must not say "nothing was kept"). Closing the iterator early (the page
     went away) sets `cancel` too. The thread is a daemon, so a stuck backend never keeps the process alive.
+
+    Progress and streamed text are latest-wins (app/studio/channel.py): a consumer slower than the work sees
+    the newest state, never a backlog of stale ones, and gets at most one every `UPDATE_INTERVAL_S`.
     """
-    events: queue.Queue[Any] = queue.Queue()
+    events = LatestChannel(_supersedes, _is_update, UPDATE_INTERVAL_S)
     failure: list[BaseException] = []
 
     def target() -> None:
@@ -377,6 +394,8 @@ def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate 
             if item is _DONE:
                 finished = True
                 break
+            if not stopped and cancel.is_set():  # a Stop that landed while waiting: nothing stale after it
+                stopped, deadline = True, time.monotonic() + STOP_GRACE_S
             if not stopped or isinstance(item, Finished):
                 yield item
     finally:

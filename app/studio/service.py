@@ -19,9 +19,11 @@ import numpy as np
 
 from heartmula_core.audio import read_audio
 from heartmula_core.errors import InvalidRequest
+from heartmula_core.request import check_reference_length
 
 from .downloads import Download
 from .errors import InvalidInput, JobCancelled
+from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, clean_sheet, clean_text
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
@@ -61,6 +63,7 @@ class Studio:
         backend = backend.lower()
         if backend not in ("ollama", "openai"):
             raise InvalidInput(f"Choose Ollama or OpenAI as the LLM, not {backend!r}.")
+        model = clean_text(model, "the LLM model name", max_chars=NAME_CHARS)
         return LlmChoice(backend, url.strip(), model.strip(), api_key.strip())
 
     def llm_models(self, choice: LlmChoice) -> list[str]:
@@ -75,7 +78,7 @@ class Studio:
 
         The sheet is checked at once (an `InvalidInput` here, before any event); the work starts on the first `next`.
         """
-        self.check_sheet(sheet, fill, need_music=False)
+        sheet = self.check_sheet(sheet, fill, need_music=False)
         writer = self.writer(choice)
 
         def work(emit: Any, gate: KeepGate) -> None:
@@ -99,9 +102,11 @@ class Studio:
         The sheet and the style reference are checked at once (before any event); the work starts on the first
         `next`, and closing the iterator early cancels it.
         """
-        self.check_sheet(sheet, fill, need_music=True)
+        sheet = self.check_sheet(sheet, fill, need_music=True)
+        music = dataclasses.replace(music, style_text=clean_text(
+            music.style_text, "the style description", max_chars=STYLE_TEXT_CHARS))
         if music.style_audio:
-            self.check_upload(music.style_audio, max_seconds=self.settings.max_style_audio_s)
+            self.check_reference(music.style_audio)
 
         return self._compose(sheet, fill, music, choice, session)
 
@@ -156,7 +161,7 @@ class Studio:
         A new song is kept, linked to the take (`History.children`); the parent is not changed. An extension's
         lyrics are the parent's followed by `new_lyrics` (which the LLM writes when `fill` holds "lyrics"); a
         redo keeps the parent's lyrics. `music` gives the variants and seed (default: the parent's settings,
-        one variant, a fresh seed). Checked at once (ValueError / SongNotFound before any event), like `compose`.
+        one variant, a fresh seed). Checked at once (InvalidInput / SongNotFound before any event), like `compose`.
         """
         plan = continuing.plan(self.history, song_id, take, kind, from_seconds)
         parent = self.history.get(song_id)
@@ -216,9 +221,11 @@ class Studio:
                 if not running:
                     self._running.pop(session, None)
 
-    def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> None:
-        """Refuse what cannot work, before any LLM or model time is spent."""
+    def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> Sheet:
+        """Refuse what cannot work, before any LLM or model time is spent; returns the sheet with its text
+        cleaned (control characters out, each field within its cap: app/studio/inputs.py)."""
         limits = self.settings
+        sheet = clean_sheet(sheet, max_lyrics_chars=limits.max_lyrics_chars)
         lines = sheet.lyrics.count("\n") + 1
         if len(sheet.lyrics) > limits.max_lyrics_chars or lines > limits.max_lyrics_lines:
             raise InvalidInput(
@@ -233,11 +240,13 @@ class Studio:
             raise InvalidInput("Describe the song first (a few words are enough), so the LLM knows what to write.")
         if sheet.seconds <= 0:
             raise InvalidInput("The length must be more than 0 seconds.")
+        return sheet
 
     # -- history -----------------------------------------------------------------------------------------
 
     def search(self, text: str = "", sort: str = "newest") -> list[Song]:
-        return self.history.search(text, sort=sort)  # type: ignore[arg-type]
+        query = clean_text(text, "the search", max_chars=QUERY_CHARS)
+        return self.history.search(query, sort=sort)  # type: ignore[arg-type]
 
     def song(self, song_id: str) -> Song:
         return self.history.get(song_id)
@@ -278,6 +287,13 @@ class Studio:
             return read_audio(path, max_bytes=self.settings.max_upload_bytes, max_seconds=max_seconds)
         except InvalidRequest as exc:
             raise InvalidRequest(str(exc).replace(str(path), Path(path).name)) from None
+
+    def check_reference(self, path: str | Path) -> tuple[np.ndarray, int]:
+        """A style reference as `check_upload` reads it, and long enough to carry a style: the same check, and
+        the same words, as `python -m heartmula_core embed` (the page says it on upload, Compose again)."""
+        audio, rate = self.check_upload(path, max_seconds=self.settings.max_style_audio_s)
+        check_reference_length(audio.shape[-1], rate, Path(path).name)
+        return audio, rate
 
     def transcribe(self, path: str | Path) -> str:
         """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear."""

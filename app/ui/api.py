@@ -30,9 +30,10 @@ from heartmula_core.request import parse_time
 
 from app.studio.errors import InvalidInput
 from app.studio.history import Song
-from app.studio.jobs import FIELDS, Finished, MusicSettings, Sheet, SheetWritten
+from app.studio.jobs import FIELDS, Finished, SheetWritten
 from app.studio.service import Studio
 
+from . import api_args
 from .common import guarded
 from .take_route import take_url
 
@@ -57,14 +58,6 @@ def _session(job: str) -> str:
     return f"api-job:{job}"
 
 
-def _fill(text: str) -> frozenset[str]:
-    names = frozenset(n.strip().lower() for n in (text or "").split(",") if n.strip())
-    unknown = names - set(FIELDS)
-    if unknown:
-        raise InvalidInput(f"unknown field(s) to fill: {', '.join(sorted(unknown))} (choose from {', '.join(FIELDS)})")
-    return names
-
-
 def register(studio: Studio) -> None:
     """Add the endpoints to the Blocks being built."""
 
@@ -72,10 +65,12 @@ def register(studio: Studio) -> None:
     def write(description: str, title: str = "", lyrics: str = "", tags: str = "", fill: str = "title,lyrics,tags",
               seconds: float = 30.0, backend: str = "ollama", model: str = "") -> dict[str, Any]:
         """Fill the listed fields (comma-separated) of a song sheet with the LLM; returns the sheet and repairs."""
-        sheet = Sheet(description, title, lyrics, tags, float(seconds))
+        sheet = api_args.sheet(description, title, lyrics, tags, seconds)  # every argument checked first
+        fields = api_args.fill_fields(fill)
+        backend, model = api_args.llm(backend, model)
         written = None
         session = _session(secrets.token_urlsafe(16))  # its own: no other client's or tab's Stop reaches it
-        for event in studio.write(sheet, _fill(fill), studio.llm_choice(backend, model=model), session):
+        for event in studio.write(sheet, fields, studio.llm_choice(backend, model=model), session):
             if isinstance(event, SheetWritten):
                 written = event
         assert written is not None  # the writer either returns a sheet or raises
@@ -88,10 +83,10 @@ def register(studio: Studio) -> None:
                 model: str = "") -> Iterator[dict[str, Any]]:
         """Write the listed fields (if any), make the music, keep it. Answers `{"job": id}` as soon as the job
         runs (pass the id to /stop), then the song with its takes and the same `job`."""
-        sheet = Sheet(description, title, lyrics, tags, float(seconds))
-        music = MusicSettings(variants=int(variants), seed=None if seed is None or int(seed) < 0 else int(seed),
-                              lm_variant=studio.settings.lm_variant)
-        fields = _fill(fill)
+        sheet = api_args.sheet(description, title, lyrics, tags, seconds)  # every argument checked first
+        fields = api_args.fill_fields(fill)
+        music = api_args.music(variants, seed, studio.settings.lm_variant)
+        backend, model = api_args.llm(backend, model)
         choice = studio.llm_choice(backend, model=model) if fields else None
         job = secrets.token_urlsafe(16)
         announced = False
@@ -118,14 +113,19 @@ def register(studio: Studio) -> None:
         (`lyrics` appended to the old ones, or written by the LLM when `fill` is "lyrics"); mode "redo" keeps the
         take up to `from_time` (seconds or mm:ss) and makes the rest again, `seconds` long in all, with the same
         lyrics. Returns the new song; its "parent" names the take it came from."""
+        song_id = api_args.text(song_id, "song_id", max_chars=100)  # every argument checked first
+        take = api_args.whole(take, "take", 1, 1000)
         if mode not in ("extend", "redo"):
             raise InvalidInput(f"mode must be extend or redo, not {mode!r}")
-        cut = parse_time(from_time) if (from_time or "").strip() else None
-        fields = _fill(fill)
-        music = MusicSettings(variants=int(variants), seed=None if seed is None or int(seed) < 0 else int(seed),
-                              lm_variant=studio.settings.lm_variant)
+        seconds = api_args.number(seconds, "seconds", api_args.MIN_SECONDS, api_args.MAX_SECONDS)
+        from_time = api_args.text(from_time, "from_time", max_chars=20)
+        lyrics = api_args.text(lyrics, "lyrics")
+        fields = api_args.fill_fields(fill)
+        music = api_args.music(variants, seed, studio.settings.lm_variant)
+        backend, model = api_args.llm(backend, model)
+        cut = parse_time(from_time) if from_time.strip() else None
         choice = studio.llm_choice(backend, model=model) if fields else None
-        events = studio.continue_song(song_id, int(take), mode, seconds=float(seconds), from_seconds=cut,  # type: ignore[arg-type]
+        events = studio.continue_song(song_id, take, mode, seconds=seconds, from_seconds=cut,  # type: ignore[arg-type]
                                       new_lyrics=lyrics, fill=fields, music=music, choice=choice,
                                       session=_session(secrets.token_urlsafe(16)))  # its own: no other Stop reaches it
         for event in events:
@@ -136,7 +136,7 @@ def register(studio: Studio) -> None:
     @guarded
     def search(query: str = "", sort: str = "newest") -> list[dict[str, Any]]:
         """Kept songs matching every word of `query` (all when empty), sorted newest, oldest or title."""
-        return [song_dict(s) for s in studio.search(query, sort)]
+        return [song_dict(s) for s in studio.search(*api_args.search(query, sort))]
 
     gr.api(write, api_name="write", concurrency_limit=None)
     gr.api(compose, api_name="compose", concurrency_limit=None)

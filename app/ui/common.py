@@ -7,15 +7,12 @@ import html
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
 from app.studio.errors import explain
 from app.studio.jobs import Progress
-
-if TYPE_CHECKING:
-    from app.studio.service import Studio
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +60,12 @@ def session_of(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or ""
 
 
-def upload_note(studio: Studio, path: str | None, what: str, *, max_seconds: float) -> str:
-    """The status line for an uploaded recording (its length), or a `gr.Error` when it is corrupt or too large."""
+def upload_note(path: str | None, what: str, check: Callable[[str], tuple[Any, int]]) -> str:
+    """The status line for an uploaded recording (its length) once `check(path)` read it (the studio's check
+    for that kind of upload, which raises a clear error for a corrupt, too large or too short one)."""
     if not path:
         return ""
-    audio, rate = studio.check_upload(path, max_seconds=max_seconds)
+    audio, rate = check(path)
     return progress_html(None, f"{what}: {audio.shape[-1] / rate:.1f} s of audio.")
 
 

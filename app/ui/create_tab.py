@@ -234,7 +234,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
 
     @guarded
     def check_reference(path: str | None) -> str:
-        return upload_note(studio, path, "Style reference", max_seconds=studio.settings.max_style_audio_s)
+        return upload_note(path, "Style reference", studio.check_reference)
 
     # A bad reference speaks up as soon as it is uploaded (Compose checks it again).
     tab.style_audio.upload(check_reference, tab.style_audio, tab.status, api_visibility="private")

@@ -90,7 +90,9 @@ class JobView:
         """Page updates for every event; after a Stop, the status says so and nothing of the song stays."""
         try:
             for event in events:
-                yield from self.on(event)
+                # Gradio reads an empty dict as one output value, not as "no change" (and fails the whole
+                # handler, showing "null"): an event that changes nothing on the page sends nothing.
+                yield from filter(None, self.on(event))
         except JobCancelled:
             yield self.ended(progress_html(None, STOPPED))
         except Exception:

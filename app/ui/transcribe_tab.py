@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,8 @@ def wire(tab: TranscribeTab, studio: Studio) -> None:
 
     @guarded
     def check(path: str | None) -> str:
-        return upload_note(studio, path, "Ready to transcribe", max_seconds=studio.settings.max_transcribe_audio_s)
+        return upload_note(path, "Ready to transcribe",
+                           functools.partial(studio.check_upload, max_seconds=studio.settings.max_transcribe_audio_s))
 
     tab.upload.upload(check, tab.upload, tab.status, api_visibility="private")
 

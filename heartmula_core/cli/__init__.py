@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import pkgutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_USAGE = 2
 
@@ -23,6 +25,26 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def positive_number(text: str) -> float:
+    """argparse `type=` for a limit that must be a finite number above 0 (`--max-seconds -1` is refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
+
+
+def check_extension(option: str, path: Path, allowed: Sequence[str]) -> str:
+    """`path`'s extension (".wav"), lower-cased, if it is one of `allowed`; else a ValueError naming `option`.
+    Every command that writes a file by its extension asks this, so none silently writes another kind."""
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise ValueError(f"{option} {path}: unknown extension; use one of {', '.join(allowed)}")
+    return suffix
 
 
 def build_parser(prog: str, description: str, package: str, path: Sequence[str]) -> argparse.ArgumentParser:

@@ -9,6 +9,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from . import check_extension
+
 NPY = ".npy"
 
 
@@ -41,10 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..audio import SUPPORTED_EXTENSIONS
+    from ..weights import parse_device
 
-    out_kinds = (NPY, *SUPPORTED_EXTENSIONS)
-    if args.out.suffix.lower() not in out_kinds:
-        raise ValueError(f"--out {args.out}: unknown extension; use one of {', '.join(out_kinds)}")
+    check_extension("--out", args.out, (*SUPPORTED_EXTENSIONS, NPY))
     check_folder("--out", args.out)
     if args.latents_out is not None:
         if args.latents_out.suffix.lower() != NPY:
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         check_folder("--latents-out", args.latents_out)
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    parse_device(args.device)  # before the tokens are read or the codec is loaded
     tokens = read_tokens(args.tokens)
 
     import numpy as np

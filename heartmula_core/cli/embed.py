@@ -7,6 +7,7 @@ import os
 import uuid
 from pathlib import Path
 
+from . import positive_number
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -30,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the .npy")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--max-seconds", type=float, default=None, metavar="S", help="longest reference accepted")
+    parser.add_argument("--max-seconds", type=positive_number, default=None, metavar="S",
+                        help="longest reference accepted")
     add_catalogue_args(parser)
     parser.set_defaults(handler=run)
 
@@ -40,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..style import StyleEncoder
     from ..style.encoder import DEFAULT_MAX_SECONDS
+    from ..weights import parse_device
 
+    parse_device(args.device)  # before anything is read or loaded
     if not args.out.parent.is_dir():
         raise ValueError(f"--out: folder {args.out.parent} does not exist")
     if args.audio is not None and not args.audio.is_file():

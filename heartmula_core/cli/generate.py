@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import check_extension
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -76,12 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def output_paths(out: Path, fmt: str | None, variants: int) -> tuple[str, list[Path]]:
-    """(format, files): FILE for one variant, NAME-1.EXT ... NAME-N.EXT for several."""
-    from ..request import AUDIO_FORMATS
+    """(format, files): FILE for one variant, NAME-1.EXT ... NAME-N.EXT for several. A FILE without an extension
+    gets the format's (`--format`, else wav); an extension no writer knows is refused, as `decode` does."""
+    from ..audio import SUPPORTED_EXTENSIONS
 
-    suffix = out.suffix.lower().lstrip(".")
+    suffix = check_extension("--out", out, SUPPORTED_EXTENSIONS).lstrip(".") if out.suffix else ""
     if fmt is None:
-        fmt = suffix if suffix in AUDIO_FORMATS else "wav"
+        fmt = suffix or "wav"
     elif suffix and suffix != fmt:
         raise ValueError(f"--format {fmt} does not match --out {out.name}")
     base = out if suffix == fmt else out.with_name(out.name + f".{fmt}")
@@ -109,9 +111,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ..audio import write_audio
     from ..pipeline import DECODE_STEPS, MusicPipeline
+    from ..weights import parse_device
     from .tokens import write_npy_atomic
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(parse_device(args.device)) if args.device else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = args.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
 
     catalogue = make_catalogue(args, folders={"lm": args.lm, "gen": args.gen, "codec": args.codec})

@@ -56,19 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def parse_device(name: str):
-    """A usable torch.device, or ValueError naming the problem."""
-    import torch
-
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"unknown device '{name}'; use cpu or cuda[:N]") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device '{name}' asked for, but CUDA is not available here")
-    return device
-
-
 def write_npy_atomic(path: Path, array) -> None:
     """Write `array` to `path` via a temporary file in the same folder, so a failure leaves nothing half-written."""
     import numpy as np
@@ -101,7 +88,7 @@ def read_prefix(path: Path):
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InvalidRequest
-    from ..weights import parse_dtype
+    from ..weights import parse_device, parse_dtype
 
     # Cheap checks first: a typo must not wait for a multi-GB model to load.
     dtype = parse_dtype(args.dtype)

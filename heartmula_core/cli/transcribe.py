@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from ..transcribe import Transcriber
+    from ..weights import parse_device
 
+    parse_device(args.device)  # before the file is read or the model is looked for
     if not args.verbose:  # transformers' load bars and deprecation notes are noise on a command line
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()

@@ -21,7 +21,7 @@ import torch
 from .. import audio as audio_io
 from ..errors import InvalidRequest
 from ..hub import Catalogue
-from ..request import MAX_STYLE_STRENGTH, style_strength
+from ..request import MAX_STYLE_STRENGTH, check_reference_length, style_strength
 from .clips import cut_clips
 from .loading import LoadedMulan, load_mulan
 
@@ -142,8 +142,9 @@ class StyleEncoder:
         return self._cached(key, lambda: self._prepare_array(samples, sample_rate))
 
     def _decode_file(self, path: Path) -> torch.Tensor:
-        wave = audio_io.load_for_model(path, self.sample_rate, mono=True, max_seconds=self.max_seconds)
-        return torch.from_numpy(wave)
+        audio, rate = audio_io.read_audio(path, max_seconds=self.max_seconds)
+        check_reference_length(audio.shape[-1], rate, str(path))
+        return torch.from_numpy(audio_io.resample(audio_io.to_mono(audio), rate, self.sample_rate))
 
     def _prepare_array(self, samples: np.ndarray, sample_rate: int) -> torch.Tensor:
         seconds = samples.shape[-1] / sample_rate

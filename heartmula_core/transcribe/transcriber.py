@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from ..audio import WHISPER_SAMPLE_RATE, load_for_model, resample, to_mono
-from ..errors import InvalidRequest, ModelNotAvailable, check_cancel
-from ..weights import checkpoint_files, parse_dtype
+from ..errors import Cancelled, InvalidRequest, ModelNotAvailable, check_cancel
+from ..weights import checkpoint_files, parse_device, parse_dtype
 from .chunks import OVERLAP_S, LyricLine, join_windows, parse_timestamped, plan_windows, shift
 from .lyrics import Section, format_sections, label_sections
 
@@ -112,9 +112,7 @@ class Transcriber:
         if not (folder / "config.json").is_file():
             raise ModelNotAvailable(f"{folder} is not a Whisper checkpoint folder (no config.json)")
         checkpoint_files(folder)  # a clear error for missing or partly downloaded weights
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise InvalidRequest("device 'cuda' was asked for but CUDA is not available here")
+        self.device = parse_device(device)
         self.dtype = parse_dtype(dtype)
         if batch_size < 1:
             raise InvalidRequest(f"batch size must be at least 1, got {batch_size}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,23 @@ def refused_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def serving(studio: Any) -> Iterator[Any]:
+    """The real page for `studio` on a free 127.0.0.1 port, and a `gradio_client.Client` on it."""
+    from gradio_client import Client
+
+    from app.ui import launch_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    demo = launch_app(studio, "127.0.0.1", port, block=False)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
 
 
 def tiny_settings(data_dir: Path) -> Any:

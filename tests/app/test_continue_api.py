@@ -11,25 +11,16 @@ import pytest
 from app.studio.jobs import Finished, MusicSettings, Sheet
 from app.studio.service import Studio
 
-from .conftest import tiny_settings
-from .test_ui_api import _free_port
+from .conftest import serving, tiny_settings
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[object, Studio]]:
-    from gradio_client import Client
-
-    from app.ui import launch_app
-
     studio = Studio(tiny_settings(tmp_path / "data"))
-    port = _free_port()
-    demo = launch_app(studio, "127.0.0.1", port, block=False)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False), studio
-    finally:
-        demo.close()
+    with serving(studio) as client:
+        yield client, studio
 
 
 def test_continue_extends_and_redoes_a_kept_take(served) -> None:

@@ -85,8 +85,9 @@ def test_compose_writes_ticked_fields_then_keeps_the_song(tmp_path: Path) -> Non
     job = _job(tmp_path)
     events = list(stream(job.run, job.cancel))
     phases = [e.phase for e in events if isinstance(e, Progress)]
-    assert phases[0] == "writing" and phases[-1] == "saving" and phases.count("tokens") == FRAMES
-    assert [e.text for e in events if isinstance(e, TextChunk)] == ["[verse]\nwritten lyrics", "written title"]
+    # Progress is latest-wins (a page slower than the job sees the newest count), but every phase shows.
+    assert phases[0] == "writing" and phases[-1] == "saving" and "tokens" in phases
+    assert [e.text for e in events if isinstance(e, TextChunk)][-1] == "written title"
     written = next(e for e in events if isinstance(e, SheetWritten)).sheet
     assert (written.title, written.tags, written.description) == ("written title", "pop,happy", "sunny pop")
     song = events[-1].song

@@ -196,3 +196,17 @@ def test_health_of_a_server_without_models(protocol: str) -> None:
         backend.model = ""
         health = backend.health()
         assert not health.ok and "no chat model" in health.message and backend.url in health.message
+
+
+# 600 KB in 1,500 streamed pieces: what a runaway model sent in the field (issue 17.6).
+HUGE_ANSWER = '{"title": "' + "la " * 200_000 + '"}'
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_huge_answer_stops_being_read_at_the_cap(llm_server: LLMServer, protocol: str) -> None:
+    llm_server.script(Reply(HUGE_ANSWER, piece_chars=400))
+    seen: list[int] = []
+    with pytest.raises(LLMError, match=rf"^{protocol} at .*: the answer ran past 10,000 characters"):
+        backend_on(llm_server, protocol).chat_json(MESSAGES, SCHEMA, on_text=lambda t: seen.append(len(t)),
+                                                   max_chars=10_000)
+    assert seen and max(seen) <= 10_000  # nothing past the cap was passed on

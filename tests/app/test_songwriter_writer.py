@@ -263,3 +263,15 @@ def test_parse_fill() -> None:
     assert parse_fill(["description", Field.TAGS]) == {Field.DESCRIPTION, Field.TAGS}
     with pytest.raises(ValueError, match="unknown field to fill 'titel': choose from description, title"):
         parse_fill("titel")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_huge_streamed_answer_is_refused_without_a_retry(llm_server: LLMServer, protocol: str) -> None:
+    # 600 KB in 1,500 pieces: far past any sheet, so reading stops at the writer's cap and it is not asked again.
+    llm_server.script(Reply('{"title": "' + "la " * 200_000 + '"}', piece_chars=400))
+    seen: list[int] = []
+    writer = writer_on(llm_server, protocol)
+    with pytest.raises(LLMError, match="the answer ran past .* characters, far longer than any song sheet"):
+        writer.write(SHEET, ALL, on_text=lambda t: seen.append(len(t)))
+    assert len(llm_server.chat_requests) == 1
+    assert max(seen) <= writer.max_answer_chars < 100_000

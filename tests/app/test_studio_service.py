@@ -132,6 +132,9 @@ def test_explain_gives_musicians_a_line_and_bugs_none() -> None:
 def test_progress_reaches_the_page_in_order(tmp_path: Path) -> None:
     studio = _studio(tmp_path, CountingMaker(frames=3))
     sheet = Sheet(lyrics="[verse]\nla", tags="pop", seconds=2)
-    phases = [e.phase for e in studio.compose(sheet, frozenset(), MusicSettings(variants=1), None)
-              if isinstance(e, Progress)]
-    assert phases == ["tokens", "tokens", "tokens", "saving"]
+    events = list(studio.compose(sheet, frozenset(), MusicSettings(variants=1), None))
+    phases = [e.phase for e in events if isinstance(e, Progress)]
+    # Latest wins within a phase, so a slow page may skip counts, but the phases and the final count arrive.
+    assert phases[0] == "tokens" and phases[-2:] == ["tokens", "saving"]
+    frames = [e.done for e in events if isinstance(e, Progress) and e.phase == "tokens"]
+    assert frames == sorted(frames) and frames[-1] == 3

@@ -143,3 +143,36 @@ def test_a_style_without_the_style_model_says_so_before_any_work(tmp_path: Path)
         list(app.compose(SHEET, frozenset(), MusicSettings(variants=1, style_text="warm piano"), None))
     assert "Models & Settings" in explain(caught.value)
     assert len(app.history) == 0 and app.music.loaded == []
+
+
+def sixty_byte_wav(folder: Path, promised: int | None = None) -> Path:
+    """A 60-byte WAV: its header and 8 samples, or (`promised`) a header promising more data than follows."""
+    import struct
+
+    path = folder / "tiny-reference.wav"
+    if promised is None:
+        sf.write(path, np.zeros(8, np.int16), 48000, subtype="PCM_16")
+    else:
+        header = (b"RIFF" + struct.pack("<I", promised) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 2, 48000, 192000, 4, 16)
+                  + b"data" + struct.pack("<I", promised))
+        path.write_bytes(header + bytes(60 - len(header)))
+    assert path.stat().st_size == 60
+    return path
+
+
+@pytest.mark.parametrize("promised", [None, 100_000])
+def test_a_reference_too_short_to_embed_is_refused_as_embed_refuses_it(tmp_path: Path, capsys, promised) -> None:
+    from heartmula_core.cli import main
+
+    reference = sixty_byte_wav(tmp_path, promised)
+    assert main(["embed", "--style", str(STYLE), "--audio", str(reference), "--out", str(tmp_path / "s.npy")]) == 2
+    said_by_embed = capsys.readouterr().err.strip().removeprefix("error: ")
+    app = studio(tmp_path)
+    with pytest.raises(InvalidRequest) as caught:  # what the page shows on upload (and Compose checks again)
+        app.check_reference(str(reference))
+    said_by_page = explain(caught.value)
+    assert said_by_page == said_by_embed.replace(str(reference), reference.name)
+    assert "too short" in said_by_page and "\n" not in said_by_page
+    with pytest.raises(InvalidRequest, match="too short"):
+        list(app.compose(SHEET, frozenset(), MusicSettings(variants=1, style_audio=str(reference)), None))
+    assert len(app.history) == 0 and app.music.loaded == []

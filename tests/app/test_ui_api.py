@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,32 +13,18 @@ from app.studio.history import NewTake
 from app.studio.service import Studio
 from tests.llm_server import LLMServer, Reply
 
-from .conftest import TEST_MODEL
+from .conftest import TEST_MODEL, serving
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path, llm_server: LLMServer) -> Iterator[tuple[object, Studio]]:
-    from gradio_client import Client
-
-    from app.ui import launch_app
-
     settings = load_settings(Path("/dev/null"), data_dir=tmp_path / "data", ollama_url=llm_server.url,
                              ollama_model=TEST_MODEL)
     studio = Studio(settings)
-    port = _free_port()
-    demo = launch_app(studio, "127.0.0.1", port, block=False)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False), studio
-    finally:
-        demo.close()
+    with serving(studio) as client:
+        yield client, studio
 
 
 def test_named_endpoints(served, llm_server: LLMServer) -> None:

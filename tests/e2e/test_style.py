@@ -93,3 +93,13 @@ def test_a_bad_reference_shows_an_error_and_keeps_nothing(page, app_env, tmp_pat
     page.wait_for_timeout(1000)
     assert len(history) == before and history.search("never") == []
     assert page.locator("#take-1").is_hidden()
+
+
+def test_a_reference_too_short_to_embed_says_so_on_upload(page, tmp_path: Path) -> None:
+    from tests.app.test_studio_style import sixty_byte_wav
+
+    open_style(page)
+    upload_reference(page, sixty_byte_wav(tmp_path))
+    page.get_by_text("too short").first.wait_for(timeout=TIMEOUT_MS)  # what `embed` says, not "0.0 s of audio"
+    assert "s of audio." not in page.locator("#create-status").inner_text()
+    assert "Traceback" not in page.content()

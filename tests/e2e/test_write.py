@@ -89,3 +89,26 @@ def test_llm_down_is_a_clear_message(page, llm_script) -> None:
     assert "Traceback" not in page.content()
     while llm_script.pending:  # the backend may give up before asking twice; that is its call
         llm_script._next_reply()
+
+
+def test_unusable_json_is_a_clear_message(page, llm_script) -> None:
+    # Junk twice (the writer retries once): the page must say what the API says, not an empty "null" error.
+    llm_script.script(Reply(content="this is not json at all"), Reply(content="still { not json"))
+    field(page, "description").fill("anything")
+    set_tick(page, "title", True)
+    page.locator("#create-write").click()
+    page.get_by_text("answered unusable JSON twice").first.wait_for(timeout=TIMEOUT_MS)
+    screenshot(page, "create-write-junk")
+    assert "null" not in page.locator(".toast-body, .toast-wrap").all_inner_texts()
+    assert "Traceback" not in page.content()
+
+
+def test_a_huge_streamed_answer_ends_with_a_clear_message(page, llm_script) -> None:
+    # 600 KB in 1,500 pieces (a runaway model): reading stops at the cap and the page says so.
+    llm_script.script(Reply('{"title": "' + "la " * 200_000 + '"}', piece_chars=400))
+    field(page, "description").fill("anything")
+    set_tick(page, "title", True)
+    page.locator("#create-write").click()
+    page.get_by_text("far longer than any song sheet").first.wait_for(timeout=TIMEOUT_MS)
+    assert len(field(page, "title").input_value()) < 100_000
+    assert "Traceback" not in page.content()

@@ -1,0 +1,89 @@
+"""Command-line mistakes are one line on stderr and exit status 2, never a traceback (issue 17.13): a device this
+torch cannot use, an output extension no writer knows, a negative limit, a port that does not exist."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from heartmula_core.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def commands(tmp_path: Path) -> dict[str, list[str]]:
+    """Each command that takes --device, with arguments that are otherwise fine up to loading a model."""
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"")  # the device is checked before the file is read
+    return {
+        "generate": ["generate", "--tags", "pop", "--lyrics", "la", "--seconds", "1", "--out", str(tmp_path / "a.wav")],
+        "decode": ["decode", "--codec", str(tmp_path), "--tokens", str(tmp_path / "t.npy"), "--out", str(song)],
+        "embed": ["embed", "--text", "warm", "--out", str(tmp_path / "s.npy")],
+        "transcribe": ["transcribe", str(song)],
+        "tokens": ["tokens", "--lm", str(tmp_path), "--gen", str(tmp_path), "--tags", "pop", "--lyrics", "la",
+                   "--frames", "2", "--out", str(tmp_path / "t.npy")],
+    }
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA to ask for one it lacks")
+@pytest.mark.parametrize("command", ["generate", "decode", "embed", "transcribe", "tokens"])
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_a_cuda_device_on_a_cpu_only_torch(tmp_path: Path, capsys, command: str, device: str) -> None:
+    assert main([*commands(tmp_path)[command], "--device", device]) == 2
+    assert "CUDA is not available" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["generate", "decode", "embed", "transcribe", "tokens"])
+def test_a_device_torch_does_not_know(tmp_path: Path, capsys, command: str) -> None:
+    assert main([*commands(tmp_path)[command], "--device", "tpu9"]) == 2
+    assert "unknown device 'tpu9'" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("name", ["a.xyz", "a.wav.txt", "a.mp4", "a.npy"])
+def test_generate_refuses_an_extension_it_cannot_write(tmp_path: Path, capsys, name: str) -> None:
+    out = tmp_path / name
+    assert main(["generate", "--tags", "pop", "--lyrics", "la", "--seconds", "1", "--out", str(out)]) == 2
+    assert "unknown extension" in one_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a.xyz.wav
+
+
+def test_decode_and_generate_say_the_same_about_extensions(tmp_path: Path, capsys) -> None:
+    main(["generate", "--tags", "pop", "--lyrics", "la", "--seconds", "1", "--out", str(tmp_path / "a.xyz")])
+    generate = one_line(capsys.readouterr().err)
+    main(["decode", "--codec", str(tmp_path), "--tokens", str(tmp_path / "t.npy"), "--out", str(tmp_path / "a.xyz")])
+    decode = one_line(capsys.readouterr().err)
+    assert generate.split("unknown extension")[1] == decode.split("unknown extension")[1].replace(", .npy", "")
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "-inf", "ten"])
+def test_embed_refuses_a_max_seconds_that_is_not_positive(tmp_path: Path, capsys, value: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["embed", "--text", "warm", "--out", str(tmp_path / "s.npy"), "--max-seconds", value])
+    assert exit_.value.code == 2
+    assert "--max-seconds" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "65536", "http"])
+def test_the_app_refuses_a_port_that_does_not_exist(port: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "app", "--port", port, "--env-file", "/dev/null"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "--port" in one_line(out.stderr)
+
+
+def test_the_app_song_command_shares_the_extension_check(tmp_path: Path, capsys) -> None:
+    from app.cli import main as app_main
+
+    assert app_main(["song", "rain", "--out", str(tmp_path / "a.xyz"), "--env-file", "/dev/null"]) == 2
+    assert "--out" in (line := one_line(capsys.readouterr().err)) and "unknown extension" in line
+    assert list(tmp_path.iterdir()) == []
