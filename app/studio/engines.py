@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from app.songwriter.quoted import strip_line_quotes
+
 from .errors import JobCancelled, StudioError
 from .history import NewTake
 from .jobs import EtaClock, MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
@@ -191,7 +193,7 @@ class PipelineMusicMaker:
             self.catalogue().resolve(DEFAULT_STYLE, download=False)
         return request_mod.MusicRequest(
             tags=sheet.tags,
-            lyrics=sheet.lyrics,
+            lyrics=strip_line_quotes(sheet.lyrics),  # the quotes protect lines from the LLM; they are not sung
             seconds=sheet.seconds,
             variants=settings.variants,
             seed=settings.seed,

@@ -24,6 +24,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from app.songwriter.quoted import strip_line_quotes
+
 from .errors import JobCancelled
 from .history import History, NewTake, Song
 
@@ -296,7 +298,9 @@ class ComposeJob:
             raise ValueError("Give the song some lyrics or tags (or tick them for the LLM to write).")
         with self.device_queue.turn(lambda place: emit(Progress("waiting", place=place)), self.cancel):
             self._check()
-            takes = self.maker.make(sheet, self.music, emit, self.cancel)
+            # The quotes protect lines from the LLM; they are not sung. The kept sheet keeps them.
+            sung = dataclasses.replace(sheet, lyrics=strip_line_quotes(sheet.lyrics))
+            takes = self.maker.make(sung, self.music, emit, self.cancel)
         self._check()
         emit(Progress("saving"))
         settings = {**dataclasses.asdict(self.music), **self.extra_settings}
