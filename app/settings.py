@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     ckpt_dir: Path | None = Field(None, description="a folder holding all of the above, official layout")
 
     # --- the music engine ---
-    lm_variant: Literal["rl", "hny", "base"] = "rl"
+    lm_variant: Literal["hny", "rl", "base"] = Field("hny", description="the HeartMuLa LM release a song uses")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     int8: bool = Field(False, description="int8 LM weights: about half the GPU memory of bfloat16, tokens differ a little")

@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from app.songwriter.quoted import strip_line_quotes
+from heartmula_core.catalogue import DEFAULT_LM
 
 from .errors import JobCancelled
 from .history import History, NewTake, Song
@@ -62,13 +63,13 @@ class MusicSettings:
     cfg: float = 1.5
     temperature: float = 1.0
     topk: int = 50
-    lm_variant: str = "rl"
+    lm_variant: str = DEFAULT_LM
     style_audio: str | None = None  # a reference recording, or
     style_text: str = ""  # a text description of the style
     style_strength: float = 1.0
 
     @classmethod
-    def of_song(cls, song: Song, default_lm_variant: str = "rl") -> MusicSettings:
+    def of_song(cls, song: Song, default_lm_variant: str = DEFAULT_LM) -> MusicSettings:
         """How `song` was made, to make it again or vary it: its settings, first seed, and style (the kept copy
         of its reference recording, or its style text)."""
         s = song.settings
@@ -327,7 +328,9 @@ POLL_S = 0.1  # how often a waiting consumer looks for a Stop
 STOP_GRACE_S = 0.8  # how long a stopped job may take to say so itself before the page is told anyway
 
 
-def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate | None = None) -> Iterator[Event]:
+def stream(
+    work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate | None = None, *, cancel_on_close: bool = True
+) -> Iterator[Event]:
     """Run `work(emit)` in a thread and yield its events as they come; re-raise its error at the end.
 
     A Stop (`cancel` set) is answered within `STOP_GRACE_S` whatever the work is doing: from then on only a
@@ -336,7 +339,9 @@ def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate 
     `cancel` before keeping anything, so a stopped song is never kept). With a `gate` shared with the work, a
     work already keeping its song at the deadline is waited for instead, so its `Finished` is what the page
     sees (a Stop that lands during the save must not say "nothing was kept"). Closing the iterator early (the page
-    went away) sets `cancel` too. The thread is a daemon, so a stuck backend never keeps the process alive.
+    went away) sets `cancel` too, unless `cancel_on_close` is False: then the work goes on to its end unwatched (a
+    song whose tab was closed is still kept; only a Stop drops it). The thread is a daemon, so a stuck backend
+    never keeps the process alive.
     """
     events: queue.Queue[Any] = queue.Queue()
     failure: list[BaseException] = []
@@ -372,7 +377,7 @@ def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate 
             if not stopped or isinstance(item, Finished):
                 yield item
     finally:
-        if not finished:
+        if not finished and (cancel_on_close or stopped):
             cancel.set()
     if failure:
         raise failure[0]

@@ -121,22 +121,34 @@ class Studio:
                 tee.abandon()
                 raise
 
-        return self._run(session, work, on_stopped=tee.abandon)
+        # A started song is kept even if its tab is closed: only Stop drops it.
+        return self._run(session, work, on_stopped=tee.abandon, outlive_page=True)
 
     def _run(
-        self, session: str, work: Callable[[Any, KeepGate], None], on_stopped: Callable[[], None] | None = None
+        self, session: str, work: Callable[[Any, KeepGate], None], on_stopped: Callable[[], None] | None = None,
+        *, outlive_page: bool = False,
     ) -> Iterator[Event]:
         """`work(emit, gate)` in a thread, as an iterator of its events, cancelled by `stop(session)` (the
         work's cancel event is `gate.cancel`; a song it keeps goes through `gate.keep`). `on_stopped` runs when
-        the Stop is answered (`JobCancelled`), which can be before the work has wound down."""
-        with self._session(session) as cancel:
-            gate = KeepGate(cancel)
+        the Stop is answered (`JobCancelled`), which can be before the work has wound down.
+
+        Closing the iterator early (the page went away) cancels the work, unless `outlive_page`: then it goes on
+        to its end, and `stop(session)` can still reach it until then."""
+        cancel = self._enter(session)
+        gate = KeepGate(cancel)
+
+        def tracked(emit: Any) -> None:
             try:
-                yield from stream(lambda emit: work(emit, gate), cancel, gate)
-            except JobCancelled:
-                if on_stopped is not None:
-                    on_stopped()
-                raise
+                work(emit, gate)
+            finally:
+                self._leave(session, cancel)
+
+        try:
+            yield from stream(tracked, cancel, gate, cancel_on_close=not outlive_page)
+        except JobCancelled:
+            if on_stopped is not None:
+                on_stopped()
+            raise
 
     def stop(self, session: str = "") -> int:
         """Cancel everything `session` has running; returns how many jobs were told to stop."""
@@ -146,20 +158,28 @@ class Studio:
             event.set()
         return len(events)
 
-    @contextlib.contextmanager
-    def _session(self, session: str) -> Iterator[threading.Event]:
+    def _enter(self, session: str) -> threading.Event:
+        """A new cancel event for one job of `session`, which `stop(session)` sets until `_leave`."""
         cancel = threading.Event()
         with self._lock:
             self._running.setdefault(session, set()).add(cancel)
+        return cancel
+
+    def _leave(self, session: str, cancel: threading.Event) -> None:
+        with self._lock:
+            running = self._running.get(session, set())
+            running.discard(cancel)
+            if not running:
+                self._running.pop(session, None)
+
+    @contextlib.contextmanager
+    def _session(self, session: str) -> Iterator[threading.Event]:
+        cancel = self._enter(session)
         try:
             yield cancel
         finally:
             cancel.set()  # a job whose page went away winds down
-            with self._lock:
-                running = self._running.get(session, set())
-                running.discard(cancel)
-                if not running:
-                    self._running.pop(session, None)
+            self._leave(session, cancel)
 
     def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> None:
         """Refuse what cannot work, before any LLM or model time is spent."""

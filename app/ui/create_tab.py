@@ -19,6 +19,7 @@ from .job_view import JobView, cleared
 MAX_TAKES = 8
 LLM_CHOICES = ("Ollama", "OpenAI")
 QUOTE_HINT = 'Lines in "double quotes" are kept exactly as you wrote them; the LLM writes around them.'
+KEEP_HINT = "A song you start is finished and kept in History even if you close this tab; Stop drops it."
 
 
 @dataclass
@@ -131,7 +132,7 @@ def build(studio: Studio) -> CreateTab:
                 cfg = gr.Slider(1.0, 10.0, value=1.5, step=0.1, label="CFG (how closely to follow tags and lyrics)")
                 temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
                 topk = gr.Slider(1, 500, value=50, step=1, label="Top-k")
-                lm_variant = gr.Radio(["rl", "hny", "base"], value=settings.lm_variant, label="Model variant")
+                lm_variant = gr.Radio(["hny", "rl", "base"], value=settings.lm_variant, label="Model variant")
             with gr.Accordion("Style", open=False, elem_id="create-style") as style_box:
                 style_audio = gr.File(label="Reference recording (wins over the text)", file_types=["audio"],
                                       elem_id="create-style-audio")
@@ -143,6 +144,7 @@ def build(studio: Studio) -> CreateTab:
                 write = gr.Button("Write", elem_id="create-write")
                 compose = gr.Button("Compose", variant="primary", elem_id="create-compose")
                 stop = gr.Button("Stop", variant="stop", elem_id="create-stop")
+            gr.Markdown(KEEP_HINT, elem_classes="hs-hint", elem_id="create-keep-hint")
             status = gr.HTML(elem_id="create-status")
             live = gr.HTML(elem_id="create-live")
     takes = []

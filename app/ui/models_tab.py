@@ -47,7 +47,7 @@ def build(studio: Studio) -> ModelsTab:
     table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True, elem_id="models-table")
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm")
-        name = gr.Dropdown(list(CATALOGUE), value="rl", label="Model to download", scale=2)
+        name = gr.Dropdown(list(CATALOGUE), value=studio.settings.lm_variant, label="Model to download", scale=2)
         download = gr.Button("Download", scale=1, elem_id="models-download")
         unload = gr.Button("Unload (free memory)", scale=1, elem_id="models-unload")
     status = gr.HTML(elem_id="models-status")
