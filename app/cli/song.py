@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from heartmula_core.cli import add_threads_arg
+from heartmula_core.threads import use_threads
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("song", help="describe a song, get a song file (LLM, then music, then history)")
@@ -20,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="", help="the LLM model (default: the setting)")
     p.add_argument("--env-file", default=None, help="a .env file with HEARTSONG_* settings (default ./.env)")
     p.add_argument("--out", type=Path, required=True, help="the audio file (.wav, .flac, .mp3, .ogg)")
+    add_threads_arg(p, default_help="the setting HEARTSONG_THREADS, else half the cores")
     p.set_defaults(handler=run)
 
 
@@ -34,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower().lstrip(".") not in ("wav", "flac", "mp3", "ogg"):
         raise ValueError(f"--out must end in .wav, .flac, .mp3 or .ogg, not {args.out.name!r}")
     lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else ""
-    settings = load_settings(args.env_file)
+    settings = load_settings(args.env_file, **({"threads": args.threads} if args.threads else {}))
+    use_threads(settings.threads)
     studio = Studio(settings)
     sheet = Sheet(args.description, args.title, lyrics, args.tags, args.seconds)
     fill = frozenset(f for f in ("title", "lyrics", "tags") if not getattr(sheet, f).strip())

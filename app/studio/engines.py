@@ -19,7 +19,7 @@ from app.songwriter.quoted import strip_line_quotes
 
 from .errors import JobCancelled, StudioError
 from .history import NewTake
-from .jobs import EtaClock, MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
+from .jobs import MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -216,7 +216,6 @@ class PipelineMusicMaker:
         emit(Progress("loading"))
         try:
             request = self.request(sheet, settings)
-            clock = EtaClock()
             made_tokens = threading.Event()
 
             def on_progress(event: Any) -> None:
@@ -228,10 +227,8 @@ class PipelineMusicMaker:
                     # done: say at once that the audio is being made.
                     emit(Progress("decoding"))
                     return
-                # The pipeline's ETA when it has one; otherwise our own from the rate so far.
-                stamped = clock.stamp(phase, event.done, event.total)
-                eta = event.eta if event.eta is not None else stamped.eta_s
-                emit(Progress(phase, event.done, event.total, eta))
+                # The pipeline's ETA, which waits for a measured rate (none over the first frame's warm-up).
+                emit(Progress(phase, event.done, event.total, event.eta))
 
             pipeline = self.pipeline(settings.lm_variant)
 

@@ -7,6 +7,7 @@ import os
 import uuid
 from pathlib import Path
 
+from . import add_threads_arg
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--max-seconds", type=float, default=None, metavar="S", help="longest reference accepted")
     add_catalogue_args(parser)
+    add_threads_arg(parser)
     parser.set_defaults(handler=run)
 
 

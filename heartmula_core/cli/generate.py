@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import add_threads_arg
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -59,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"0 (no style) to {MAX_STYLE_STRENGTH:g}; 1 = the style as computed (default)")
     p.add_argument("--style", default=DEFAULT_STYLE, metavar="DIR",
                    help="MuQ-MuLan folder, or the catalogue name 'style' (default; downloaded on first use)")
+    add_threads_arg(p)
     p.set_defaults(handler=run)
 
 

@@ -113,3 +113,24 @@ def test_every_setting_is_public_except_the_secret() -> None:
     expected = set(Settings.model_fields) - {"openai_api_key"} | {"openai_api_key_set"}
     assert set(public) == expected
     json.dumps(public)  # JSON-able as is
+
+
+def test_the_readme_table_of_settings_is_the_one_settings_py_makes() -> None:
+    from app.settings_doc import settings_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert settings_table() in readme, "README.md's settings table is stale: paste `python -m app.settings_doc`"
+
+
+def test_every_setting_says_what_it_is_for() -> None:
+    from app.settings import Settings
+
+    assert [name for name, field in Settings.model_fields.items() if not field.description] == []
+
+
+def test_threads_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("HEARTSONG_THREADS", "1")
+    assert load_settings().threads == 1
+    clean_env.setenv("HEARTSONG_THREADS", "-1")
+    with pytest.raises(ValueError):
+        load_settings()
