@@ -20,6 +20,7 @@ from app.songwriter.quoted import strip_line_quotes
 from .errors import JobCancelled, StudioError
 from .history import NewTake
 from .jobs import MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
+from .models import HubSizes, ModelsMissing, missing_message, model_rows, song_model_names
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -135,6 +136,7 @@ class PipelineMusicMaker:
         self.settings = settings
         self._pipelines: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.hub_sizes = HubSizes()  # the missing models' sizes, asked of the Hub once
 
     def catalogue(self) -> Any:
         from heartmula_core.hub import Catalogue
@@ -157,6 +159,9 @@ class PipelineMusicMaker:
 
                 pipeline_mod = load_layer("heartmula_core.pipeline", "Making music")
                 catalogue = self.catalogue()
+                rows = model_rows(catalogue, self.hub_sizes, song_model_names(variant))
+                if any(row.state == "missing" for row in rows):  # a partial copy says what is wrong with it below
+                    raise ModelsMissing(missing_message(rows, catalogue.offline))
                 models = catalogue.music_models(variant, download=False)
                 device, dtype = device_and_dtype(self.settings)
                 self._pipelines[variant] = pipeline_mod.MusicPipeline(

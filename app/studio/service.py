@@ -16,14 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.songwriter.backends import Health
 from heartmula_core.audio import read_audio
+from heartmula_core.catalogue import CATALOGUE
 from heartmula_core.errors import InvalidRequest
 
-from .downloads import Download
+from .downloads import Download, DownloadProgress
 from .errors import JobCancelled
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, load_layer, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
+from .models import ModelRow, download_all, model_rows, shared_lm_folder, song_model_names
 from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
 
 if TYPE_CHECKING:
@@ -251,16 +254,40 @@ class Studio:
 
     # -- models ------------------------------------------------------------------------------------------
 
-    def model_status(self) -> list[Any]:
-        """Every catalogue entry: present / partial / missing, where, and its size."""
-        from heartmula_core.catalogue import CATALOGUE
+    def model_rows(self) -> list[ModelRow]:
+        """Every catalogue entry: present / partial / missing, its size (on disk, or on the Hub when missing and
+        Hugging Face can be asked), where, and whether one folder serves every LM variant."""
+        return model_rows(self.music.catalogue(), self.music.hub_sizes)
 
-        catalogue = self.music.catalogue()
-        return [catalogue.status(name) for name in CATALOGUE]
+    def song_models(self, variant: str | None = None) -> list[ModelRow]:
+        """The models a song with LM `variant` (default: the setting) needs, in the same form."""
+        names = song_model_names(variant or self.settings.lm_variant)
+        return model_rows(self.music.catalogue(), self.music.hub_sizes, names)
+
+    def shared_lm_folder(self) -> Path | None:
+        """The one folder serving every LM variant (then the variant choice changes nothing), else None."""
+        return shared_lm_folder(self.music.catalogue())
+
+    def model_names(self) -> list[str]:
+        return list(CATALOGUE)
 
     def start_download(self, name: str) -> Download:
         """Start downloading a catalogue entry in the background; the page follows its `progress()`."""
         return Download(self.music.catalogue(), name).start()
+
+    def download_models(self, names: list[str]) -> Iterator[tuple[int, DownloadProgress]]:
+        """Download `names` in turn, yielding (which, its progress); raises the first failure (logged)."""
+        return download_all(self.music.catalogue(), names)
+
+    def llm_health(self, ollama_url: str = "", openai_url: str = "", key: str = "") -> list[Health]:
+        """Whether Ollama and the OpenAI-compatible server answer (one line each, with the usual hints)."""
+        found = []
+        for backend, url, secret in (("ollama", ollama_url, ""), ("openai", openai_url, key)):
+            health = make_llm_backend(self.settings, self.llm_choice(backend, url, "", secret)).health()
+            if not health.ok:
+                log.warning("LLM check: %s", health.message)
+            found.append(health)
+        return found
 
     def loaded_models(self) -> list[str]:
         """What holds memory now: each loaded music pipeline (by LM variant) and the transcriber."""

@@ -88,5 +88,7 @@ CSS = """
 .hs-gen { max-width: 9em; }
 .hs-live { display: flex; align-items: center; gap: 12px; color: var(--body-text-color-subdued); }
 .hs-live audio { flex: 1; min-width: 0; }
+.hs-ready { font-size: var(--text-md); line-height: 1.6; }
+.hs-ready .hs-missing { color: var(--error-text-color); }
 #create-stop { color: var(--error-text-color); border-color: var(--error-border-color); }
 """

@@ -13,7 +13,9 @@ from app.studio.history import EXPORT_FORMATS
 from app.studio.jobs import FIELDS, MusicSettings, Progress, Sheet
 from app.studio.service import Studio
 
+from . import first_run
 from .common import guarded, progress_html, session_of, upload_note
+from .first_run import FirstRun
 from .job_view import JobView, cleared
 
 MAX_TAKES = 8
@@ -58,6 +60,7 @@ class CreateTab:
     live: gr.HTML  # the first take, played while it is made
     takes: list[TakeSlot]
     song_id: gr.State
+    first_run: FirstRun  # the models a song needs and the LLM servers, before the first click
 
     def text_inputs(self) -> set[Any]:
         return {*self.fields.values(), *self.generate.values(), self.seconds}
@@ -100,6 +103,7 @@ def build(studio: Studio) -> CreateTab:
         "lyrics": '[verse]\n...\n[chorus]\n"this line stays exactly as written"',
         "tags": "pop,female vocal,happy",
     }
+    ready = first_run.build()
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             for name in FIELDS:
@@ -132,7 +136,12 @@ def build(studio: Studio) -> CreateTab:
                 cfg = gr.Slider(1.0, 10.0, value=1.5, step=0.1, label="CFG (how closely to follow tags and lyrics)")
                 temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
                 topk = gr.Slider(1, 500, value=50, step=1, label="Top-k")
-                lm_variant = gr.Radio(["hny", "rl", "base"], value=settings.lm_variant, label="Model variant")
+                shared = studio.shared_lm_folder()
+                lm_variant = gr.Radio(
+                    ["hny", "rl", "base"], value=settings.lm_variant, label="Model variant", interactive=shared is None,
+                    info=f"One folder serves hny, rl and base here ({shared}): the choice changes nothing." if shared
+                    else "hny: the authors' recommended release", elem_id="create-variant",
+                )
             with gr.Accordion("Style", open=False, elem_id="create-style") as style_box:
                 style_audio = gr.File(label="Reference recording (wins over the text)", file_types=["audio"],
                                       elem_id="create-style-audio")
@@ -162,7 +171,7 @@ def build(studio: Studio) -> CreateTab:
     song_id = gr.State(None)
     return CreateTab(fields, generate, seconds, variants, seed, cfg, temperature, topk, lm_variant, style_audio,
                      style_text, style_strength, style_box, llm_backend, llm_model, refresh_models, write, compose,
-                     stop, status, live, takes, song_id)
+                     stop, status, live, takes, song_id, ready)
 
 
 def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks) -> None:
@@ -195,6 +204,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     def list_models_quietly(backend: str, ollama_url: str, openai_url: str, key: str) -> Any:
         return models_of(backend, ollama_url, openai_url, key, quiet=True)
 
+    first_run.wire(tab.first_run, studio, tab.lm_variant, llm_inputs, demo)
     model_inputs = [tab.llm_backend, *llm_inputs]
     tab.llm_backend.change(list_models, model_inputs, tab.llm_model, api_visibility="private")
     tab.refresh_models.click(list_models, model_inputs, tab.llm_model, api_visibility="private")
