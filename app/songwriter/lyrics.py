@@ -175,3 +175,18 @@ def check_size(text: str, *, max_lines: int, max_chars: int, what: str = "the ly
         raise SheetError(f"{what} have {lines:,} lines; a song takes at most {max_lines:,}")
     if len(text) > max_chars:
         raise SheetError(f"{what} have {len(text):,} characters; a song takes at most {max_chars:,}")
+
+
+def sung_lines(lyrics: str) -> int:
+    """How many lines of `lyrics` are sung (not blank, not a section tag)."""
+    return sum(1 for line in lyrics.splitlines() if line.strip() and not is_section_line(line))
+
+
+def length_warning(lyrics: str, seconds: float, table: Sequence[tuple[float, tuple[Section, ...]]]) -> str | None:
+    """A line for the musician when `lyrics` hold far more sung lines than a song of `seconds` fits (more than half
+    again the plan's), else None: HeartMuLa sings what fits and the rest is lost."""
+    have, fits = sung_lines(lyrics), plan_structure(seconds, table).sung_lines
+    if have <= 1.5 * fits:
+        return None
+    return (f"These lyrics have {have} sung lines; a {seconds:g}-second song fits about {fits}: shorten them, "
+            "make the song longer, or tick Lyrics and Write again.")

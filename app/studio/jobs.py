@@ -26,6 +26,7 @@ import numpy as np
 
 from app.songwriter.quoted import strip_line_quotes
 from heartmula_core.catalogue import DEFAULT_LM
+from heartmula_core.request import MAX_STYLE_STRENGTH  # the page's strength slider runs to the engine's limit
 
 from .errors import JobCancelled
 from .history import History, NewTake, Song
@@ -39,6 +40,8 @@ PHASE_TEXT = {
     "tokens": "Making the music",
     "decoding": "Turning it into audio",
     "saving": "Keeping the song",
+    "transcribing": "Listening for the words (the first time, the model loads too)",
+    "redecoding": "Making the take's audio again from its notes",
     "done": "Done",
 }
 

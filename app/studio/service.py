@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.songwriter.backends import Health
+from app.songwriter.lyrics import length_warning
+from app.songwriter.prompts import PromptLibrary
 from heartmula_core.audio import read_audio
 from heartmula_core.catalogue import CATALOGUE
 from heartmula_core.errors import InvalidRequest
@@ -82,6 +84,12 @@ class Studio:
             emit(writer.write(sheet, fill, lambda text: emit(TextChunk(text)), gate.cancel))
 
         return self._run(session, work)
+
+    def length_warning(self, lyrics: str, seconds: float) -> str | None:
+        """A line when `lyrics` cannot fit a song of `seconds` (the Length changed after a Write), else None."""
+        if not lyrics.strip() or seconds <= 0:
+            return None
+        return length_warning(lyrics, seconds, PromptLibrary().structure_table())
 
     # -- composing ---------------------------------------------------------------------------------------
 
@@ -263,6 +271,15 @@ class Studio:
         """The models a song with LM `variant` (default: the setting) needs, in the same form."""
         names = song_model_names(variant or self.settings.lm_variant)
         return model_rows(self.music.catalogue(), self.music.hub_sizes, names)
+
+    def transcriber_missing(self) -> str | None:
+        """Why Transcribe cannot run here (its model is not on this computer), or None when it can."""
+        (row,) = model_rows(self.music.catalogue(), self.music.hub_sizes, ["transcriptor"])
+        if row.state == "present":
+            return None
+        size = f" ({row.size})" if row.size_bytes else ""
+        return (f"Transcribing needs the transcriptor model{size}, which this computer does not have: download it in "
+                "Models & Settings (or run `python -m heartmula_core download transcriptor`).")
 
     def shared_lm_folder(self) -> Path | None:
         """The one folder serving every LM variant (then the variant choice changes nothing), else None."""

@@ -10,7 +10,7 @@ import gradio as gr
 
 from app.studio.errors import explain
 from app.studio.history import EXPORT_FORMATS
-from app.studio.jobs import FIELDS, MusicSettings, Progress, Sheet
+from app.studio.jobs import FIELDS, MAX_STYLE_STRENGTH, MusicSettings, Progress, Sheet
 from app.studio.service import Studio
 
 from . import first_run
@@ -20,6 +20,12 @@ from .job_view import JobView, cleared
 
 MAX_TAKES = 8
 LLM_CHOICES = ("Ollama", "OpenAI")
+EXAMPLES = [
+    ["a warm acoustic folk song about walking home after a long shift, male vocal"],
+    ["energetic summer pop about a road trip with friends, female vocal"],
+    ["a slow rainy-night jazz ballad, piano and soft saxophone"],
+    ["an 80s synth-pop anthem about neon city lights"],
+]
 QUOTE_HINT = 'Lines in "double quotes" are kept exactly as you wrote them; the LLM writes around them.'
 KEEP_HINT = "A song you start is finished and kept in History even if you close this tab; Stop drops it."
 
@@ -113,10 +119,11 @@ def build(studio: Studio) -> CreateTab:
                         placeholder=placeholders[name], scale=5, elem_id=f"create-{name}",
                     )
                     generate[name] = gr.Checkbox(
-                        label="generate", value=name != "description", scale=1, min_width=110,
+                        label="generate", value=name != "description", scale=1, min_width=130,
                         elem_id=f"create-gen-{name}", elem_classes="hs-gen",
                     )
             gr.Markdown(QUOTE_HINT, elem_classes="hs-hint")
+            gr.Examples(EXAMPLES, [fields["description"]], label="Not sure where to start? Pick a description")
         with gr.Column(scale=2):
             with gr.Row():
                 llm_backend = gr.Radio(
@@ -147,7 +154,8 @@ def build(studio: Studio) -> CreateTab:
                                       elem_id="create-style-audio")
                 style_text = gr.Textbox(label="…or describe the style", placeholder="warm analog synths, 80s",
                                         elem_id="create-style-text")
-                style_strength = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Strength (0: no style)",
+                style_strength = gr.Slider(0.0, MAX_STYLE_STRENGTH, value=1.0, step=0.05,
+                                           label="Strength (0: no style, 1: as heard)",
                                            elem_id="create-style-strength")
             with gr.Row():
                 write = gr.Button("Write", elem_id="create-write")
@@ -237,6 +245,15 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         compose, tab.text_inputs() | tab.music_inputs() | llm_args, [*text_outputs, *music_outputs],
         api_visibility="private", concurrency_limit=None, show_progress="hidden",
     )
+
+    @guarded
+    def check_length(lyrics: str, seconds: float) -> str:
+        warning = studio.length_warning(lyrics or "", float(seconds or 0))
+        return progress_html(None, warning) if warning else ""
+
+    # A Length changed after a Write can leave lyrics that cannot fit: say so while there is time to fix it.
+    tab.seconds.input(check_length, [tab.fields["lyrics"], tab.seconds], tab.status, api_visibility="private",
+                      trigger_mode="always_last", show_progress="hidden")
 
     @guarded
     def check_reference(path: str | None) -> str:

@@ -8,6 +8,8 @@ from app.songwriter.errors import SheetError
 from app.songwriter.lyrics import (
     SECTION_TAGS,
     check_size,
+    length_warning,
+    sung_lines,
     clean_lyrics,
     parse_structure_table,
     plan_structure,
@@ -72,3 +74,13 @@ def test_size_limits() -> None:
         check_size("\n".join(["la"] * 10_000), max_lines=300, max_chars=1_000_000)
     with pytest.raises(SheetError, match="characters"):
         check_size("x" * 20_000, max_lines=300, max_chars=12_000)
+
+
+def test_lyrics_far_longer_than_the_length_fits_are_named() -> None:
+    table = PromptLibrary().structure_table()
+    verse = "[verse]\n" + "\n".join(f"line {i}" for i in range(40))
+    warning = length_warning(verse, 20, table)
+    assert warning is not None and warning.startswith("These lyrics have 40 sung lines; a 20-second song fits about")
+    fits = plan_structure(240, table).sung_lines
+    assert length_warning("[verse]\n" + "\n".join(["la"] * fits), 240, table) is None
+    assert sung_lines("[verse]\nla\n\n[chorus]\nlo\n") == 2

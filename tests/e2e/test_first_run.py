@@ -60,3 +60,12 @@ def test_before_the_first_click_the_page_says_what_a_song_needs_and_what_answers
     error.wait_for(timeout=TIMEOUT_MS)
     assert "downloads are off" not in page.content()
     assert "Traceback" not in page.content()
+
+
+def test_transcribe_without_its_model_is_off_and_says_why(fresh_page) -> None:
+    page = fresh_page
+    page.get_by_role("tab", name="Transcribe").click()
+    status = page.locator("#transcribe-status")
+    status.get_by_text("Transcribing needs the transcriptor model").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#transcribe-run").is_disabled()
+    assert "Ready to transcribe" not in status.inner_text()
