@@ -99,10 +99,6 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.strip().rstrip("/")
 
-    def llm_url(self, backend: str | None = None) -> str:
-        """The base URL of `backend` (default: the configured one)."""
-        return self.ollama_url if (backend or self.llm_backend) == "ollama" else self.openai_base_url
-
     def llm_model(self, backend: str | None = None) -> str:
         """The model name configured for `backend` (may be empty: the backend then picks one)."""
         return self.ollama_model if (backend or self.llm_backend) == "ollama" else self.openai_model

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from heartmula_core.codec import HeartCodec, HeartCodecConfig, load_heartcodec
+from heartmula_core.codec import HeartCodec, HeartCodecConfig, decode, load_heartcodec
 from heartmula_core.codec.checkpoint import build_heartcodec
 from heartmula_core.codec.config import HOP_CODES, WINDOW_CODES
 from heartmula_core.codec.stream import BatchDecoder
@@ -83,7 +83,7 @@ def _decode_timed(model: HeartCodec, codes: torch.Tensor, device: torch.device) 
         torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as rss:
         start, cpu = time.perf_counter(), time.process_time()
-        audio = model.decode(codes, generator=torch.Generator().manual_seed(1234))
+        audio = decode(model, codes, generator=torch.Generator().manual_seed(1234))
         if device.type == "cuda":
             torch.cuda.synchronize()
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu

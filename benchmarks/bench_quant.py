@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from benchmarks.bench_lm import REF, build
-from heartmula_core.config import FLAVORS, FRAME_MS, HeartMuLaConfig
-from heartmula_core.generation import FramePicker, generate_tokens, prefill
-from heartmula_core.heartmula import HeartMuLa, build_heartmula
-from heartmula_core.prompting import Prompt, PromptBuilder
-from heartmula_core.quantize import quantize_int8, weight_bytes
+from heartmula_core.lm.config import FLAVORS, FRAME_MS, HeartMuLaConfig
+from heartmula_core.lm.generation import FramePicker, generate_tokens, prefill
+from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula
+from heartmula_core.lm.prompting import Prompt, PromptBuilder
+from heartmula_core.lm.quantize import weight_bytes
 
 
 def _prompt() -> Prompt:
@@ -88,7 +88,7 @@ def quant_rows(configs: list[str], device: str, quick: bool = False) -> list[dic
             full = HeartMuLaConfig(backbone=FLAVORS["llama-3B"], decoder=FLAVORS["llama-300M"])
             model = build_heartmula(full).to(torch.bfloat16)
             bf16 = weight_bytes(model)
-            int8 = weight_bytes(quantize_int8(model))
+            int8 = weight_bytes(model.quantize_int8())
             note = "bfloat16 vs int8 weights of the 3B LM (embeddings stay bfloat16)"
             rows.append({"part": "int8", "config": "full (meta)", "float MB": round(bf16 / 1e6), "int8 MB": round(int8 / 1e6), "note": note})
             continue
@@ -99,7 +99,7 @@ def quant_rows(configs: list[str], device: str, quick: bool = False) -> list[dic
         for dtype in (torch.float32, torch.bfloat16):
             float_model = build(config, dev)[0].to(dtype)
             float_ms, float_bytes = _ms_per_frame(float_model, prompt, frames), weight_bytes(float_model)
-            int8_model = quantize_int8(float_model)  # in place: the float weights go one matrix at a time
+            int8_model = float_model.quantize_int8()  # in place: the float weights go one matrix at a time
             agreement, c0 = teacher_forced(int8_model, prompt, reference)
             ms = _ms_per_frame(int8_model, prompt, frames)
             rows.append({

@@ -5,6 +5,10 @@ subclass of `HeartmulaError`, so callers (the CLI, the web app) can turn it into
 instead of a traceback. Programming errors stay ordinary exceptions.
 """
 
+from __future__ import annotations
+
+import threading
+
 
 class HeartmulaError(Exception):
     """Base class for every error the engine raises on purpose."""
@@ -24,3 +28,13 @@ class CheckpointMismatch(HeartmulaError):
 
 class Cancelled(HeartmulaError):
     """The caller's cancel event was set; the work stopped cleanly and nothing was written."""
+
+
+def check_cancel(cancel: threading.Event | None, what: str) -> None:
+    """Raise `Cancelled("<what> cancelled")` once the caller's `cancel` is set.
+
+    The one check every loop of the engine makes (LM frames, codec windows and Euler steps, the pipeline's
+    phases), so a Stop is answered the same way everywhere.
+    """
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"{what} cancelled")

@@ -30,9 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .catalogue import DEFAULT_STYLE
-from .errors import Cancelled, InvalidRequest, ModelNotAvailable
+from .codec import HeartCodec, decode_windows, load_heartcodec
+from .codec.config import SAMPLE_RATE
+from .errors import InvalidRequest, ModelNotAvailable, check_cancel
 from .hub import Catalogue, MusicModels
+from .hub.catalogue import DEFAULT_STYLE
+from .lm.generation import cache_length, generate_tokens
+from .lm.heartmula import HeartMuLa, load_heartmula
+from .lm.prompting import PromptBuilder
 from .memory import (
     fits_now,
     free_memory,
@@ -46,6 +51,8 @@ from .memory import (
 from .progress import TOKENS_SHARE, ProgressCallback, Reporter, timed
 from .request import FRAME_RATE, MusicRequest, MusicResult, Phase, random_seed, variant_seed
 from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator
+from .style import StyleEncoder, scale_style
+from .style.encoder import DEFAULT_MAX_SECONDS
 from .weights import parse_dtype
 
 log = logging.getLogger(__name__)
@@ -68,7 +75,7 @@ class MusicPipeline:
         catalogue: resolves `style_model` (and its companions) when it is a name; None = a default one.
         style_cache_dir: optional folder for an on-disk cache of reference embeddings.
         style_max_seconds: longest reference recording accepted.
-        int8: load the LM with int8 weights (`quantize.py`: about half the memory of bfloat16).
+        int8: load the LM with int8 weights (`lm/quantize.py`: about half the memory of bfloat16).
         compiled: compile the LM's frame step (`generation.FrameSteps`): slower first song, faster later ones.
         decode_during_tokens: decode each codec window while the LM runs, as soon as its codes are final
             (when the codec fits beside the LM); False decodes every window after the LM.
@@ -111,11 +118,9 @@ class MusicPipeline:
         self._lock = threading.Lock()  # one generation at a time: the models hold per-batch caches
 
     @classmethod
-    def from_loaded(cls, lm, codec, gen: Path, **kwargs) -> MusicPipeline:
+    def from_loaded(cls, lm: HeartMuLa, codec: HeartCodec, gen: Path, **kwargs) -> MusicPipeline:
         """A pipeline around models already in memory (benchmarks with random weights, or a caller sharing
         them). It has no folders to load from, so after `unload()` it cannot generate again."""
-        from .prompting import PromptBuilder
-
         param = next(lm.parameters())
         pipe = cls(None, device=param.device, dtype=param.dtype, **kwargs)
         pipe._lm, pipe._codec = lm, codec
@@ -125,19 +130,17 @@ class MusicPipeline:
     # ---- loading -------------------------------------------------------------------------------------
 
     @property
-    def lm(self):
+    def lm(self) -> HeartMuLa | None:
         """The loaded HeartMuLa, or None."""
         return self._lm
 
     @property
-    def codec(self):
+    def codec(self) -> HeartCodec | None:
         """The loaded HeartCodec, or None."""
         return self._codec
 
     @property
     def sample_rate(self) -> int:
-        from .codec.config import SAMPLE_RATE
-
         return SAMPLE_RATE
 
     def load(self) -> None:
@@ -155,12 +158,9 @@ class MusicPipeline:
             raise ModelNotAvailable("this pipeline was built from loaded models, which were unloaded")
         return self.models
 
-    def _need_lm(self):
+    def _need_lm(self) -> HeartMuLa:
         if self._lm is None:
             folders = self._folders()
-            from .heartmula import load_heartmula
-            from .prompting import PromptBuilder
-
             make_room(self.device, weights_bytes(folders.lm, self.dtype), drop=self._codec)
             log.info("loading the LM from %s", folders.lm)
             self._lm = load_heartmula(folders.lm, dtype=self.dtype, device=self.device, int8=self.int8)
@@ -170,11 +170,9 @@ class MusicPipeline:
             self._lm.to(self.device)
         return self._lm
 
-    def _need_codec(self):
+    def _need_codec(self) -> HeartCodec:
         if self._codec is None:
             folders = self._folders()
-            from .codec import load_heartcodec
-
             make_room(self.device, weights_bytes(folders.codec, torch.float32), drop=self._lm)
             log.info("loading the codec from %s", folders.codec)
             self._codec = load_heartcodec(folders.codec, dtype=self.dtype, device=self.device)
@@ -183,11 +181,8 @@ class MusicPipeline:
             self._codec.to(self.device)
         return self._codec
 
-    def _need_style(self):
+    def _need_style(self) -> StyleEncoder:
         if self._style is None:
-            from .style import StyleEncoder
-            from .style.encoder import DEFAULT_MAX_SECONDS
-
             log.info("loading the MuQ-MuLan style encoder (%s)", self.style_model)
             # float32 whatever the LM dtype: the official encoder runs in float32 and it is small.
             self._style = StyleEncoder.load(
@@ -204,8 +199,6 @@ class MusicPipeline:
         """
         if not request.has_style:
             return None
-        from .style import scale_style
-
         if request.style is not None:
             vector = torch.from_numpy(request.style)
         elif request.style_text is not None:
@@ -255,12 +248,12 @@ class MusicPipeline:
             with timed(timings, "style"):
                 # First, so a reference that cannot be read fails before any generation starts.
                 style = self.style_vector(request)
-            _check(cancel)
+            check_cancel(cancel, "generation")
             with timed(timings, "loading"):
                 report(Phase.LOADING, 0, 2, 0.0)
                 lm = self._need_lm()
                 report(Phase.LOADING, 1, 2, 0.0)
-            _check(cancel)
+            check_cancel(cancel, "generation")
             with timed(timings, "prompt"):
                 prompt = self._prompts.build(request.tags, request.lyrics)
                 report(Phase.PROMPT, 1, 1, 0.0)
@@ -273,7 +266,7 @@ class MusicPipeline:
                 report.begin(Phase.TOKENS)
                 on_frame = songs.on_frame if songs is not None else None
                 tokens = self._tokens(lm, prompt, request, seeds, report, cancel, style, on_frame)
-            _check(cancel)
+            check_cancel(cancel, "generation")
             with timed(timings, "loading"):
                 self._need_codec()
                 report(Phase.LOADING, 2, 2, TOKENS_SHARE)
@@ -284,7 +277,7 @@ class MusicPipeline:
             # Windows decoded between LM frames are decoding time, not token time.
             timings["tokens"] -= songs.early_seconds
             timings["decoding"] += songs.early_seconds
-            _check(cancel)  # a cancel from the last chunk's callback still means no result
+            check_cancel(cancel, "generation")  # a cancel from the last chunk's callback still means no result
         timings["total"] = time.perf_counter() - start
         report(Phase.DONE, 1, 1, 1.0)
         return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request)
@@ -298,8 +291,6 @@ class MusicPipeline:
         if self.device.type == "cpu" or (self._codec is not None and not on_cpu_but_wanted_on(self.device, self._codec)):
             return True
         codec = module_bytes(self._codec) if self._codec is not None else weights_bytes(self._folders().codec, torch.float32)
-        from .generation import cache_length
-
         backbone = lm.config.backbone
         rows = request.variants * (2 if request.cfg != 1.0 else 1)  # guidance doubles the rows
         slots = cache_length(prompt_length, request.frames, backbone.max_seq_len)
@@ -313,8 +304,6 @@ class MusicPipeline:
         self, lm, prompt, request: MusicRequest, seeds: list[int], report, cancel, style: torch.Tensor | None,
         on_frame=None,
     ) -> list[np.ndarray]:
-        from .generation import generate_tokens
-
         context = lm.config.backbone.max_seq_len
         if prompt.length + request.frames > context:
             most = int(max(0, context - prompt.length) / FRAME_RATE)  # whole seconds that surely fit
@@ -370,16 +359,9 @@ class MusicPipeline:
             codec = self._need_codec()
             # The codec's stream enters inference mode around each step itself; wrapping this generator in
             # it would leak the mode into the caller's code between chunks.
-            stream = codec.decode_stream(
-                as_codes(tokens), generator=codec_generator(seed), steps=self.decode_steps,
+            windows = decode_windows(
+                codec, [as_codes(tokens)], generators=[codec_generator(seed)], steps=self.decode_steps,
                 guidance=self.decode_guidance, cancel=cancel,
             )
-            for chunk in stream:
-                yield chunk.numpy()
-
-# ---- helpers -----------------------------------------------------------------------------------------------
-
-
-def _check(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("generation cancelled")
+            for window in windows:
+                yield window.audio.numpy()

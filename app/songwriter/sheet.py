@@ -7,6 +7,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
 
+from .errors import SheetError
+
 DEFAULT_SECONDS = 120.0
 MIN_SECONDS = 5.0
 MAX_SECONDS = 600.0
@@ -54,7 +56,7 @@ class SongSheet(BaseModel):
 
 
 def parse_fill(text: str | Iterable[str | Field]) -> frozenset[Field]:
-    """`"title,lyrics,tags"` (or an iterable of names/Fields) -> the set of fields to fill. Unknown names: ValueError."""
+    """`"title,lyrics,tags"` (or an iterable of names/Fields) -> the set of fields to fill. Unknown names: SheetError."""
     names = text.split(",") if isinstance(text, str) else list(text)
     fields: set[Field] = set()
     for name in names:
@@ -65,7 +67,7 @@ def parse_fill(text: str | Iterable[str | Field]) -> frozenset[Field]:
             fields.add(Field(key))
         except ValueError:
             known = ", ".join(f.value for f in FIELD_ORDER)
-            raise ValueError(f"unknown field to fill {name!r}: choose from {known}") from None
+            raise SheetError(f"unknown field to fill {name!r}: choose from {known}") from None
     return frozenset(fields)
 
 

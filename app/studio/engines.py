@@ -1,29 +1,40 @@
 """Adapters from the songwriting layer and the music engine to the job's two small protocols.
 
-Each layer is imported only when first used, so the page starts (and says clearly what is missing) even in a
-build where a layer has not landed yet. Nothing here fakes a result: a missing layer is a `LayerMissing` error.
+The engine's torch-bound modules (`heartmula_core.pipeline`) are imported when the first song is made, not
+when the page starts: importing torch takes seconds, and a musician who only writes lyrics never needs it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import gc
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from app.songwriter.quoted import strip_line_quotes
+import numpy as np
+from pydantic import SecretStr
 
-from .errors import JobCancelled, StudioError
+from app.settings import Settings
+from app.songwriter.backends import LLMBackend, make_backend
+from app.songwriter.errors import Cancelled as WritingCancelled
+from app.songwriter.quoted import strip_line_quotes
+from app.songwriter.sheet import MAX_SECONDS, SongSheet, parse_fill
+from app.songwriter.writer import SongWriter
+from heartmula_core.errors import Cancelled as MakingCancelled
+from heartmula_core.hub import Catalogue
+from heartmula_core.hub.catalogue import DEFAULT_STYLE
+from heartmula_core.request import AudioChunk, MusicRequest, ProgressEvent
+
+from .errors import JobCancelled
 from .history import NewTake
 from .jobs import MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
 from .models import HubSizes, ModelsMissing, missing_message, model_rows, song_model_names
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from heartmula_core.pipeline import MusicPipeline  # imported at first use: see the module docstring
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +42,6 @@ log = logging.getLogger(__name__)
 # (short sketches and the tiny test models), so the writer is asked for at least this much.
 MIN_WRITER_SECONDS = 5.0
 STYLE_CACHE = "style-cache"  # under the data folder: reference embeddings, so a reused reference is instant
-
-
-class LayerMissing(StudioError):
-    """A part of Heartsong this build does not have yet (the message names it and what still works)."""
-
-
-def load_layer(module: str, what: str) -> ModuleType:
-    """Import `module`, or raise `LayerMissing` naming `what` the musician cannot do without it."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            raise LayerMissing(f"{what} is not available in this build of Heartsong yet ({module} is missing).") from None
-        raise
 
 
 @dataclass(frozen=True)
@@ -64,8 +61,6 @@ class LlmChoice:
         else:
             update |= {"openai_base_url": self.url or base.openai_base_url, "openai_model": self.model or base.openai_model}
             if self.api_key:
-                from pydantic import SecretStr
-
                 update["openai_api_key"] = SecretStr(self.api_key)
         return base.model_copy(update=update)
 
@@ -74,10 +69,9 @@ class LlmChoice:
         return {"backend": self.backend, "model": self.model}
 
 
-def make_llm_backend(settings: Settings, choice: LlmChoice) -> Any:
+def make_llm_backend(settings: Settings, choice: LlmChoice) -> LLMBackend:
     """The songwriting layer's backend object for `choice` (Ollama or OpenAI-compatible)."""
-    backends = load_layer("app.songwriter.backends", "Writing with an LLM")
-    return backends.make_backend(choice.settings(settings), choice.backend)
+    return make_backend(choice.settings(settings), choice.backend)
 
 
 class LlmSheetWriter:
@@ -90,24 +84,21 @@ class LlmSheetWriter:
     def write(
         self, sheet: Sheet, fill: frozenset[str], on_text: Callable[[str], None], cancel: threading.Event
     ) -> SheetWritten:
-        writer_mod = load_layer("app.songwriter.writer", "Writing with an LLM")
-        sheet_mod = load_layer("app.songwriter.sheet", "Writing with an LLM")
-        errors = load_layer("app.songwriter.errors", "Writing with an LLM")
-        song_sheet = sheet_mod.SongSheet(
+        song_sheet = SongSheet(
             description=sheet.description,
             title=sheet.title,
             lyrics=sheet.lyrics,
             tags=sheet.tags,
-            seconds=min(max(MIN_WRITER_SECONDS, sheet.seconds), sheet_mod.MAX_SECONDS),
+            seconds=min(max(MIN_WRITER_SECONDS, sheet.seconds), MAX_SECONDS),
         )
-        writer = writer_mod.SongWriter(
+        writer = SongWriter(
             make_llm_backend(self.settings, self.choice),
             max_lyrics_lines=self.settings.max_lyrics_lines,
             max_lyrics_chars=self.settings.max_lyrics_chars,
         )
         try:
-            result = writer.write(song_sheet, sheet_mod.parse_fill(fill), on_text=on_text, cancel=cancel)
-        except errors.Cancelled:
+            result = writer.write(song_sheet, parse_fill(fill), on_text=on_text, cancel=cancel)
+        except WritingCancelled:
             raise JobCancelled("Stopped while the song was being written; nothing was changed.") from None
         out = result.sheet
         written = Sheet(out.description, out.title, out.lyrics, out.tags, sheet.seconds)
@@ -134,13 +125,11 @@ class PipelineMusicMaker:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._pipelines: dict[str, Any] = {}
+        self._pipelines: dict[str, MusicPipeline] = {}
         self._lock = threading.Lock()
         self.hub_sizes = HubSizes()  # the missing models' sizes, asked of the Hub once
 
-    def catalogue(self) -> Any:
-        from heartmula_core.hub import Catalogue
-
+    def catalogue(self) -> Catalogue:
         s = self.settings
         folders = {
             "lm": s.lm_dir,
@@ -151,20 +140,20 @@ class PipelineMusicMaker:
         }
         return Catalogue(ckpt_dir=s.ckpt_dir, folders=folders)
 
-    def pipeline(self, variant: str) -> Any:
+    def pipeline(self, variant: str) -> MusicPipeline:
         """The pipeline for LM `variant`. Models are never downloaded here: that is the Models tab's job."""
         with self._lock:
             if variant not in self._pipelines:
-                from heartmula_core.catalogue import DEFAULT_STYLE  # Settings.style_dir names a folder for it
+                from heartmula_core.pipeline import MusicPipeline  # torch: see the module docstring
 
-                pipeline_mod = load_layer("heartmula_core.pipeline", "Making music")
                 catalogue = self.catalogue()
                 rows = model_rows(catalogue, self.hub_sizes, song_model_names(variant))
                 if any(row.state == "missing" for row in rows):  # a partial copy says what is wrong with it below
                     raise ModelsMissing(missing_message(rows, catalogue.offline))
                 models = catalogue.music_models(variant, download=False)
                 device, dtype = device_and_dtype(self.settings)
-                self._pipelines[variant] = pipeline_mod.MusicPipeline(
+                # Settings.style_dir names a folder for the catalogue's DEFAULT_STYLE entry.
+                self._pipelines[variant] = MusicPipeline(
                     models, device=device, dtype=dtype, style_model=DEFAULT_STYLE, catalogue=catalogue,
                     style_cache_dir=self.settings.data_dir / STYLE_CACHE, style_max_seconds=self.settings.max_style_audio_s,
                     int8=self.settings.int8, compiled=self.settings.compile,
@@ -179,24 +168,19 @@ class PipelineMusicMaker:
                 pipeline.unload()
             self._pipelines.clear()
         if count:
-            import gc
-
             gc.collect()
         return count
 
-    def request(self, sheet: Sheet, settings: MusicSettings) -> Any:
+    def request(self, sheet: Sheet, settings: MusicSettings) -> MusicRequest:
         """The engine's `MusicRequest` for `sheet` made with `settings` (InvalidRequest on a bad value).
 
         A style source must be a local model: the check says so at once, instead of a download starting here.
         """
-        request_mod = load_layer("heartmula_core.request", "Making music")
         style_text = settings.style_text.strip()
         style_audio = settings.style_audio or None
         if (style_audio or style_text) and settings.style_strength > 0:
-            from heartmula_core.catalogue import DEFAULT_STYLE
-
             self.catalogue().resolve(DEFAULT_STYLE, download=False)
-        return request_mod.MusicRequest(
+        return MusicRequest(
             tags=sheet.tags,
             lyrics=strip_line_quotes(sheet.lyrics),  # the quotes protect lines from the LLM; they are not sung
             seconds=sheet.seconds,
@@ -216,14 +200,12 @@ class PipelineMusicMaker:
         cancel: threading.Event,
     ) -> list[NewTake]:
         """Make the takes; emits progress, and each take's audio piece by piece as the codec decodes it."""
-        from heartmula_core.errors import Cancelled
-
         emit(Progress("loading"))
         try:
             request = self.request(sheet, settings)
             made_tokens = threading.Event()
 
-            def on_progress(event: Any) -> None:
+            def on_progress(event: ProgressEvent) -> None:
                 phase = event.phase.value
                 if phase == "tokens":
                     made_tokens.set()
@@ -237,18 +219,18 @@ class PipelineMusicMaker:
 
             pipeline = self.pipeline(settings.lm_variant)
 
-            def on_audio(chunk: Any) -> None:
+            def on_audio(chunk: AudioChunk) -> None:
                 emit(TakeAudio(chunk.variant, chunk.samples, pipeline.sample_rate, chunk.final))
 
             result = pipeline.generate(request, progress=on_progress, cancel=cancel, on_audio=on_audio)
-        except Cancelled:
+        except MakingCancelled:
             raise JobCancelled("Stopped; nothing was kept.") from None
         return [
             NewTake(audio=audio, sample_rate=result.sample_rate, seed=seed, tokens=tokens)
             for audio, tokens, seed in zip(result.audio, result.tokens, result.seeds, strict=True)
         ]
 
-    def decode(self, variant: str, tokens: Any, seed: int) -> tuple[Any, int]:
+    def decode(self, variant: str, tokens: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
         """Re-make the audio of saved tokens (frames, codebooks); returns (audio (channels, samples), rate)."""
         pipeline = self.pipeline(variant)
         return pipeline.decode(tokens, seed), pipeline.sample_rate

@@ -6,9 +6,20 @@ import contextlib
 import errno
 from collections.abc import Iterator
 
+from pydantic import ValidationError
+
+from app.songwriter.errors import SongwriterError
+from heartmula_core.errors import HeartmulaError, ModelNotAvailable
+
 
 class StudioError(Exception):
     """Base class for studio errors shown to the musician as they are."""
+
+
+class InvalidInput(StudioError, ValueError):
+    """What the musician asked for cannot work as asked (no lyrics, an unknown export format...): the message
+    says what to change. Only this and the other typed errors are shown as the musician's mistake: any other
+    ValueError is a bug."""
 
 
 class SongNotFound(StudioError):
@@ -46,19 +57,18 @@ OUT_OF_MEMORY = (
 def explain(exc: BaseException) -> str | None:
     """The one-line message a musician should see for `exc`, or None when it is a bug (log it, say sorry).
 
-    Known: the studio's and the engine's own errors, the songwriter's (LLM down, bad sheet), bad values,
-    a full disk, file problems, and running out of GPU memory.
+    Known: the studio's, the engine's and the songwriter's own typed errors (LLM down, bad sheet...), a
+    setting or sheet value pydantic refused, a full disk, file problems, and running out of GPU memory.
     """
-    from heartmula_core.errors import HeartmulaError, ModelNotAvailable
-
     if isinstance(exc, StudioError):
         return str(exc)
     if isinstance(exc, ModelNotAvailable):
         return f"{exc} (Models & Settings shows what is present and can download it.)"
-    if isinstance(exc, HeartmulaError):
+    if isinstance(exc, (HeartmulaError, SongwriterError)):  # one line already
         return str(exc)
-    if type(exc).__module__.startswith("app.songwriter"):  # LLMError, SheetError, ...: one line already
-        return str(exc)
+    if isinstance(exc, ValidationError):  # its first message is the useful one
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg')}".lstrip(": ")
     if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():
         return OUT_OF_MEMORY
     if isinstance(exc, OSError):
@@ -66,11 +76,4 @@ def explain(exc: BaseException) -> str | None:
             return "The disk is full: free some space (or delete old songs in History) and try again."
         where = f" ({exc.filename})" if exc.filename else ""
         return f"A file could not be read or written{where}: {exc.strerror or exc}."
-    if isinstance(exc, ValueError):
-        errors = getattr(exc, "errors", None)  # pydantic's ValidationError: its first message is the useful one
-        if callable(errors):
-            with contextlib.suppress(Exception):
-                first = errors()[0]
-                return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg')}".lstrip(": ")
-        return str(exc)
     return None

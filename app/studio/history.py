@@ -34,7 +34,7 @@ import numpy as np
 
 from heartmula_core.audio import read_audio, write_audio
 
-from .errors import SongNotFound, disk_errors
+from .errors import InvalidInput, SongNotFound, disk_errors
 from .song_files import NewTake, keep_copy, write_json, write_take
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ class History:
         take = _find_take(self.get(song_id), index)
         fmt = fmt.lower().lstrip(".")
         if fmt not in EXPORT_FORMATS:
-            raise ValueError(f"audio format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+            raise InvalidInput(f"audio format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
         target = take.audio.with_suffix(f".{fmt}")
         if not target.is_file():
             audio, rate = read_audio(take.audio)
@@ -271,7 +271,7 @@ class History:
         """Songs whose title, description, lyrics or tags contain every word of `text` (all songs if empty)."""
         order = _ORDER_SQL.get(sort)
         if order is None:
-            raise ValueError(f"sort must be one of {', '.join(_ORDER_SQL)}, not {sort!r}")
+            raise InvalidInput(f"sort must be one of {', '.join(_ORDER_SQL)}, not {sort!r}")
         query = fts_query(text)
         with self._connect() as db:
             if query:

@@ -25,10 +25,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from app.songwriter.quoted import strip_line_quotes
-from heartmula_core.catalogue import DEFAULT_LM
+from heartmula_core.hub.catalogue import DEFAULT_LM
 from heartmula_core.request import MAX_STYLE_STRENGTH  # the page's strength slider runs to the engine's limit
 
-from .errors import JobCancelled
+from .errors import InvalidInput, JobCancelled
 from .history import History, NewTake, Song
 
 FIELDS = ("description", "title", "lyrics", "tags")
@@ -292,14 +292,14 @@ class ComposeJob:
         self._check()
         if self.fill:
             if self.writer is None:
-                raise ValueError("No songwriter is set up, so the ticked fields cannot be written.")
+                raise InvalidInput("No songwriter is set up, so the ticked fields cannot be written.")
             emit(Progress("writing"))
             written = self.writer.write(sheet, self.fill, lambda text: emit(TextChunk(text)), self.cancel)
             self._check()
             emit(written)
             sheet = written.sheet
         if not (sheet.lyrics.strip() or sheet.tags.strip()):
-            raise ValueError("Give the song some lyrics or tags (or tick them for the LLM to write).")
+            raise InvalidInput("Give the song some lyrics or tags (or tick them for the LLM to write).")
         with self.device_queue.turn(lambda place: emit(Progress("waiting", place=place)), self.cancel):
             self._check()
             # The quotes protect lines from the LLM; they are not sung. The kept sheet keeps them.

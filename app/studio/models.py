@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from heartmula_core.catalogue import CATALOGUE, DEFAULT_CODEC, DEFAULT_GEN, LM_VARIANTS, human_size
+from heartmula_core.hub.catalogue import CATALOGUE, DEFAULT_CODEC, DEFAULT_GEN, LM_VARIANTS, human_size
 from heartmula_core.errors import ModelNotAvailable
 from heartmula_core.hub import Catalogue, EntryStatus
 

@@ -20,12 +20,12 @@ from app.songwriter.backends import Health
 from app.songwriter.lyrics import length_warning
 from app.songwriter.prompts import PromptLibrary
 from heartmula_core.audio import read_audio
-from heartmula_core.catalogue import CATALOGUE
+from heartmula_core.hub.catalogue import CATALOGUE
 from heartmula_core.errors import InvalidRequest
 
 from .downloads import Download, DownloadProgress
-from .errors import JobCancelled
-from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, load_layer, make_llm_backend
+from .errors import InvalidInput, JobCancelled
+from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
 from .models import ModelRow, download_all, model_rows, shared_lm_folder, song_model_names
@@ -33,6 +33,7 @@ from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progr
 
 if TYPE_CHECKING:
     from app.settings import Settings
+    from heartmula_core.transcribe import Transcriber  # imported at first use: torch takes seconds to import
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class Studio:
         self.music = music or PipelineMusicMaker(settings)
         self._running: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
-        self._transcriber: Any = None
+        self._transcriber: Transcriber | None = None
         self.live = LiveTakes()  # the first take of each session's latest Compose, heard while it is made
 
     # -- songwriting -------------------------------------------------------------------------------------
@@ -61,7 +62,7 @@ class Studio:
         """The LLM the page picked; empty fields fall back to the settings."""
         backend = backend.lower()
         if backend not in ("ollama", "openai"):
-            raise ValueError(f"Choose Ollama or OpenAI as the LLM, not {backend!r}.")
+            raise InvalidInput(f"Choose Ollama or OpenAI as the LLM, not {backend!r}.")
         return LlmChoice(backend, url.strip(), model.strip(), api_key.strip())
 
     def llm_models(self, choice: LlmChoice) -> list[str]:
@@ -74,7 +75,7 @@ class Studio:
     def write(self, sheet: Sheet, fill: frozenset[str], choice: LlmChoice, session: str = "") -> Iterator[Event]:
         """Fill the ticked fields of `sheet`; yields Progress, TextChunk (the text so far) and one SheetWritten.
 
-        The sheet is checked at once (a ValueError here, before any event); the work starts on the first `next`.
+        The sheet is checked at once (an `InvalidInput` here, before any event); the work starts on the first `next`.
         """
         self.check_sheet(sheet, fill, need_music=False)
         writer = self.writer(choice)
@@ -197,18 +198,18 @@ class Studio:
         limits = self.settings
         lines = sheet.lyrics.count("\n") + 1
         if len(sheet.lyrics) > limits.max_lyrics_chars or lines > limits.max_lyrics_lines:
-            raise ValueError(
+            raise InvalidInput(
                 f"The lyrics are too long ({lines} lines, {len(sheet.lyrics)} characters): keep them under "
                 f"{limits.max_lyrics_lines} lines and {limits.max_lyrics_chars} characters."
             )
         if not fill and not need_music:
-            raise ValueError('Tick "generate" next to the fields the LLM should write.')
+            raise InvalidInput('Tick "generate" next to the fields the LLM should write.')
         if not fill and not (sheet.lyrics.strip() or sheet.tags.strip()):
-            raise ValueError("Give the song some lyrics or tags, or tick them for the LLM to write.")
+            raise InvalidInput("Give the song some lyrics or tags, or tick them for the LLM to write.")
         if fill and not (sheet.description.strip() or any(getattr(sheet, f).strip() for f in ("title", "lyrics", "tags"))):
-            raise ValueError("Describe the song first (a few words are enough), so the LLM knows what to write.")
+            raise InvalidInput("Describe the song first (a few words are enough), so the LLM knows what to write.")
         if sheet.seconds <= 0:
-            raise ValueError("The length must be more than 0 seconds.")
+            raise InvalidInput("The length must be more than 0 seconds.")
 
     # -- history -----------------------------------------------------------------------------------------
 
@@ -229,7 +230,7 @@ class Studio:
         song = self.history.get(song_id)
         take = next((t for t in song.takes if t.index == index), None)
         if take is None or take.tokens is None:
-            raise ValueError("This take has no saved tokens to re-decode.")
+            raise InvalidInput("This take has no saved tokens to re-decode.")
         tokens = np.load(take.tokens)
         variant = str(song.settings.get("lm_variant", self.settings.lm_variant))
         with self._session(session) as cancel, self.device_queue.turn(lambda place: None, cancel):
@@ -249,12 +250,13 @@ class Studio:
     def transcribe(self, path: str | Path) -> str:
         """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear."""
         self.check_upload(path)
-        module = load_layer("heartmula_core.transcribe", "Transcribing lyrics")
+        from heartmula_core.transcribe import Transcriber  # torch: imported when first used, like the pipeline
+
         with self._lock:
             if self._transcriber is None:
                 folder = self.music.catalogue().resolve("transcriptor", download=False).path
                 device, _ = device_and_dtype(self.settings)
-                self._transcriber = module.Transcriber(folder, device, "float32" if device == "cpu" else "float16")
+                self._transcriber = Transcriber(folder, device, "float32" if device == "cpu" else "float16")
             transcriber = self._transcriber
         with self.device_queue.turn(lambda place: None, threading.Event()):
             result = transcriber.transcribe(path, sections=True)

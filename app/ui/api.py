@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.studio.errors import InvalidInput
 from app.studio.history import Song
 from app.studio.jobs import FIELDS, Finished, MusicSettings, Sheet, SheetWritten
 from app.studio.service import Studio
@@ -34,7 +35,7 @@ def _fill(text: str) -> frozenset[str]:
     names = frozenset(n.strip().lower() for n in (text or "").split(",") if n.strip())
     unknown = names - set(FIELDS)
     if unknown:
-        raise ValueError(f"unknown field(s) to fill: {', '.join(sorted(unknown))} (choose from {', '.join(FIELDS)})")
+        raise InvalidInput(f"unknown field(s) to fill: {', '.join(sorted(unknown))} (choose from {', '.join(FIELDS)})")
     return names
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from . import first_run
 from .common import guarded, progress_html, session_of, upload_note
 from .first_run import FirstRun
 from .job_view import JobView, cleared
+
+log = logging.getLogger(__name__)
 
 MAX_TAKES = 8
 LLM_CHOICES = ("Ollama", "OpenAI")
@@ -197,8 +200,11 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         try:
             models = studio.llm_models(choice(backend, None, ollama_url, openai_url, key))
         except Exception as exc:  # a server that is down is worth a warning, not an error dialog
+            message = explain(exc)
+            if message is None:
+                log.exception("listing the %s models failed", backend)
             if not quiet:
-                gr.Warning(explain(exc) or f"Could not list the {backend} models.")
+                gr.Warning(message or f"Could not list the {backend} models.")
             return gr.update(choices=[], value=None)
         configured = studio.settings.llm_model(backend.lower())
         value = configured if configured in models else (models[0] if models else None)

@@ -61,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..audio import write_audio
-    from ..codec import load_heartcodec
+    from ..codec import decode_windows, load_heartcodec
 
     codec = load_heartcodec(args.codec, args.dtype, args.device)
     seed = args.seed if args.seed is not None else random.randrange(2**31)
-    windows = codec.decode_windows(
-        torch.from_numpy(tokens), generator=torch.Generator().manual_seed(seed), steps=args.steps,
+    windows = decode_windows(
+        codec, [torch.from_numpy(tokens)], generators=[torch.Generator().manual_seed(seed)], steps=args.steps,
         guidance=args.guidance, progress=lambda done, total: print(f"window {done}/{total}", file=sys.stderr),
     )
     latents, chunks = [], []

@@ -1,59 +1,37 @@
-"""HeartCodec decoding: LM codes [T, 8] -> 48 kHz stereo waveform [2, N], window by window.
+"""The HeartCodec decoder as a model: RVQ condition, flow-matching estimator, SQ waveform decoder, and the
+per-window steps decoding is made of (`check_codes`, `sample_latents`, `window_audio`).
 
-The official `detokenize`, reproduced step for step (same padding, noise draws, Euler steps, guidance and
-crossfade, so a seeded CPU run gives the official waveform), with four differences:
-
-- Length fix: the official code skips the codes after the last full window when (T - 104) % 320 == 0 and
-  T > 372 (T = 424 returns 29.76 s instead of 33.92 s). We pad whenever the windows do not cover the codes,
-  so every code is decoded and the result always has int(T / 12.5 * 48000) samples. Every other T gives the
-  official windows and waveform.
-- Memory: one window at a time; audio is emitted (`decode_stream`) as soon as it is final, so peak memory does
-  not grow with the song. Windows can even be decoded while the LM still runs (`stream.BatchDecoder`).
-- Speed: the SQ decoder only runs on the latent frames whose samples are kept (plus its 2-frame look-ahead);
-  the unconditional and conditional guidance rows go through the estimator as one batch.
-- Batches: several songs (a request's variants) decode together, window index by window index, each with
-  its own noise generator and length (`decode_batch`, `decode_batch_windows`).
-
-Public API (the pipeline builds on it): `sample_rate`, `frame_rate`, `decode`, `decode_stream`,
-`decode_windows`, `decode_batch`, `decode_batch_windows`, `waveform_from_latents`, and for `stream.BatchDecoder`
-`check_codes`, `sample_latents`, `window_audio`. Window layout and noise draws live in `windows.py`, the
-window-by-window state (noise, in-context latents, crossfades) in `stream.py`. Audio is returned on the CPU, float32, whatever device the model runs on.
+Decoding a song from these steps (window layout, noise draws, in-context latents, crossfades) is
+`decoding.py`'s job, on top of `stream.BatchDecoder`; this module knows windows only one at a time.
+Audio is returned on the CPU, float32, whatever device the model runs on.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, check_cancel
 from .config import (
     FRAME_RATE,
-    HOP_SAMPLES,
     LATENTS_PER_CODE,
     SAMPLE_RATE,
     SAMPLES_PER_LATENT,
-    WINDOW_SAMPLES,
     HeartCodecConfig,
 )
 from .dit import Estimator
 from .rvq import ResidualVQDecoder
 from .sq_codec import SQDecoder
-from .stream import BatchDecoder, Crossfades, DecodedWindow, check_cancel
-from .windows import noise_draws, pad_codes, target_samples, window_count
-
-__all__ = ["BatchDecoder", "DecodedWindow", "HeartCodec", "noise_draws", "pad_codes", "target_samples", "window_count"]
 
 SIGMA_MIN = 1e-6  # flow-matching path: x_t = (1 - (1 - sigma_min) t) x0 + t x1
 
 # Latent frames the SQ decoder runs at a time: small enough for its activations to stay in cache on CPU
-# (2-2.5x faster than one pass per window, measured on 1 thread) and ~30 MB a layer for the full-size model.
+# (faster than one pass per window: see "SQ decoder chunks" in benchmarks/RESULTS.md, where timings are kept
+# because in code they go stale) and ~30 MB a layer for the full-size model.
 SQ_CHUNK_FRAMES = 32
-
-Progress = Callable[[int, int], None]
 
 
 class HeartCodec(nn.Module):
@@ -80,142 +58,6 @@ class HeartCodec(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.cond_proj.weight.device
-
-    def decode(
-        self,
-        codes: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-        steps: int = 10,
-        guidance: float = 1.25,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-    ) -> torch.Tensor:
-        """Decode LM codes to audio.
-
-        Args:
-            codes: [T, num_quantizers] integer codes, frame-major (what the LM produces), 0 <= code < 8192.
-            generator: source of the flow-matching noise; None uses torch's global RNG (as the official code).
-                The noise is drawn on the generator's device, so a CPU generator gives the same audio on any device.
-            steps: Euler steps per window.
-            guidance: classifier-free guidance scale; <= 1 runs the conditional pass only.
-            progress: called with (windows_done, windows_total) after each window.
-            cancel: checked before each window and each Euler step; raises Cancelled when set.
-
-        Returns:
-            [2, int(T / 12.5 * 48000)] float32 stereo waveform at 48 kHz, on the CPU.
-        """
-        (audio,) = self.decode_batch(
-            [codes], generators=[generator], steps=steps, guidance=guidance, progress=progress, cancel=cancel
-        )
-        return audio
-
-    def decode_batch(
-        self,
-        codes: Sequence[torch.Tensor],
-        *,
-        generators: Sequence[torch.Generator | None],
-        steps: int = 10,
-        guidance: float = 1.25,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-    ) -> list[torch.Tensor]:
-        """Decode several songs in one pass: per song, what `decode(codes[i], generator=generators[i])` gives.
-
-        Args:
-            codes: per song [T_i, num_quantizers] integer codes (a [B, T, 8] tensor works too). Lengths may
-                differ: each song is decoded to its own length (see `decode_batch_windows`).
-            generators: one per song, each drawing that song's noise in the official order.
-            steps, guidance, cancel: as for `decode`.
-            progress: called with (windows_done, windows_total), counted over every song's windows.
-
-        Returns:
-            per song, [2, int(T_i / 12.5 * 48000)] float32 at 48 kHz, on the CPU.
-        """
-        chunks: list[list[torch.Tensor]] = [[] for _ in codes]
-        windows = self.decode_batch_windows(
-            codes, generators=generators, steps=steps, guidance=guidance, progress=progress, cancel=cancel
-        )
-        for window in windows:
-            chunks[window.variant].append(window.audio)
-        return [torch.cat(song, dim=1) for song in chunks]
-
-    def decode_stream(
-        self,
-        codes: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-        steps: int = 10,
-        guidance: float = 1.25,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Iterator[torch.Tensor]:
-        """Same arguments as `decode`; yields the audio [2, n_i] window by window as soon as it is final
-        (crossfaded, never changed later). The chunks concatenate to exactly `decode(...)`."""
-        windows = self.decode_windows(
-            codes, generator=generator, steps=steps, guidance=guidance, progress=progress, cancel=cancel
-        )
-        for window in windows:
-            yield window.audio
-
-    def decode_windows(
-        self,
-        codes: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-        steps: int = 10,
-        guidance: float = 1.25,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Iterator[DecodedWindow]:
-        """Same arguments as `decode`; yields each window's final latent with the audio it made final."""
-        return self.decode_batch_windows(
-            [codes], generators=[generator], steps=steps, guidance=guidance, progress=progress, cancel=cancel
-        )
-
-    def decode_batch_windows(
-        self,
-        codes: Sequence[torch.Tensor],
-        *,
-        generators: Sequence[torch.Generator | None],
-        steps: int = 10,
-        guidance: float = 1.25,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Iterator[DecodedWindow]:
-        """Same arguments as `decode_batch`; yields every song's windows as they are made: window 0 of each
-        song (in batch order), then window 1 of each song that has one, and so on.
-
-        Every window index is one batch: its Euler steps run all the songs' guidance rows through the
-        estimator together, and the SQ decoder takes all their channels at once. A song with fewer windows
-        (the LM ended it earlier) simply leaves the batch after its last one; each keeps its own length and
-        gives the audio it would give alone (equal within fp32 noise: batching can change the summation
-        order of a kernel).
-        """
-        if len(generators) != len(codes):
-            raise InvalidRequest(f"need one generator per song: {len(codes)} songs, {len(generators)} generators")
-        decoder = BatchDecoder(self, generators, steps=steps, guidance=guidance, cancel=cancel)
-        total = None
-        for done, window in enumerate(decoder.finish(codes), start=1):  # `finish` checks the codes first
-            if progress is not None:
-                total = total or sum(window_count(c.shape[0]) for c in codes)
-                progress(done, total)
-            yield window
-
-    @torch.inference_mode()
-    def waveform_from_latents(self, window_latents: Iterable[torch.Tensor], frames: int) -> Iterator[DecodedWindow]:
-        """SQ-decode and crossfade window latents [744, 256] (as `decode_windows` yields them) for a song of
-        `frames` code frames; yields each window with the audio it made final. Only the needed latent frames of
-        the last window are decoded."""
-        windows, total = window_count(frames), target_samples(frames)
-        joins = Crossfades(1)
-        for index, latents in enumerate(window_latents):
-            if index >= windows:
-                raise InvalidRequest(f"{frames} frames make {windows} windows; got more latents")
-            last = index == windows - 1
-            keep = total - index * HOP_SAMPLES if last else WINDOW_SAMPLES
-            (audio,) = self.window_audio(latents[None].to(self.device), [keep])
-            yield DecodedWindow(latents.float().cpu(), joins(0, audio, last), index=index, last=last)
 
     def window_audio(self, latents: torch.Tensor, keep: list[int]) -> list[torch.Tensor]:
         """Per row of latents [b, 744, 256], the first keep[row] samples of its waveform [2, keep[row]], on the CPU.
@@ -285,7 +127,7 @@ class HeartCodec(nn.Module):
         t, dt = t_span[0], t_span[1] - t_span[0]
         x = noise.clone()
         for step in range(1, steps + 1):
-            check_cancel(cancel)
+            check_cancel(cancel, "decoding")
             if known:
                 x[:, :known] = (1 - (1 - SIGMA_MIN) * t) * noise[:, :known] + t * incontext[:, :known]
             v = self.estimator.velocity(x.repeat(copies, 1, 1).to(dtype), t, window)

@@ -5,7 +5,7 @@ nothing about that window depends on the song's end any more: no padding reaches
 window, and its noise is the k-th draw of the song's own generator. So its latents and its audio up to the
 overlap with window k + 1 are final then, and `BatchDecoder.feed` makes them while the LM goes on; `finish`
 decodes the rest once the final codes are known. Windows come out exactly as the one-shot decode gives them
-(`HeartCodec.decode_batch_windows` is `finish` on a fresh decoder): the same noise draws, the same in-context
+(`decoding.decode_windows` is `finish` on a fresh decoder): the same noise draws, the same in-context
 latents, the same crossfades; only which songs share a batch can differ, which changes fp32 sums in the last
 bit at most.
 """
@@ -15,17 +15,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..errors import Cancelled, InvalidRequest
+from ..errors import InvalidRequest, check_cancel
 from .config import HOP_CODES, HOP_SAMPLES, OVERLAP_LATENTS, OVERLAP_SAMPLES, WINDOW_CODES, WINDOW_SAMPLES
+from .heartcodec import HeartCodec
 from .windows import noise_draws, pad_codes, target_samples, window_count
-
-if TYPE_CHECKING:
-    from .heartcodec import HeartCodec
 
 
 @dataclass(frozen=True)
@@ -163,7 +160,7 @@ class BatchDecoder:
     def window_latents(self, index: int, songs: list[int], window_codes: list[torch.Tensor]) -> torch.Tensor:
         """The final latents [b, 744, 256] of window `index` of `songs` (their codes [372, Q] each), sampled
         as one batch; each song draws its noise and takes its in-context frames from its previous window."""
-        check_cancel(self.cancel)
+        check_cancel(self.cancel, "decoding")
         device = self.codec.device
         # Each song draws from its own generator, in the official order for that song alone.
         noise = torch.stack([next(self._draws[i]).start.to(device) for i in songs])  # (b, 744, 256)
@@ -188,7 +185,7 @@ class BatchDecoder:
         latents = self.window_latents(index, songs, window_codes)
         audio = self.codec.window_audio(latents, keep)
         for row, (song, chunk, end) in enumerate(zip(songs, audio, last)):
-            check_cancel(self.cancel)  # between the songs of one window too: after a cancel, no more audio comes
+            check_cancel(self.cancel, "decoding")  # between the songs of one window too: after a cancel, no more audio comes
             final = self._joins(song, chunk, end)
             yield DecodedWindow(latents[row].float().cpu(), final, variant=song, index=index, last=end)
 
@@ -214,9 +211,3 @@ def crossfade(fading: torch.Tensor, rising: torch.Tensor) -> torch.Tensor:
     """Linear crossfade of two [2, 199680] float32 segments, in float64 with numpy's linspace (as official)."""
     ramp = torch.from_numpy(np.linspace(0.0, 1.0, OVERLAP_SAMPLES))  # float64
     return (fading * (1 - ramp) + rising * ramp).float()
-
-
-def check_cancel(cancel: threading.Event | None) -> None:
-    """Raise `Cancelled` once `cancel` is set (the codec checks it every window, Euler step and song's audio)."""
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("decoding cancelled")

@@ -13,19 +13,17 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from .. import audio as audio_io
 from ..errors import InvalidRequest
+from ..hub import Catalogue
 from ..request import MAX_STYLE_STRENGTH, style_strength
 from .clips import cut_clips
 from .loading import LoadedMulan, load_mulan
-
-if TYPE_CHECKING:
-    from ..hub import Catalogue
 
 log = logging.getLogger(__name__)
 

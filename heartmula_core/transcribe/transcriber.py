@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..audio import WHISPER_SAMPLE_RATE, load_for_model, resample, to_mono
-from ..errors import Cancelled, InvalidRequest, ModelNotAvailable
+from ..errors import InvalidRequest, ModelNotAvailable, check_cancel
 from ..weights import checkpoint_files, parse_dtype
 from .chunks import OVERLAP_S, LyricLine, join_windows, parse_timestamped, plan_windows, shift
 from .lyrics import Section, format_sections, label_sections
@@ -212,8 +212,7 @@ class Transcriber:
         audible = [w for w in windows if _peak(mono[w.start : w.end]) >= SILENCE_PEAK]
         heard: list[tuple[float, list[LyricLine]]] = []
         for first in range(0, len(audible), self.batch_size):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("transcription stopped")
+            check_cancel(cancel, "transcription")
             batch = audible[first : first + self.batch_size]
             token_rows = self._generate([mono[w.start : w.end] for w in batch], language)
             for window, tokens in zip(batch, token_rows):

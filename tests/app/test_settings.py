@@ -54,7 +54,6 @@ def test_env_file_in_a_temp_folder(clean_env: pytest.MonkeyPatch, tmp_path: Path
     s = load_settings(env_file=env)
     assert s.llm_backend == "openai"
     assert s.openai_base_url == "http://127.0.0.1:1234/v1"  # trailing slash trimmed
-    assert s.llm_url() == "http://127.0.0.1:1234/v1"
     assert s.llm_model() == "qwen2.5-7b-instruct"
     assert s.openai_api_key is not None and s.openai_api_key.get_secret_value() == KEY
     assert s.llm_timeout_s == 7.5
@@ -65,7 +64,7 @@ def test_env_file_in_a_temp_folder(clean_env: pytest.MonkeyPatch, tmp_path: Path
 def test_defaults_without_any_env_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     s = load_settings()  # ./.env does not exist in the temp cwd: defaults
     assert s.llm_backend == "ollama"
-    assert s.llm_url() == "http://127.0.0.1:11434"
+    assert s.ollama_url == "http://127.0.0.1:11434"
     assert s.openai_base_url == "https://api.openai.com/v1"
     assert s.openai_api_key is None
     assert s.data_dir == tmp_path / "home" / ".local" / "share" / "heartsong"

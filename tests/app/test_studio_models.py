@@ -21,7 +21,7 @@ from app.studio.models import (
     song_model_names,
 )
 from app.studio.service import Studio
-from heartmula_core.catalogue import CATALOGUE
+from heartmula_core.hub.catalogue import CATALOGUE
 from heartmula_core.hub import Catalogue
 from tests.conftest import HEARTMULA_REF
 

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from app.settings import load_settings
-from app.studio.engines import LayerMissing, LlmChoice
-from app.studio.errors import JobCancelled, explain
+from app.songwriter.errors import LLMError, SheetError
+from app.studio.engines import LlmChoice
+from app.studio.errors import InvalidInput, JobCancelled, explain
 from app.studio.history import NewTake
 from app.studio.jobs import EtaClock, Finished, MusicSettings, Progress, Sheet
 from app.studio.service import Studio
-from heartmula_core.errors import InvalidRequest
+from heartmula_core.errors import InvalidRequest, ModelNotAvailable
 from tests.llm_server import Reply
 
 from .conftest import TEST_MODEL, refused_url
@@ -120,9 +121,13 @@ def test_uploads_corrupt_or_too_large_are_clear_errors(tmp_path: Path) -> None:
 def test_explain_gives_musicians_a_line_and_bugs_none() -> None:
     assert "ran out of memory" in explain(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))
     assert "disk is full" in explain(OSError(28, "No space left on device"))
-    assert "Models & Settings" in explain(__import__("heartmula_core.errors").errors.ModelNotAvailable("rl missing"))
-    assert explain(LayerMissing("Making music is not available")) == "Making music is not available"
+    assert "Models & Settings" in explain(ModelNotAvailable("rl missing"))
+    assert explain(InvalidInput("Describe the song first.")) == "Describe the song first."
+    assert explain(SheetError("unknown field to fill 'mood'")) == "unknown field to fill 'mood'"
+    down = LLMError("ollama", "http://127.0.0.1:1", "cannot connect")
+    assert explain(down) == "ollama at http://127.0.0.1:1: cannot connect"
     assert explain(KeyError("bug")) is None
+    assert explain(ValueError("a bug's own words")) is None  # only our typed errors are the musician's
 
 
 def test_progress_reaches_the_page_in_order(tmp_path: Path) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pytest
 import torch
 
-from heartmula_core.heartmula import HeartMuLa, load_heartmula
-from heartmula_core.prompting import Prompt, PromptBuilder
+from heartmula_core.lm.heartmula import HeartMuLa, load_heartmula
+from heartmula_core.lm.prompting import Prompt, PromptBuilder
+from tests.core.golden import GoldenArrays
 
 
 @pytest.fixture(scope="module", autouse=False)
@@ -25,14 +25,14 @@ def one_thread():
 @dataclass
 class Case:
     name: str
-    golden: np.lib.npyio.NpzFile
+    golden: GoldenArrays
     model: HeartMuLa
     prompt: Prompt
     builder: PromptBuilder
 
 
 def load_case(ref, name: str) -> Case:
-    golden = np.load(ref / "golden" / f"heartmula_{name}.npz")
+    golden = GoldenArrays(ref / "golden" / f"heartmula_{name}.npz")
     model = load_heartmula(ref / "tiny" / f"HeartMuLa-{name}")
     builder = PromptBuilder.from_folder(ref / "tiny" / "HeartMuLaGen-tiny")
     prompt = builder.build(str(golden["tags_text"]), str(golden["lyrics_text"]))

@@ -9,6 +9,7 @@ import torch
 
 from heartmula_core.cli import main
 from heartmula_core.codec import load_heartcodec
+from heartmula_core.codec.decoding import decode as decode_codes
 from tests.core.codec_fixtures import one_torch_thread  # noqa: F401 (autouse fixture)
 
 FRAMES = 40
@@ -36,8 +37,8 @@ def test_npy_output_and_latents_match_the_library(codec_dir, tokens, tmp_path) -
     out, latents = tmp_path / "song.npy", tmp_path / "latents.npy"
     assert decode(codec_dir, tokens, out, "--latents-out", str(latents)) == 0
     audio = np.load(out)
-    expected = load_heartcodec(codec_dir).decode(
-        torch.from_numpy(np.load(tokens)), generator=torch.Generator().manual_seed(3), steps=1
+    expected = decode_codes(
+        load_heartcodec(codec_dir), torch.from_numpy(np.load(tokens)), generator=torch.Generator().manual_seed(3), steps=1
     )
     assert audio.dtype == np.float32 and audio.shape == (2, 153_600)
     np.testing.assert_array_equal(audio, expected.numpy())

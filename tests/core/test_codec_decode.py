@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from heartmula_core.codec import load_heartcodec
+from heartmula_core.codec import decode, decode_windows, load_heartcodec
 from heartmula_core.codec.config import HOP_SAMPLES, WINDOW_SAMPLES
-from heartmula_core.codec.heartcodec import pad_codes, target_samples, window_count
+from heartmula_core.codec.windows import pad_codes, target_samples, window_count
 from heartmula_core.errors import Cancelled, CheckpointMismatch, InvalidRequest, ModelNotAvailable
 from tests.core.codec_fixtures import one_torch_thread  # noqa: F401 (autouse fixture)
 
@@ -64,9 +64,9 @@ def test_rates(codec) -> None:
 
 def test_same_seed_same_audio_other_seed_other_audio(codec) -> None:
     codes = random_codes(40)
-    first = codec.decode(codes, generator=seeded(7), steps=FAST)
-    again = codec.decode(codes, generator=seeded(7), steps=FAST)
-    other = codec.decode(codes, generator=seeded(8), steps=FAST)
+    first = decode(codec, codes, generator=seeded(7), steps=FAST)
+    again = decode(codec, codes, generator=seeded(7), steps=FAST)
+    other = decode(codec, codes, generator=seeded(8), steps=FAST)
     assert first.shape == (2, target_samples(40)) and first.dtype == torch.float32
     assert torch.equal(first, again)
     assert not torch.allclose(first, other)
@@ -75,12 +75,12 @@ def test_same_seed_same_audio_other_seed_other_audio(codec) -> None:
 def test_global_rng_when_no_generator(codec) -> None:
     codes = random_codes(30)
     torch.manual_seed(5)
-    from_global = codec.decode(codes, steps=1)
-    assert torch.equal(from_global, codec.decode(codes, generator=seeded(5), steps=1))
+    from_global = decode(codec, codes, steps=1)
+    assert torch.equal(from_global, decode(codec, codes, generator=seeded(5), steps=1))
 
 
 def test_another_length_one_window(codec) -> None:
-    audio = codec.decode(random_codes(250, seed=3), generator=seeded(1), steps=FAST)
+    audio = decode(codec, random_codes(250, seed=3), generator=seeded(1), steps=FAST)
     assert audio.shape == (2, target_samples(250)) == (2, 960_000)
     assert torch.isfinite(audio).all() and audio.abs().max() > 0
 
@@ -89,12 +89,12 @@ def test_length_fix_decodes_every_code(codec) -> None:
     """T=424: official returns one window (1,428,480 samples) and drops 52 codes; we decode them all."""
     codes = random_codes(424, seed=4)
     windows = []
-    audio = codec.decode(codes, generator=seeded(2), steps=1, progress=lambda done, total: windows.append(total))
+    audio = decode(codec, codes, generator=seeded(2), steps=1, progress=lambda done, total: windows.append(total))
     assert windows == [2, 2]
     assert audio.shape == (2, target_samples(424)) == (2, 1_628_160)
     # The first window is the one official decodes: same codes, same draws, so the same samples up to the
     # crossfade (checked against a one-window decode of the first 372 codes).
-    one_window = codec.decode(codes[:372], generator=seeded(2), steps=1)
+    one_window = decode(codec, codes[:372], generator=seeded(2), steps=1)
     assert torch.equal(audio[:, :HOP_SAMPLES], one_window[:, :HOP_SAMPLES])
     tail = audio[:, WINDOW_SAMPLES:]  # made only from the codes official drops
     assert tail.shape[1] == 199_680 and tail.std() > 0.1 * audio[:, :HOP_SAMPLES].std()
@@ -104,11 +104,13 @@ def test_stream_concatenates_to_decode(codec) -> None:
     codes = random_codes(400, seed=5)
     events = []
     chunks = []
-    for chunk in codec.decode_stream(codes, generator=seeded(3), steps=1, progress=lambda d, t: events.append(d)):
+    windows = decode_windows(codec, [codes], generators=[seeded(3)], steps=1, progress=lambda d, t: events.append(d))
+    for window in windows:
+        chunk = window.audio
         chunks.append(chunk)
         events.append(f"chunk {chunk.shape[1]}")
     assert events == [1, f"chunk {HOP_SAMPLES}", 2, f"chunk {target_samples(400) - HOP_SAMPLES}"]
-    assert torch.equal(torch.cat(chunks, dim=1), codec.decode(codes, generator=seeded(3), steps=1))
+    assert torch.equal(torch.cat(chunks, dim=1), decode(codec, codes, generator=seeded(3), steps=1))
 
 
 def test_batch_equals_each_song_alone(codec) -> None:
@@ -116,35 +118,36 @@ def test_batch_equals_each_song_alone(codec) -> None:
     audio it gets alone; windows come index by index, in batch order, and the progress counts all of them."""
     codes = [random_codes(400, seed=6), random_codes(250, seed=7), random_codes(700, seed=8)]
     events = []
-    windows = list(codec.decode_batch_windows(
-        codes, generators=[seeded(20 + i) for i in range(3)], steps=FAST, progress=lambda d, t: events.append((d, t))
+    windows = list(decode_windows(
+        codec, codes, generators=[seeded(20 + i) for i in range(3)], steps=FAST, progress=lambda d, t: events.append((d, t))
     ))
     assert [(w.variant, w.index, w.last) for w in windows] == [
         (0, 0, False), (1, 0, True), (2, 0, False), (0, 1, True), (2, 1, False), (2, 2, True)]
     assert events == [(done, 6) for done in range(1, 7)]
     for song, song_codes in enumerate(codes):
-        alone = codec.decode(song_codes, generator=seeded(20 + song), steps=FAST)
+        alone = decode(codec, song_codes, generator=seeded(20 + song), steps=FAST)
         batched = torch.cat([w.audio for w in windows if w.variant == song], dim=1)
         assert batched.shape == alone.shape == (2, target_samples(song_codes.shape[0]))
         torch.testing.assert_close(batched, alone, rtol=0, atol=1e-6)
     # a [B, T, 8] tensor is a batch too, and songs with other seeds differ
-    same = codec.decode_batch(torch.stack([codes[1], codes[1]]), generators=[seeded(1), seeded(2)], steps=1)
-    assert same[0].shape == same[1].shape and not torch.allclose(same[0], same[1])
+    pair = list(decode_windows(codec, torch.stack([codes[1], codes[1]]), generators=[seeded(1), seeded(2)], steps=1))
+    assert [w.variant for w in pair] == [0, 1]
+    assert pair[0].audio.shape == pair[1].audio.shape and not torch.allclose(pair[0].audio, pair[1].audio)
 
 
 def test_batch_needs_one_generator_per_song(codec) -> None:
     with pytest.raises(InvalidRequest, match="one generator per song"):
-        codec.decode_batch([random_codes(10), random_codes(10)], generators=[seeded(1)])
+        next(decode_windows(codec, [random_codes(10), random_codes(10)], generators=[seeded(1)]))
 
 
 def test_cancel_before_and_between_windows(codec) -> None:
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
-        codec.decode(random_codes(40), cancel=cancel)
+        decode(codec, random_codes(40), cancel=cancel)
     cancel.clear()
     with pytest.raises(Cancelled):
-        codec.decode(random_codes(400), steps=1, cancel=cancel, progress=lambda done, total: cancel.set())
+        decode(codec, random_codes(400), steps=1, cancel=cancel, progress=lambda done, total: cancel.set())
 
 
 @pytest.mark.parametrize(
@@ -161,12 +164,12 @@ def test_cancel_before_and_between_windows(codec) -> None:
 )
 def test_bad_codes(codec, codes: torch.Tensor) -> None:
     with pytest.raises(InvalidRequest):
-        codec.decode(codes)
+        decode(codec, codes)
 
 
 def test_bad_steps(codec) -> None:
     with pytest.raises(InvalidRequest):
-        codec.decode(random_codes(10), steps=0)
+        decode(codec, random_codes(10), steps=0)
 
 
 def test_bfloat16_estimator(codec_dir, codec) -> None:
@@ -174,8 +177,8 @@ def test_bfloat16_estimator(codec_dir, codec) -> None:
     assert half.estimator.proj_in.ffn_1.weight.dtype == torch.bfloat16
     assert half.decoder.layers[0].weight.dtype == torch.float32
     codes = random_codes(40)
-    audio = half.decode(codes, generator=seeded(1), steps=FAST)
-    reference = codec.decode(codes, generator=seeded(1), steps=FAST)
+    audio = decode(half, codes, generator=seeded(1), steps=FAST)
+    reference = decode(codec, codes, generator=seeded(1), steps=FAST)
     assert audio.dtype == torch.float32 and torch.isfinite(audio).all()
     assert (audio - reference).abs().max() < 0.1 * reference.abs().max()
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from heartmula_core.config import FLAVORS, HeartMuLaConfig
-from heartmula_core.generation import generate_tokens
-from heartmula_core.heartmula import build_heartmula, load_heartmula
-from heartmula_core.quantize import Int8Linear, int8_matmul, quantize_int8, quantize_rows, weight_bytes
+from heartmula_core.lm.config import FLAVORS, HeartMuLaConfig
+from heartmula_core.lm.generation import generate_tokens
+from heartmula_core.lm.heartmula import build_heartmula, load_heartmula
+from heartmula_core.lm.quantize import Int8Linear, int8_matmul, quantize_rows, weight_bytes
 
 from .heartmula_support import one_thread, sharp  # noqa: F401 (fixtures)
 
@@ -64,7 +64,7 @@ def test_full_size_int8_weights_fit_the_memory_target(heartmula_ref):
     """The 3B model quantised on `meta`: its weights (embeddings stay bf16) well under the 8 GB target."""
     manifest = json.loads((heartmula_ref / "manifests" / "heartmula-oss-3b.json").read_text())
     config = HeartMuLaConfig(backbone=FLAVORS["llama-3B"], decoder=FLAVORS["llama-300M"])
-    model = quantize_int8(build_heartmula(config).to(torch.bfloat16))
+    model = build_heartmula(config).to(torch.bfloat16).quantize_int8()
     assert model.audio_head.dtype == torch.int8 and model.codebook0_head.weight.dtype == torch.int8
     gb = weight_bytes(model) / 1e9
     assert 3.5 < gb < 5.0, gb

@@ -117,11 +117,11 @@ def test_stop_ends_at_once_and_keeps_nothing(page, app_env, phase: str, seconds:
     print(f"Stop during {phase}: {stop}")
     assert stop["status"].startswith(("Making the music", "Turning it into audio")), stop  # still being made
     assert stop["live"] == (phase == "decoding"), stop
-    assert stop["ms"] is not None, f"the page never said Stopped: {stop}"
     # The page answers from the Stop handler itself (well under a second on an idle machine: the printed
-    # figure). A loaded CI box can delay any browser round trip past a second, so the bound here only has to
-    # catch a Stop that waits for the work (the song left would be seconds more, and then kept).
-    assert stop["ms"] < 5000, f"Stop took {stop['ms']:.0f} ms to show"
+    # figure), but no bound on that time is asserted: a loaded CI box can delay any browser round trip. A Stop
+    # that waited for the work would end in a kept song, never in "Stopped": it fails here, after STOP_WAIT_MS,
+    # or in the history check below.
+    assert stop["ms"] is not None, f"the page never said Stopped within {STOP_WAIT_MS} ms: {stop}"
     assert no_take_shown(page)
     # Nothing comes back later from the stopped job, and it kept nothing.
     page.wait_for_timeout(3000)

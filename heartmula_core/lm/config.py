@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointMismatch, ModelNotAvailable
+from ..errors import CheckpointMismatch, ModelNotAvailable
 
 CONFIG_FILE = "config.json"
 GEN_CONFIG_FILE = "gen_config.json"
@@ -51,10 +51,6 @@ class LlamaConfig:
     @property
     def head_dim(self) -> int:
         return self.embed_dim // self.num_heads
-
-    @property
-    def q_per_kv(self) -> int:
-        return self.num_heads // self.num_kv_heads
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> LlamaConfig:

@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..errors import CheckpointMismatch
+from ..weights import describe_mismatch, load_state_dict_strict, parse_dtype, read_state_dict
 from .config import HeartMuLaConfig
-from .errors import CheckpointMismatch
 from .llama import Transformer
-from .quantize import int8_matmul
-from .weights import describe_mismatch, load_state_dict_strict, parse_dtype, read_state_dict
+from .quantize import int8_matmul, quantize_rows, swap_int8
 
 # pick(logits (R, audio_vocab) float32, codebook index) -> codes (R,) int64, one per row.
 CodePicker = Callable[[Tensor, int], Tensor]
@@ -45,7 +45,7 @@ class HeartMuLa(nn.Module):
         self.codebook0_head = nn.Linear(dim, vocab, bias=False)
         self.audio_head = nn.Parameter(torch.empty(books - 1, dec_dim, vocab))  # codebooks 1..7
         self.muq_linear = nn.Linear(config.muq_dim, dim)
-        # Set by `quantize.quantize_int8`: audio_head then holds int8 (books-1, vocab, dec_dim), one row per
+        # Set by `quantize_int8`: audio_head then holds int8 (books-1, vocab, dec_dim), one row per
         # output id like a Linear weight, and this its scales (books-1, vocab).
         self.register_buffer("audio_head_scale", None)
         self._codebook_offsets: Tensor | None = None  # built on first use (never on meta)
@@ -66,6 +66,24 @@ class HeartMuLa(nn.Module):
     @property
     def is_quantized(self) -> bool:
         return self.audio_head_scale is not None
+
+    def quantize_int8(self) -> HeartMuLa:
+        """Replace the large matrices by int8 ones (`quantize.py`), in place, one at a time; returns the model.
+
+        Peak memory is the loaded model plus one matrix. The model then generates as before (same API);
+        `is_quantized` says it is int8.
+        """
+        for stack in (self.backbone, self.decoder):
+            for block in stack.layers:
+                for parent, name in ((block.attn, "qkv_proj"), (block.attn, "output_proj"),
+                                     (block.mlp, "w13"), (block.mlp, "w2")):
+                    swap_int8(parent, name)
+        swap_int8(self, "projection")
+        swap_int8(self, "codebook0_head")
+        q, scale = quantize_rows(self.audio_head.detach().transpose(1, 2), dim=-1)  # one scale per output id
+        self.audio_head = nn.Parameter(q.contiguous(), requires_grad=False)  # (books-1, V, D): rows are outputs
+        self.audio_head_scale = scale.squeeze(-1)  # (books-1, V)
+        return self
 
     def setup_caches(self, rows: int, length: int | None = None) -> None:
         """KV caches for `rows` batch rows: the backbone's of `length` slots (default max_seq_len), the
@@ -115,13 +133,12 @@ class HeartMuLa(nn.Module):
     def embed_prompt(self, tokens: Tensor, mask: Tensor, muq_idx: int, style: Tensor, uncond_rows: int) -> Tensor:
         """Backbone input for the prompt, tokens/mask (R, L, 9), style (R - uncond_rows, muq_dim) -> (R, L, D).
 
-        The style slot (row `muq_idx`) holds muq_linear(style) in the conditional rows and the
-        unconditional embedding in the others.
+        The style slot (row `muq_idx`) holds muq_linear(style) in the conditional rows; in the others it
+        already holds the unconditional embedding, as every text column of those rows does (`embed`).
         """
         h = self.embed(tokens, mask, uncond_rows)
         cond_rows = h.shape[0] - uncond_rows
         h[:cond_rows, muq_idx] = self.muq_linear(style.to(h.dtype))
-        h[cond_rows:, muq_idx] = self.unconditional_text_embedding.weight[0]
         return h
 
     # -- one frame -------------------------------------------------------------------------------------
@@ -182,7 +199,7 @@ def load_heartmula(
     Built on `meta`, checked key for key and shape for shape against the checkpoint (CheckpointMismatch
     names what is missing, unexpected or mis-shaped), then the tensors are assigned: the model never
     sits in memory twice. Unknown flavors raise CheckpointMismatch, missing files ModelNotAvailable.
-    With `int8`, the large matrices are then quantised one by one (`quantize.quantize_int8`).
+    With `int8`, the large matrices are then quantised one by one (`HeartMuLa.quantize_int8`).
     """
     folder = Path(folder)
     dtype = parse_dtype(dtype)
@@ -196,7 +213,5 @@ def load_heartmula(
     load_state_dict_strict(model, state, dtype=dtype, device=device, source=str(folder))
     del state
     if int8:
-        from .quantize import quantize_int8
-
-        quantize_int8(model)
+        model.quantize_int8()
     return model

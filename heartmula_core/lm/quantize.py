@@ -5,9 +5,10 @@ scale = max|w_row| / 127. Activations stay in the model's dtype: a layer compute
 (`int8_matmul`), so the full-precision weights never exist again. On the CPU with bfloat16/float16
 activations that is torch's int8 weight-only kernel, which reads the int8 bytes directly: a memory-bound
 step then reads half the bytes of bfloat16. Elsewhere q is converted one matrix at a time.
-Quantised: every projection of the backbone and the decoder, the backbone-to-decoder projection and the
-eight codebook heads (~98% of a 3B model's matmul weights). Kept as they are: embeddings (a lookup reads
-one row, not the table), norms, and the small style projection.
+`HeartMuLa.quantize_int8` applies this to the model, which knows its own layers. Quantised: every projection
+of the backbone and the decoder, the backbone-to-decoder projection and the eight codebook heads (~98% of a
+3B model's matmul weights). Kept as they are: embeddings (a lookup reads one row, not the table), norms, and
+the small style projection.
 
 The cost in quality is measured, not assumed: `benchmarks/bench_quant.py` reports token agreement and
 logit error against the unquantised model.
@@ -15,14 +16,9 @@ logit error against the unquantised model.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    from .heartmula import HeartMuLa
 
 INT8_MAX = 127
 PACKED_DTYPES = (torch.bfloat16, torch.float16)
@@ -85,25 +81,8 @@ class Int8Linear(nn.Module):
         return int8_matmul(x, self.weight, self.scale)
 
 
-def quantize_int8(model: HeartMuLa) -> HeartMuLa:
-    """Replace the LM's large matrices by int8 ones, in place, one at a time; returns the model.
-
-    Peak memory is the loaded model plus one matrix. The model then generates as before (same API);
-    `HeartMuLa.is_quantized` says it is int8.
-    """
-    for stack in (model.backbone, model.decoder):
-        for block in stack.layers:
-            for parent, name in ((block.attn, "qkv_proj"), (block.attn, "output_proj"), (block.mlp, "w13"), (block.mlp, "w2")):
-                _swap(parent, name)
-    _swap(model, "projection")
-    _swap(model, "codebook0_head")
-    q, scale = quantize_rows(model.audio_head.detach().transpose(1, 2), dim=-1)  # one scale per output id
-    model.audio_head = nn.Parameter(q.contiguous(), requires_grad=False)  # (books-1, V, D): rows are outputs
-    model.audio_head_scale = scale.squeeze(-1)  # (books-1, V)
-    return model
-
-
-def _swap(parent: nn.Module, name: str) -> None:
+def swap_int8(parent: nn.Module, name: str) -> None:
+    """Replace the bias-free nn.Linear `parent.<name>` by its `Int8Linear`; the float weights go at once."""
     linear = getattr(parent, name)
     setattr(parent, name, Int8Linear.from_linear(linear))
     del linear  # the float weights go now, before the next matrix is quantised

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..errors import InvalidRequest, check_cancel
 from .config import CODEC_CODEBOOK_SIZE
-from .errors import Cancelled, InvalidRequest
 from .heartmula import HeartMuLa
 from .prompting import Prompt
 from .sampling import FrameNoise, cfg_guidance, sample_topk, sample_topk_uniform
@@ -176,7 +176,8 @@ class FrameSteps:
     The backbone position is a dynamic size after the second frame, so one song compiles at most twice; the
     first later song with another cache size (`cache_length`) compiles once more, with that size dynamic too.
     On the CPU the graph is driven from C++ (inductor's `cpp_wrapper`): a frame is about 250 kernel and
-    library calls, and calling each from Python cost the tiny model 0.4 ms of its 2.4 ms frame.
+    library calls, and calling each from Python is a sizeable share of a small model's frame (the timings are
+    in benchmarks/RESULTS.md, "What moved the tiny LM"; they are kept there because in code they go stale).
     """
 
     def __init__(self, compiled: bool = False, device: torch.device | None = None):
@@ -193,11 +194,6 @@ def _compiled(step: Callable, cpp_wrapper: bool) -> Callable:
     # One wrapper per step function (and wrapper kind) for the whole process: dynamo caches its graphs on the
     # function, guarded by the model and the shapes, so later songs with the same model reuse them.
     return torch.compile(step, fullgraph=True, options={"cpp_wrapper": cpp_wrapper})
-
-
-def _check_cancel(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("generation cancelled")
 
 
 @torch.inference_mode()
@@ -258,7 +254,7 @@ def generate_tokens(
     # A host sync per frame is free on the CPU; on an accelerator it would stall the queue of kernels.
     stop_check_every = 1 if device.type == "cpu" else 8
 
-    _check_cancel(cancel)
+    check_cancel(cancel, "generation")
     model.setup_caches(rows, cache_length(prompt.length, frames, model.config.backbone.max_seq_len))
     last_h = prefill(model, prompt, style_rows, uncond_rows)
 
@@ -275,7 +271,7 @@ def generate_tokens(
     if on_frame is not None:
         on_frame(out[:, :1], lengths)
     for frame in range(1, frames):
-        _check_cancel(cancel)
+        check_cancel(cancel, "generation")
         pick.start_frame(first=False)
         codes = steps.next(model, codes, prompt.length + frame - 1, pick)
         out[:, frame] = codes[:variants]
