@@ -28,6 +28,7 @@ from heartmula_core.hub import Catalogue
 from heartmula_core.hub.catalogue import DEFAULT_STYLE
 from heartmula_core.request import AudioChunk, MusicRequest, ProgressEvent
 
+from .continuing import Continuation
 from .errors import JobCancelled
 from .history import NewTake
 from .jobs import MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
@@ -171,8 +172,9 @@ class PipelineMusicMaker:
             gc.collect()
         return count
 
-    def request(self, sheet: Sheet, settings: MusicSettings) -> MusicRequest:
-        """The engine's `MusicRequest` for `sheet` made with `settings` (InvalidRequest on a bad value).
+    def request(self, sheet: Sheet, settings: MusicSettings, continuation: Continuation | None = None) -> MusicRequest:
+        """The engine's `MusicRequest` for `sheet` made with `settings` (InvalidRequest on a bad value); a
+        continuation's takes start with its kept tokens and decode with its seed.
 
         A style source must be a local model: the check says so at once, instead of a download starting here.
         """
@@ -193,16 +195,17 @@ class PipelineMusicMaker:
             style_audio=style_audio,
             style_text=None if style_audio or not style_text else style_text,
             style_strength=settings.style_strength,
+            **({} if continuation is None else {"prefix": continuation.prefix, "decode_seed": continuation.decode_seed}),
         )
 
     def make(
         self, sheet: Sheet, settings: MusicSettings, emit: Callable[[Progress | TakeAudio], None],
-        cancel: threading.Event,
+        cancel: threading.Event, continuation: Continuation | None = None,
     ) -> list[NewTake]:
         """Make the takes; emits progress, and each take's audio piece by piece as the codec decodes it."""
         emit(Progress("loading"))
         try:
-            request = self.request(sheet, settings)
+            request = self.request(sheet, settings, continuation)
             made_tokens = threading.Event()
 
             def on_progress(event: ProgressEvent) -> None:
@@ -226,8 +229,10 @@ class PipelineMusicMaker:
         except MakingCancelled:
             raise JobCancelled("Stopped; nothing was kept.") from None
         return [
-            NewTake(audio=audio, sample_rate=result.sample_rate, seed=seed, tokens=tokens)
-            for audio, tokens, seed in zip(result.audio, result.tokens, result.seeds, strict=True)
+            NewTake(audio=audio, sample_rate=result.sample_rate, seed=seed, tokens=tokens,
+                    decode_seed=decode_seed if decode_seed != seed else None)
+            for audio, tokens, seed, decode_seed in zip(result.audio, result.tokens, result.seeds,
+                                                        result.decode_seeds, strict=True)
         ]
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
