@@ -15,6 +15,7 @@ import numpy as np
 
 from heartmula_core.request import FRAME_RATE, cut_at, prefix_codes
 
+from .errors import InvalidInput
 from .history import History, ParentLink, Song, Take
 
 Kind = Literal["extend", "redo"]
@@ -51,13 +52,13 @@ class Continuation:
 def find_take(song: Song, index: int | None) -> Take:
     """Take `index` (1-based; None: the first) of `song`, or ValueError saying which exist."""
     if not song.takes:
-        raise ValueError("That song has no takes to continue.")
+        raise InvalidInput("That song has no takes to continue.")
     if index is None:
         return song.takes[0]
     for take in song.takes:
         if take.index == index:
             return take
-    raise ValueError(f"That song has takes 1 to {len(song.takes)}, not {index}.")
+    raise InvalidInput(f"That song has takes 1 to {len(song.takes)}, not {index}.")
 
 
 def plan(history: History, song_id: str, take: int | None, kind: Kind, from_seconds: float | None = None) -> Continuation:
@@ -68,21 +69,21 @@ def plan(history: History, song_id: str, take: int | None, kind: Kind, from_seco
     song = history.get(song_id)
     chosen = find_take(song, take)
     if chosen.tokens is None or not chosen.tokens.is_file():
-        raise ValueError("This take has no saved tokens, so it cannot be continued.")
+        raise InvalidInput("This take has no saved tokens, so it cannot be continued.")
     tokens = prefix_codes(np.load(chosen.tokens, allow_pickle=False))
     length = len(tokens) / FRAME_RATE
     if kind == "extend":
         if from_seconds is not None:
-            raise ValueError("An extension keeps the whole take; give a time only to redo from it.")
+            raise InvalidInput("An extension keeps the whole take; give a time only to redo from it.")
         kept = tokens
     elif kind == "redo":
         if from_seconds is None:
-            raise ValueError("Say from when to redo the take (seconds or mm:ss).")
+            raise InvalidInput("Say from when to redo the take (seconds or mm:ss).")
         if not 0 < from_seconds < length:
-            raise ValueError(f"Redo from a time inside the take: after 0:00 and before {clock(length)}.")
+            raise InvalidInput(f"Redo from a time inside the take: after 0:00 and before {clock(length)}.")
         kept = tokens[: cut_at(from_seconds)]
     else:
-        raise ValueError(f"Continue means extend or redo, not {kind!r}.")
+        raise InvalidInput(f"Continue means extend or redo, not {kind!r}.")
     link = ParentLink(song.id, chosen.index, kind, len(kept) / FRAME_RATE)
     return Continuation(link, kept, chosen.codec_seed, song.lyrics)
 

@@ -86,7 +86,7 @@ def register(studio: Studio) -> None:
         take up to `from_time` (seconds or mm:ss) and makes the rest again, `seconds` long in all, with the same
         lyrics. Returns the new song; its "parent" names the take it came from."""
         if mode not in ("extend", "redo"):
-            raise ValueError(f"mode must be extend or redo, not {mode!r}")
+            raise InvalidInput(f"mode must be extend or redo, not {mode!r}")
         cut = parse_time(from_time) if (from_time or "").strip() else None
         fields = _fill(fill)
         music = MusicSettings(variants=int(variants), seed=None if seed is None or int(seed) < 0 else int(seed),

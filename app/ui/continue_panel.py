@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from app.studio.continuing import clock
-from app.studio.errors import JobCancelled
+from app.studio.errors import InvalidInput, JobCancelled
 from app.studio.history import Song
 from app.studio.jobs import Finished, Listening, MusicSettings, Progress
 from app.studio.service import Studio
@@ -164,7 +164,7 @@ def wire(
     def extend(song_id: str | None, index: int | None, more: float | None, lyrics: str, write: bool,
                variants: float, query: str, sort: str, request: gr.Request) -> Iterator[Updates]:
         if not song_id:
-            raise ValueError("Pick a song in the list first.")
+            raise InvalidInput("Pick a song in the list first.")
         fill = frozenset({"lyrics"}) if write else frozenset()
         choice = studio.llm_choice(studio.settings.llm_backend) if write else None
         events = studio.continue_song(song_id, int(index) if index else None, "extend", seconds=float(more or 0),
@@ -176,9 +176,9 @@ def wire(
     def redo(song_id: str | None, index: int | None, cut: str, total: float | None, variants: float,
              query: str, sort: str, request: gr.Request) -> Iterator[Updates]:
         if not song_id:
-            raise ValueError("Pick a song in the list first.")
+            raise InvalidInput("Pick a song in the list first.")
         if not (cut or "").strip():
-            raise ValueError("Say from when to redo the take: type mm:ss or use the player's position.")
+            raise InvalidInput("Say from when to redo the take: type mm:ss or use the player's position.")
         events = studio.continue_song(song_id, int(index) if index else None, "redo", seconds=float(total or 0),
                                       from_seconds=parse_time(cut), music=music(song_id, variants),
                                       session=session_of(request))
