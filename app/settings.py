@@ -47,48 +47,54 @@ class Settings(BaseSettings):
     )
 
     # --- songwriting (LLM) ---
-    llm_backend: Literal["ollama", "openai"] = "ollama"
-    ollama_url: str = "http://127.0.0.1:11434"
+    llm_backend: Literal["ollama", "openai"] = Field("ollama", description="which LLM server writes songs")
+    ollama_url: str = Field("http://127.0.0.1:11434", description="the Ollama server")
     ollama_model: str = Field("", description="empty: the first chat model the Ollama server has")
-    openai_base_url: str = "https://api.openai.com/v1"
+    openai_base_url: str = Field("https://api.openai.com/v1", description="an OpenAI-compatible server: OpenAI, LM "
+                                 "Studio, vLLM, llama.cpp, OpenRouter...")
     openai_model: str = Field("gpt-4o-mini", description="empty: the first model the server lists")
     openai_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("HEARTSONG_OPENAI_API_KEY", "OPENAI_API_KEY")
+        None, validation_alias=AliasChoices("HEARTSONG_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="the OpenAI-compatible server's key (or OPENAI_API_KEY); never kept with songs",
     )
     # A whole answer, model loading included: a local model on a CPU can take minutes for full lyrics.
     llm_timeout_s: float = Field(300.0, gt=0, description="seconds one LLM answer may take in all")
 
     # --- where things live ---
     data_dir: Path = Field(default_factory=default_data_dir, description="history, songs, uploads")
-    lm_dir: Path | None = Field(None, description="a HeartMuLa LM checkpoint folder (else the HF cache)")
-    gen_dir: Path | None = Field(None, description="the tokenizer + gen_config folder (HeartMuLaGen)")
-    codec_dir: Path | None = Field(None, description="a HeartCodec checkpoint folder")
-    encoder_dir: Path | None = Field(None, description="the HeartCodec encoder folder (recordings to tokens)")
-    style_dir: Path | None = Field(None, description="MuQ-MuLan (style conditioning) folder")
-    transcriber_dir: Path | None = Field(None, description="HeartTranscriptor folder")
-    ckpt_dir: Path | None = Field(None, description="a folder holding all of the above, official layout")
+    lm_dir: Path | None = Field(None, description="a HeartMuLa LM folder of your own (config.json, safetensors); it serves every variant")
+    gen_dir: Path | None = Field(None, description="a folder with tokenizer.json and gen_config.json (HeartMuLaGen)")
+    codec_dir: Path | None = Field(None, description="a HeartCodec folder of your own")
+    encoder_dir: Path | None = Field(None, description="a HeartCodec encoder folder (recordings to tokens)")
+    style_dir: Path | None = Field(None, description="a MuQ-MuLan folder (style from a recording or a text)")
+    transcriber_dir: Path | None = Field(None, description="a HeartTranscriptor folder (the Transcribe tab)")
+    ckpt_dir: Path | None = Field(None, description="an official `ckpt/` folder holding the models in the HeartMuLa README's layout")
 
     # --- the music engine ---
-    lm_variant: Literal["rl", "hny", "base"] = "rl"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    lm_variant: Literal["hny", "rl", "base"] = Field("hny", description="the HeartMuLa LM release a song uses")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: the GPU when there is one")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bfloat16 on a GPU, float32 on the CPU")
     int8: bool = Field(False, description="int8 LM weights: about half the GPU memory of bfloat16, tokens differ a little")
     compile: bool = Field(False, description="compile the LM's frame step: the first song waits for it, later ones run faster")
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0: half the cores, at least 1 (on a busy "
+                                               "machine fewer threads are faster)")
 
     # --- limits on what a page visitor may send ---
     # MB are 1,000,000 bytes, here, in Gradio's upload route and in the app's own check (`max_upload_bytes`).
-    max_upload_mb: float = Field(50.0, gt=0, description="largest upload, in MB of 1,000,000 bytes")
+    max_upload_mb: float = Field(50.0, gt=0, description="largest upload (style reference, song to transcribe), "
+                                 "in MB of 1,000,000 bytes")
     # Lengths are read from a recording's header before it is decoded: a small compressed file can hold hours.
     max_style_audio_s: float = Field(600.0, gt=0, description="longest style reference recording, seconds")
     max_transcribe_audio_s: float = Field(900.0, gt=0, description="longest recording to transcribe, seconds")
-    max_lyrics_lines: int = Field(300, gt=0)
-    max_lyrics_chars: int = Field(12_000, gt=0)
+    max_lyrics_lines: int = Field(300, gt=0, description="most lyrics lines a song may have")
+    max_lyrics_chars: int = Field(12_000, gt=0, description="most lyrics characters a song may have")
 
     # --- the web app ---
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="where the page listens: this computer only, unless changed")
     allowed_hosts: str = Field("", description="more host names the page answers to, comma-separated (say, a "
                                "reverse proxy's): requests addressed to any other name are refused")
-    port: int = Field(7860, ge=1, le=65535)
+    port: int = Field(7860, ge=1, le=65535, description="the page's port")
 
     @field_validator(
         "data_dir", "lm_dir", "gen_dir", "codec_dir", "encoder_dir", "style_dir", "transcriber_dir", "ckpt_dir"

@@ -15,25 +15,49 @@ TOKENS_SHARE = 0.75
 """Share of the progress bar given to the LM; decoding gets the rest (roughly their cost at full size)."""
 
 
-class Reporter:
-    """Turns per-step counts into `ProgressEvent`s with a rate-based ETA and an overall fraction."""
+ETA_STEPS_SHARE = 0.02
+"""An ETA is given once this share of a phase's steps (at least one) is done after its first: the first step
+carries the warm-up (the prompt's prefill, first allocations), and a rate taken over it promised a 107 s song in
+572 s."""
 
-    def __init__(self, callback: ProgressCallback | None) -> None:
+
+class Reporter:
+    """Turns per-step counts into `ProgressEvent`s with a rate-based ETA and an overall fraction.
+
+    Args:
+        callback: receives each event (None: nothing is reported).
+        clock: seconds, monotonic (a parameter so the ETA arithmetic can be tested with exact times).
+    """
+
+    def __init__(self, callback: ProgressCallback | None, clock: Callable[[], float] = time.perf_counter) -> None:
         self.callback = callback
+        self.clock = clock
         self.phase: Phase | None = None
-        self.phase_start = time.perf_counter()
+        self.phase_start = clock()
+        self._first: tuple[float, int] | None = None  # (time, steps done) at the phase's first report
 
     def begin(self, phase: Phase) -> None:
-        """Start timing `phase` (its ETA is extrapolated from here)."""
-        self.phase, self.phase_start = phase, time.perf_counter()
+        """Start timing `phase`."""
+        self.phase, self.phase_start, self._first = phase, self.clock(), None
 
     def __call__(self, phase: Phase, done: int, total: int, overall: float) -> None:
-        now = time.perf_counter()
+        now = self.clock()
         if phase is not self.phase:
             self.begin(phase)
-        eta = 0.0 if done >= total else (now - self.phase_start) / done * (total - done) if done else None
+        if self._first is None:
+            self._first = (now, done)
         if self.callback is not None:
-            self.callback(ProgressEvent(phase, done, total, eta, min(1.0, overall)))
+            self.callback(ProgressEvent(phase, done, total, self._eta(now, done, total), min(1.0, overall)))
+
+    def _eta(self, now: float, done: int, total: int) -> float | None:
+        """Seconds left at the rate since the phase's first report, once enough steps are measured (else None)."""
+        if done >= total:
+            return 0.0
+        since, first = self._first or (now, done)
+        measured = done - first
+        if measured < max(1, round(ETA_STEPS_SHARE * total)) or now <= since:
+            return None
+        return (now - since) / measured * (total - done)
 
     def tokens(self) -> Callable[[int, int], None]:
         """generate_tokens' (frames_done, frames_total)."""

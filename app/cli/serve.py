@@ -6,6 +6,9 @@ import argparse
 import logging
 import sys
 
+from heartmula_core.cli import add_threads_arg
+from heartmula_core.threads import use_threads
+
 log = logging.getLogger(__name__)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -15,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default=None, help="address to listen on (default: the setting, 127.0.0.1)")
     p.add_argument("--port", type=port_number, default=None, help="port (default: the setting, 7860)")
     p.add_argument("--env-file", default=None, help="a .env file with HEARTSONG_* settings (default ./.env)")
+    add_threads_arg(p, default_help="the setting HEARTSONG_THREADS, else half the cores")
     p.set_defaults(handler=run)
 
 
@@ -34,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from app.studio.service import Studio
     from app.ui import launch_app
 
-    settings = load_settings(args.env_file)
+    settings = load_settings(args.env_file, **({"threads": args.threads} if args.threads else {}))
+    use_threads(settings.threads)
     host = args.host or settings.host
     port = args.port or settings.port
     if host not in LOCAL_HOSTS:

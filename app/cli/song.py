@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from heartmula_core.cli import add_threads_arg
+from heartmula_core.threads import use_threads
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("song", help="describe a song, get a song file (LLM, then music, then history)")
@@ -29,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="", help="the LLM model (default: the setting)")
     p.add_argument("--env-file", default=None, help="a .env file with HEARTSONG_* settings (default ./.env)")
     p.add_argument("--out", type=Path, required=True, help="the audio file (.wav, .flac, .mp3, .ogg)")
+    add_threads_arg(p, default_help="the setting HEARTSONG_THREADS, else half the cores")
     p.set_defaults(handler=run)
 
 
@@ -43,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_extension("--out", args.out, SUPPORTED_EXTENSIONS)
     lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else ""
-    settings = load_settings(args.env_file)
+    settings = load_settings(args.env_file, **({"threads": args.threads} if args.threads else {}))
+    use_threads(settings.threads)
     studio = Studio(settings)
     music = MusicSettings(variants=args.variants, seed=args.seed, lm_variant=settings.lm_variant)
     if args.parent is None:

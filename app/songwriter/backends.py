@@ -105,7 +105,8 @@ class LLMBackend(ABC):
             model = self._pick_model(models)
         except LLMError as exc:
             return Health(False, str(exc), models)
-        return Health(True, f"{where}: {len(models)} models, using {model}", models)
+        count = "1 model" if len(models) == 1 else f"{len(models)} models"
+        return Health(True, f"{where}: {count}, using {model}", models)
 
     def resolved_model(self) -> str:
         """The configured model, or the first chat model the server lists when none is configured."""

@@ -1,17 +1,16 @@
-"""Lyrics in the form HeartMuLa follows: section tags, a length that fits the song, and protected "quoted" lines.
+"""Lyrics in the form HeartMuLa follows: section tags and a length that fits the song.
 
 - Section tags are the six the official examples use, lowercase on their own line: `[intro] [verse] [prechorus]
   [chorus] [bridge] [outro]`. Anything else in square brackets would be sung, so `clean_lyrics` maps near
   spellings (`[Verse 2]`, `[Pre-Chorus]`, `Chorus:`) onto them and removes the rest, reporting each change.
 - `plan_structure` turns the requested seconds into sections and line counts (read from `prompts/structure.txt`)
   so a 30-second song is not given four verses.
-- `protected_lines` finds the lines the musician wrote wholly in double quotes; `restore_protected` makes sure each
-  comes back verbatim and in order, restoring any the LLM changed, dropped or moved, and says what it repaired.
+
+Protected "quoted" lines are `quoted.py`'s.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,9 +22,6 @@ SECTION_TAGS: tuple[str, ...] = ("intro", "verse", "prechorus", "chorus", "bridg
 SECTION_ALIASES: dict[str, str] = {"hook": "chorus", "refrain": "chorus", "postchorus": "chorus", "prehook": "prechorus",
                                    "buildup": "prechorus", "build": "prechorus", "middleeight": "bridge", "coda": "outro",
                                    "ending": "outro", "opening": "intro"}
-QUOTES = ('"', "\u201c", "\u201d", "\u201e")  # straight, curly open/close, low-9: phones type curly ones
-# A line this similar to a protected one is taken as the LLM's edit of it (and put back), not a new line.
-EDITED_LINE_SIMILARITY = 0.6
 
 _BRACKETED = re.compile(r"\[([^\]\n]*)\]")
 # A line that only names a section without brackets: "Chorus:", "(Verse 2)", "**Pre-Chorus**".
@@ -181,113 +177,16 @@ def check_size(text: str, *, max_lines: int, max_chars: int, what: str = "the ly
         raise SheetError(f"{what} have {len(text):,} characters; a song takes at most {max_chars:,}")
 
 
-# --- protected "quoted" lines -----------------------------------------------------------------------------------
+def sung_lines(lyrics: str) -> int:
+    """How many lines of `lyrics` are sung (not blank, not a section tag)."""
+    return sum(1 for line in lyrics.splitlines() if line.strip() and not is_section_line(line))
 
 
-def _unquoted(line: str) -> str | None:
-    """The text inside a line wholly in double quotes, else None."""
-    s = line.strip()
-    if len(s) > 2 and s[0] in QUOTES and s[-1] in QUOTES:
-        inner = s[1:-1].strip()
-        return inner or None
-    return None
-
-
-def protected_lines(*texts: str) -> list[str]:
-    """Every line of `texts` written wholly in double quotes, without the quotes, in order."""
-    found: list[str] = []
-    for text in texts:
-        found.extend(inner for line in text.splitlines() if (inner := _unquoted(line)) is not None)
-    return found
-
-
-def strip_line_quotes(text: str) -> str:
-    """The lyrics with the protecting quotes removed (the quotes mark a line for the LLM; they are not sung)."""
-    return "\n".join(inner if (inner := _unquoted(line)) is not None else line for line in text.split("\n"))
-
-
-def _in_order_matches(protected: Sequence[str], lines: Sequence[str]) -> dict[int, int]:
-    """protected index -> line index for the longest in-order set of exact matches (an LCS over lines)."""
-    n, m = len(protected), len(lines)
-    best = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            best[i][j] = best[i + 1][j + 1] + 1 if protected[i] == lines[j] else max(best[i + 1][j], best[i][j + 1])
-    matches: dict[int, int] = {}
-    i = j = 0
-    while i < n and j < m:
-        if protected[i] == lines[j]:
-            matches[i] = j
-            i, j = i + 1, j + 1
-        elif best[i + 1][j] >= best[i][j + 1]:
-            i += 1
-        else:
-            j += 1
-    return matches
-
-
-def _first_chorus_line(lines: Sequence[str]) -> int:
-    """Where a protected line with no neighbour to follow goes: the top of the first chorus (quoted lines are
-    usually the hook), else just under the first section tag, else the top."""
-    for j, line in enumerate(lines):
-        if line.strip() == "[chorus]":
-            return j + 1
-    for j, line in enumerate(lines):
-        if is_section_line(line):
-            return j + 1
-    return 0
-
-
-def restore_protected(lyrics: str, protected: Sequence[str]) -> tuple[str, list[str]]:
-    """Make every protected line appear verbatim, in order, in `lyrics`; return the lyrics and what was repaired.
-
-    A line the LLM edited (a line at least EDITED_LINE_SIMILARITY alike, between the neighbouring protected lines)
-    is put back in place; a line the LLM moved out of order (found once elsewhere) is moved back; a dropped line is
-    inserted after the protected line before it.
-    """
-    # The LLM may keep the quotes around a protected line: that is the same line.
-    lines = [inner if (inner := _unquoted(line)) is not None else line for line in lyrics.split("\n")]
-    matches = _in_order_matches(protected, lines)
-    repairs: list[str] = []
-
-    def shift(start: int, by: int) -> None:
-        for k, j in matches.items():
-            if j >= start:
-                matches[k] = j + by
-
-    for i, want in enumerate(protected):
-        if i in matches:
-            continue
-        before = [matches[k] for k in matches if k < i]
-        after = [matches[k] for k in matches if k > i]
-        lo = max(before) + 1 if before else 0
-        hi = min(after) if after else len(lines)
-        used = set(matches.values())
-        window = [j for j in range(lo, hi) if j not in used and lines[j] and not is_section_line(lines[j])]
-        scores = {j: difflib.SequenceMatcher(None, lines[j].lower(), want.lower()).ratio() for j in window}
-        edited = max(scores, key=scores.__getitem__, default=None)
-        if edited is not None and scores[edited] >= EDITED_LINE_SIMILARITY:
-            repairs.append(f'restored quoted line "{want}" (the LLM had changed it to "{lines[edited]}")')
-            lines[edited] = want
-            matches[i] = edited
-            continue
-        elsewhere = [j for j, line in enumerate(lines) if line == want and j not in used]
-        if len(elsewhere) == 1:  # a single copy out of order was moved; several copies are a repeated chorus
-            del lines[elsewhere[0]]
-            shift(elsewhere[0], -1)
-            if elsewhere[0] < lo:
-                lo -= 1
-            what = "moved it"
-        else:
-            what = "dropped it"
-        if before:
-            at = lo
-        elif after:
-            at = min(matches[k] for k in matches if k > i)  # re-read: a move above may have shifted it
-        else:
-            at = _first_chorus_line(lines)
-        lines.insert(at, want)
-        shift(at, 1)
-        matches[i] = at
-        repairs.append(f'restored quoted line "{want}" (the LLM had {what})')
-    return "\n".join(lines), repairs
+def length_warning(lyrics: str, seconds: float, table: Sequence[tuple[float, tuple[Section, ...]]]) -> str | None:
+    """A line for the musician when `lyrics` hold far more sung lines than a song of `seconds` fits (more than half
+    again the plan's), else None: HeartMuLa sings what fits and the rest is lost."""
+    have, fits = sung_lines(lyrics), plan_structure(seconds, table).sung_lines
+    if have <= 1.5 * fits:
+        return None
+    return (f"These lyrics have {have} sung lines; a {seconds:g}-second song fits about {fits}: shorten them, "
+            "make the song longer, or tick Lyrics and Write again.")

@@ -32,7 +32,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, 
 
 from .backends import CancelEvent, LLMBackend, Message, TextCallback
 from .errors import SheetError
-from .lyrics import check_size, clean_lyrics, plan_structure, protected_lines, restore_protected
+from .lyrics import check_size, clean_lyrics, plan_structure
+from .quoted import restore_protected, song_protected
 from .prompts import PromptLibrary
 from .sheet import FIELD_ORDER, Field, SongSheet, ordered
 from .tags import normalize_tags
@@ -187,7 +188,7 @@ class SongWriter:
                 p.render("duration.txt", seconds=f"{sheet.seconds:g}", sung_lines=plan.sung_lines,
                          structure=plan.describe())
             )
-            quoted = protected_lines(sheet.description, sheet.lyrics)
+            quoted = song_protected(sheet.description, sheet.lyrics)
             if quoted:
                 guidance.append(p.render("protected.txt", lines="\n".join(f'"{line}"' for line in quoted)))
         request = p.render(
@@ -258,7 +259,8 @@ class SongWriter:
             values[Field.TITLE] = " ".join(values[Field.TITLE].split()).strip("\"'\u201c\u201d")
         if Field.LYRICS in values:
             lyrics, notes = clean_lyrics(values[Field.LYRICS])
-            lyrics, restored = restore_protected(lyrics, protected_lines(sheet.description, sheet.lyrics))
+            protected = song_protected(sheet.description, sheet.lyrics)
+            lyrics, restored = restore_protected(lyrics, protected, draft=sheet.lyrics)
             values[Field.LYRICS] = lyrics
             repairs += restored + notes
         if Field.TAGS in values:

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from app.settings import Settings
 from app.songwriter.backends import LLMBackend, make_backend
 from app.songwriter.errors import Cancelled as WritingCancelled
+from app.songwriter.quoted import strip_line_quotes
 from app.songwriter.sheet import MAX_SECONDS, SongSheet, parse_fill
 from app.songwriter.writer import SongWriter
 from heartmula_core.errors import Cancelled as MakingCancelled
@@ -30,7 +31,8 @@ from heartmula_core.request import AudioChunk, MusicRequest, ProgressEvent
 from .continuing import Continuation
 from .errors import JobCancelled
 from .history import NewTake
-from .jobs import EtaClock, MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
+from .jobs import MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
+from .models import HubSizes, ModelsMissing, missing_message, model_rows, song_model_names
 
 if TYPE_CHECKING:
     from heartmula_core.pipeline import MusicPipeline  # imported at first use: see the module docstring
@@ -135,6 +137,7 @@ class PipelineMusicMaker:
         self.settings = settings
         self._pipelines: dict[str, MusicPipeline] = {}
         self._lock = threading.Lock()
+        self.hub_sizes = HubSizes()  # the missing models' sizes, asked of the Hub once
 
     def catalogue(self) -> Catalogue:
         s = self.settings
@@ -155,6 +158,9 @@ class PipelineMusicMaker:
                 from heartmula_core.pipeline import MusicPipeline  # torch: see the module docstring
 
                 catalogue = self.catalogue()
+                rows = model_rows(catalogue, self.hub_sizes, song_model_names(variant))
+                if any(row.state == "missing" for row in rows):  # a partial copy says what is wrong with it below
+                    raise ModelsMissing(missing_message(rows, catalogue.offline))
                 models = catalogue.music_models(variant, download=False)
                 device, dtype = device_and_dtype(self.settings)
                 # Settings.style_dir names a folder for the catalogue's DEFAULT_STYLE entry.
@@ -188,7 +194,7 @@ class PipelineMusicMaker:
             self.catalogue().resolve(DEFAULT_STYLE, download=False)
         return MusicRequest(
             tags=sheet.tags,
-            lyrics=sheet.lyrics,
+            lyrics=strip_line_quotes(sheet.lyrics),  # the quotes protect lines from the LLM; they are not sung
             seconds=sheet.seconds,
             variants=settings.variants,
             seed=settings.seed,
@@ -210,7 +216,6 @@ class PipelineMusicMaker:
         emit(Progress("loading"))
         try:
             request = self.request(sheet, settings, continuation)
-            clock = EtaClock()
             made_tokens = threading.Event()
 
             def on_progress(event: ProgressEvent) -> None:
@@ -222,10 +227,8 @@ class PipelineMusicMaker:
                     # done: say at once that the audio is being made.
                     emit(Progress("decoding"))
                     return
-                # The pipeline's ETA when it has one; otherwise our own from the rate so far.
-                stamped = clock.stamp(phase, event.done, event.total)
-                eta = event.eta if event.eta is not None else stamped.eta_s
-                emit(Progress(phase, event.done, event.total, eta))
+                # The pipeline's ETA, which waits for a measured rate (none over the first frame's warm-up).
+                emit(Progress(phase, event.done, event.total, event.eta))
 
             pipeline = self.pipeline(settings.lm_variant)
 

@@ -24,6 +24,10 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from app.songwriter.quoted import strip_line_quotes
+from heartmula_core.hub.catalogue import DEFAULT_LM
+from heartmula_core.request import MAX_STYLE_STRENGTH  # the page's strength slider runs to the engine's limit
+
 from .channel import LatestChannel
 from .continuing import Continuation
 from .errors import InvalidInput, JobCancelled
@@ -38,6 +42,8 @@ PHASE_TEXT = {
     "tokens": "Making the music",
     "decoding": "Turning it into audio",
     "saving": "Keeping the song",
+    "transcribing": "Listening for the words (the first time, the model loads too)",
+    "redecoding": "Making the take's audio again from its notes",
     "done": "Done",
 }
 
@@ -62,13 +68,13 @@ class MusicSettings:
     cfg: float = 1.5
     temperature: float = 1.0
     topk: int = 50
-    lm_variant: str = "rl"
+    lm_variant: str = DEFAULT_LM
     style_audio: str | None = None  # a reference recording, or
     style_text: str = ""  # a text description of the style
     style_strength: float = 1.0
 
     @classmethod
-    def of_song(cls, song: Song, default_lm_variant: str = "rl") -> MusicSettings:
+    def of_song(cls, song: Song, default_lm_variant: str = DEFAULT_LM) -> MusicSettings:
         """How `song` was made, to make it again or vary it: its settings, first seed, and style (the kept copy
         of its reference recording, or its style text)."""
         s = song.settings
@@ -305,10 +311,12 @@ class ComposeJob:
             raise InvalidInput("Give the song some lyrics or tags (or tick them for the LLM to write).")
         with self.device_queue.turn(lambda place: emit(Progress("waiting", place=place)), self.cancel):
             self._check()
+            # The quotes protect lines from the LLM; they are not sung. The kept sheet keeps them.
+            sung = dataclasses.replace(sheet, lyrics=strip_line_quotes(sheet.lyrics))
             if self.continuation is None:
-                takes = self.maker.make(sheet, self.music, emit, self.cancel)
+                takes = self.maker.make(sung, self.music, emit, self.cancel)
             else:
-                takes = self.maker.make(sheet, self.music, emit, self.cancel, continuation=self.continuation)
+                takes = self.maker.make(sung, self.music, emit, self.cancel, continuation=self.continuation)
         self._check()
         emit(Progress("saving"))
         settings = {**dataclasses.asdict(self.music), **self.extra_settings}
@@ -349,7 +357,9 @@ def _supersedes(waiting: object, new: object) -> bool:
     return isinstance(new, Progress) and isinstance(waiting, Progress) and waiting.phase == new.phase
 
 
-def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate | None = None) -> Iterator[Event]:
+def stream(
+    work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate | None = None, *, cancel_on_close: bool = True
+) -> Iterator[Event]:
     """Run `work(emit)` in a thread and yield its events as they come; re-raise its error at the end.
 
     A Stop (`cancel` set) is answered within `STOP_GRACE_S` whatever the work is doing: from then on only a
@@ -358,7 +368,9 @@ def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate 
     `cancel` before keeping anything, so a stopped song is never kept). With a `gate` shared with the work, a
     work already keeping its song at the deadline is waited for instead, so its `Finished` is what the page
     sees (a Stop that lands during the save must not say "nothing was kept"). Closing the iterator early (the page
-    went away) sets `cancel` too. The thread is a daemon, so a stuck backend never keeps the process alive.
+    went away) sets `cancel` too, unless `cancel_on_close` is False: then the work goes on to its end unwatched (a
+    song whose tab was closed is still kept; only a Stop drops it). The thread is a daemon, so a stuck backend
+    never keeps the process alive.
 
     Progress and streamed text are latest-wins (app/studio/channel.py): a consumer slower than the work sees
     the newest state, never a backlog of stale ones, and gets at most one every `UPDATE_INTERVAL_S`.
@@ -399,7 +411,7 @@ def stream(work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate 
             if not stopped or isinstance(item, Finished):
                 yield item
     finally:
-        if not finished:
+        if not finished and (cancel_on_close or stopped):
             cancel.set()
     if failure:
         raise failure[0]

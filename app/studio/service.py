@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.songwriter.backends import Health
+from app.songwriter.lyrics import length_warning
+from app.songwriter.prompts import PromptLibrary
 from heartmula_core.audio import read_audio
+from heartmula_core.hub.catalogue import CATALOGUE
 from heartmula_core.errors import InvalidRequest
 from heartmula_core.request import check_reference_length
 
-from .downloads import Download
+from .downloads import Download, DownloadProgress
 from .errors import InvalidInput, JobCancelled
 from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, clean_sheet, clean_text
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, make_llm_backend
@@ -29,6 +33,7 @@ from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
 from . import continuing
 from .continuing import Kind
+from .models import ModelRow, download_all, model_rows, shared_lm_folder, song_model_names
 from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
 
 if TYPE_CHECKING:
@@ -87,6 +92,12 @@ class Studio:
 
         return self._run(session, work)
 
+    def length_warning(self, lyrics: str, seconds: float) -> str | None:
+        """A line when `lyrics` cannot fit a song of `seconds` (the Length changed after a Write), else None."""
+        if not lyrics.strip() or seconds <= 0:
+            return None
+        return length_warning(lyrics, seconds, PromptLibrary().structure_table())
+
     # -- composing ---------------------------------------------------------------------------------------
 
     def compose(
@@ -140,7 +151,8 @@ class Studio:
                 tee.abandon()
                 raise
 
-        return self._run(session, work, on_stopped=tee.abandon)
+        # A started song is kept even if its tab is closed: only Stop drops it.
+        return self._run(session, work, on_stopped=tee.abandon, outlive_page=True)
 
     def continue_song(
         self,
@@ -184,19 +196,30 @@ class Studio:
         return self._compose(sheet, fill, music, choice, session, plan, description=parent.description)
 
     def _run(
-        self, session: str, work: Callable[[Any, KeepGate], None], on_stopped: Callable[[], None] | None = None
+        self, session: str, work: Callable[[Any, KeepGate], None], on_stopped: Callable[[], None] | None = None,
+        *, outlive_page: bool = False,
     ) -> Iterator[Event]:
         """`work(emit, gate)` in a thread, as an iterator of its events, cancelled by `stop(session)` (the
         work's cancel event is `gate.cancel`; a song it keeps goes through `gate.keep`). `on_stopped` runs when
-        the Stop is answered (`JobCancelled`), which can be before the work has wound down."""
-        with self._session(session) as cancel:
-            gate = KeepGate(cancel)
+        the Stop is answered (`JobCancelled`), which can be before the work has wound down.
+
+        Closing the iterator early (the page went away) cancels the work, unless `outlive_page`: then it goes on
+        to its end, and `stop(session)` can still reach it until then."""
+        cancel = self._enter(session)
+        gate = KeepGate(cancel)
+
+        def tracked(emit: Any) -> None:
             try:
-                yield from stream(lambda emit: work(emit, gate), cancel, gate)
-            except JobCancelled:
-                if on_stopped is not None:
-                    on_stopped()
-                raise
+                work(emit, gate)
+            finally:
+                self._leave(session, cancel)
+
+        try:
+            yield from stream(tracked, cancel, gate, cancel_on_close=not outlive_page)
+        except JobCancelled:
+            if on_stopped is not None:
+                on_stopped()
+            raise
 
     def stop(self, session: str = "") -> int:
         """Cancel everything `session` has running; returns how many jobs were told to stop."""
@@ -206,20 +229,28 @@ class Studio:
             event.set()
         return len(events)
 
-    @contextlib.contextmanager
-    def _session(self, session: str) -> Iterator[threading.Event]:
+    def _enter(self, session: str) -> threading.Event:
+        """A new cancel event for one job of `session`, which `stop(session)` sets until `_leave`."""
         cancel = threading.Event()
         with self._lock:
             self._running.setdefault(session, set()).add(cancel)
+        return cancel
+
+    def _leave(self, session: str, cancel: threading.Event) -> None:
+        with self._lock:
+            running = self._running.get(session, set())
+            running.discard(cancel)
+            if not running:
+                self._running.pop(session, None)
+
+    @contextlib.contextmanager
+    def _session(self, session: str) -> Iterator[threading.Event]:
+        cancel = self._enter(session)
         try:
             yield cancel
         finally:
             cancel.set()  # a job whose page went away winds down
-            with self._lock:
-                running = self._running.get(session, set())
-                running.discard(cancel)
-                if not running:
-                    self._running.pop(session, None)
+            self._leave(session, cancel)
 
     def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> Sheet:
         """Refuse what cannot work, before any LLM or model time is spent; returns the sheet with its text
@@ -312,16 +343,49 @@ class Studio:
 
     # -- models ------------------------------------------------------------------------------------------
 
-    def model_status(self) -> list[Any]:
-        """Every catalogue entry: present / partial / missing, where, and its size."""
-        from heartmula_core.hub.catalogue import CATALOGUE
+    def model_rows(self) -> list[ModelRow]:
+        """Every catalogue entry: present / partial / missing, its size (on disk, or on the Hub when missing and
+        Hugging Face can be asked), where, and whether one folder serves every LM variant."""
+        return model_rows(self.music.catalogue(), self.music.hub_sizes)
 
-        catalogue = self.music.catalogue()
-        return [catalogue.status(name) for name in CATALOGUE]
+    def song_models(self, variant: str | None = None) -> list[ModelRow]:
+        """The models a song with LM `variant` (default: the setting) needs, in the same form."""
+        names = song_model_names(variant or self.settings.lm_variant)
+        return model_rows(self.music.catalogue(), self.music.hub_sizes, names)
+
+    def transcriber_missing(self) -> str | None:
+        """Why Transcribe cannot run here (its model is not on this computer), or None when it can."""
+        (row,) = model_rows(self.music.catalogue(), self.music.hub_sizes, ["transcriptor"])
+        if row.state == "present":
+            return None
+        size = f" ({row.size})" if row.size_bytes else ""
+        return (f"Transcribing needs the transcriptor model{size}, which this computer does not have: download it in "
+                "Models & Settings (or run `python -m heartmula_core download transcriptor`).")
+
+    def shared_lm_folder(self) -> Path | None:
+        """The one folder serving every LM variant (then the variant choice changes nothing), else None."""
+        return shared_lm_folder(self.music.catalogue())
+
+    def model_names(self) -> list[str]:
+        return list(CATALOGUE)
 
     def start_download(self, name: str) -> Download:
         """Start downloading a catalogue entry in the background; the page follows its `progress()`."""
         return Download(self.music.catalogue(), name).start()
+
+    def download_models(self, names: list[str]) -> Iterator[tuple[int, DownloadProgress]]:
+        """Download `names` in turn, yielding (which, its progress); raises the first failure (logged)."""
+        return download_all(self.music.catalogue(), names)
+
+    def llm_health(self, ollama_url: str = "", openai_url: str = "", key: str = "") -> list[Health]:
+        """Whether Ollama and the OpenAI-compatible server answer (one line each, with the usual hints)."""
+        found = []
+        for backend, url, secret in (("ollama", ollama_url, ""), ("openai", openai_url, key)):
+            health = make_llm_backend(self.settings, self.llm_choice(backend, url, "", secret)).health()
+            if not health.ok:
+                log.warning("LLM check: %s", health.message)
+            found.append(health)
+        return found
 
     def loaded_models(self) -> list[str]:
         """What holds memory now: each loaded music pipeline (by LM variant) and the transcriber."""

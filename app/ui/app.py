@@ -35,7 +35,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         api.register(studio)  # first, so the named endpoints get their plain names (/write, /compose, /search)
         create_tab.wire(create, studio, models.llm_inputs, demo)
         refresh_history, listing = history_tab.wire(history, studio)
-        transcribe_tab.wire(transcribe, studio)
+        transcribe_tab.wire(transcribe, studio, demo)
         refresh_models = models_tab.wire(models, studio)
 
         history_page.select(refresh_history, [history.query, history.sort], listing, api_visibility="private")

@@ -83,8 +83,11 @@ CSS = """
 .hs-bar > div { height: 100%; background: var(--color-accent); transition: width .3s; }
 .hs-status { font-size: var(--text-md); color: var(--body-text-color-subdued); min-height: 1.4em; }
 .hs-hint { color: var(--body-text-color-subdued); font-size: var(--text-sm); }
-.hs-gen { max-width: 9em; }
+.hs-gen { max-width: 10em; }
+.hs-gen label, .hs-gen span { white-space: nowrap; }
 .hs-live { display: flex; align-items: center; gap: 12px; color: var(--body-text-color-subdued); }
 .hs-live audio { flex: 1; min-width: 0; }
+.hs-ready { font-size: var(--text-md); line-height: 1.6; }
+.hs-ready .hs-missing { color: var(--error-text-color); }
 #create-stop { color: var(--error-text-color); border-color: var(--error-border-color); }
 """

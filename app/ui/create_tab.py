@@ -11,17 +11,26 @@ import gradio as gr
 
 from app.studio.errors import explain
 from app.studio.history import EXPORT_FORMATS
-from app.studio.jobs import FIELDS, MusicSettings, Progress, Sheet
+from app.studio.jobs import FIELDS, MAX_STYLE_STRENGTH, MusicSettings, Progress, Sheet
 from app.studio.service import Studio
 
+from . import first_run
 from .common import guarded, progress_html, session_of, upload_note
+from .first_run import FirstRun
 from .job_view import JobView, cleared
 
 log = logging.getLogger(__name__)
 
 MAX_TAKES = 8
 LLM_CHOICES = ("Ollama", "OpenAI")
+EXAMPLES = [
+    ["a warm acoustic folk song about walking home after a long shift, male vocal"],
+    ["energetic summer pop about a road trip with friends, female vocal"],
+    ["a slow rainy-night jazz ballad, piano and soft saxophone"],
+    ["an 80s synth-pop anthem about neon city lights"],
+]
 QUOTE_HINT = 'Lines in "double quotes" are kept exactly as you wrote them; the LLM writes around them.'
+KEEP_HINT = "A song you start is finished and kept in History even if you close this tab; Stop drops it."
 
 
 @dataclass
@@ -60,6 +69,7 @@ class CreateTab:
     live: gr.HTML  # the first take, played while it is made
     takes: list[TakeSlot]
     song_id: gr.State
+    first_run: FirstRun  # the models a song needs and the LLM servers, before the first click
 
     def text_inputs(self) -> set[Any]:
         return {*self.fields.values(), *self.generate.values(), self.seconds}
@@ -102,6 +112,7 @@ def build(studio: Studio) -> CreateTab:
         "lyrics": '[verse]\n...\n[chorus]\n"this line stays exactly as written"',
         "tags": "pop,female vocal,happy",
     }
+    ready = first_run.build()
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             for name in FIELDS:
@@ -111,10 +122,11 @@ def build(studio: Studio) -> CreateTab:
                         placeholder=placeholders[name], scale=5, elem_id=f"create-{name}",
                     )
                     generate[name] = gr.Checkbox(
-                        label="generate", value=name != "description", scale=1, min_width=110,
+                        label="generate", value=name != "description", scale=1, min_width=130,
                         elem_id=f"create-gen-{name}", elem_classes="hs-gen",
                     )
             gr.Markdown(QUOTE_HINT, elem_classes="hs-hint")
+            gr.Examples(EXAMPLES, [fields["description"]], label="Not sure where to start? Pick a description")
         with gr.Column(scale=2):
             with gr.Row():
                 llm_backend = gr.Radio(
@@ -134,18 +146,25 @@ def build(studio: Studio) -> CreateTab:
                 cfg = gr.Slider(1.0, 10.0, value=1.5, step=0.1, label="CFG (how closely to follow tags and lyrics)")
                 temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
                 topk = gr.Slider(1, 500, value=50, step=1, label="Top-k")
-                lm_variant = gr.Radio(["rl", "hny", "base"], value=settings.lm_variant, label="Model variant")
+                shared = studio.shared_lm_folder()
+                lm_variant = gr.Radio(
+                    ["hny", "rl", "base"], value=settings.lm_variant, label="Model variant", interactive=shared is None,
+                    info=f"One folder serves hny, rl and base here ({shared}): the choice changes nothing." if shared
+                    else "hny: the authors' recommended release", elem_id="create-variant",
+                )
             with gr.Accordion("Style", open=False, elem_id="create-style") as style_box:
                 style_audio = gr.File(label="Reference recording (wins over the text)", file_types=["audio"],
                                       elem_id="create-style-audio")
                 style_text = gr.Textbox(label="…or describe the style", placeholder="warm analog synths, 80s",
                                         elem_id="create-style-text")
-                style_strength = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Strength (0: no style)",
+                style_strength = gr.Slider(0.0, MAX_STYLE_STRENGTH, value=1.0, step=0.05,
+                                           label="Strength (0: no style, 1: as heard)",
                                            elem_id="create-style-strength")
             with gr.Row():
                 write = gr.Button("Write", elem_id="create-write")
                 compose = gr.Button("Compose", variant="primary", elem_id="create-compose")
                 stop = gr.Button("Stop", variant="stop", elem_id="create-stop")
+            gr.Markdown(KEEP_HINT, elem_classes="hs-hint", elem_id="create-keep-hint")
             status = gr.HTML(elem_id="create-status")
             live = gr.HTML(elem_id="create-live")
     takes = []
@@ -163,7 +182,7 @@ def build(studio: Studio) -> CreateTab:
     song_id = gr.State(None)
     return CreateTab(fields, generate, seconds, variants, seed, cfg, temperature, topk, lm_variant, style_audio,
                      style_text, style_strength, style_box, llm_backend, llm_model, refresh_models, write, compose,
-                     stop, status, live, takes, song_id)
+                     stop, status, live, takes, song_id, ready)
 
 
 def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks) -> None:
@@ -199,6 +218,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     def list_models_quietly(backend: str, ollama_url: str, openai_url: str, key: str) -> Any:
         return models_of(backend, ollama_url, openai_url, key, quiet=True)
 
+    first_run.wire(tab.first_run, studio, tab.lm_variant, llm_inputs, demo)
     model_inputs = [tab.llm_backend, *llm_inputs]
     tab.llm_backend.change(list_models, model_inputs, tab.llm_model, api_visibility="private")
     tab.refresh_models.click(list_models, model_inputs, tab.llm_model, api_visibility="private")
@@ -231,6 +251,15 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         compose, tab.text_inputs() | tab.music_inputs() | llm_args, [*text_outputs, *music_outputs],
         api_visibility="private", concurrency_limit=None, show_progress="hidden",
     )
+
+    @guarded
+    def check_length(lyrics: str, seconds: float) -> str:
+        warning = studio.length_warning(lyrics or "", float(seconds or 0))
+        return progress_html(None, warning) if warning else ""
+
+    # A Length changed after a Write can leave lyrics that cannot fit: say so while there is time to fix it.
+    tab.seconds.input(check_length, [tab.fields["lyrics"], tab.seconds], tab.status, api_visibility="private",
+                      trigger_mode="always_last", show_progress="hidden")
 
     @guarded
     def check_reference(path: str | None) -> str:

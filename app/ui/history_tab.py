@@ -4,13 +4,14 @@ redo it from a time (`continue_panel.py`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from app.studio.history import EXPORT_FORMATS, Song
+from app.studio.jobs import Progress
 from app.studio.service import Studio
 
 from . import continue_panel
@@ -65,7 +66,7 @@ def build() -> HistoryTab:
             }
     with gr.Row():
         load = gr.Button("Load into Create", interactive=False, elem_id="history-load")
-        redecode = gr.Button("Re-decode from tokens", interactive=False, elem_id="history-redecode")
+        redecode = gr.Button("Make the audio again (same notes)", interactive=False, elem_id="history-redecode")
         delete = gr.Button("Delete…", variant="stop", interactive=False, elem_id="history-delete")
     with gr.Row(visible=False) as confirm_row:
         confirm = gr.Button("Yes, delete it for good", variant="stop", elem_id="history-confirm")
@@ -92,6 +93,8 @@ def describe(song: Song) -> str:
     lines = [f"### {song.title or 'Untitled'}", f"*{song.tags or 'no tags'}* · {song.seconds:g} s · seeds {seeds}"]
     if song.description:
         lines.append(f"> {song.description}")
+    if song.lyrics.strip():  # a fence of tildes: the lines and their [section] tags as written
+        lines.append("**Lyrics**\n\n~~~text\n" + song.lyrics.strip().replace("~~~", "~ ~ ~") + "\n~~~")
     if "cfg" in settings:
         lines.append(f"Model {settings['lm_variant']}, CFG {settings.get('cfg')}, "
                      f"temperature {settings.get('temperature')}, top-k {settings.get('topk')}")
@@ -166,15 +169,16 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
     tab.take.input(pick_take, [tab.selected, tab.take], selection_outputs, api_visibility="private")
 
     @guarded
-    def redecode(song_id: str, index: int | None, request: gr.Request) -> dict[Any, Any]:
+    def redecode(song_id: str, index: int | None, request: gr.Request) -> Iterator[dict[Any, Any]]:
         song = studio.song(song_id)
         index = int(index or song.takes[0].index)
+        yield {tab.status: progress_html(Progress("redecoding")), tab.redecode: gr.update(interactive=False)}
         studio.redecode(song_id, index, session_of(request))
-        return {**show(studio.song(song_id), index),
-                tab.status: progress_html(None, f"Take {index} re-decoded from its saved tokens.")}
+        yield {**show(studio.song(song_id), index),
+               tab.status: progress_html(None, f"Take {index}'s audio was made again from its saved notes (tokens).")}
 
     tab.redecode.click(redecode, [tab.selected, tab.take], [*selection_outputs, tab.status], api_visibility="private",
-                       concurrency_limit=None)
+                       concurrency_limit=None, show_progress="hidden")
 
     tab.delete.click(lambda: gr.update(visible=True), None, tab.confirm_row, api_visibility="private", queue=False)
     tab.keep.click(lambda: gr.update(visible=False), None, tab.confirm_row, api_visibility="private", queue=False)

@@ -139,7 +139,8 @@ class JobView:
         tab = self.tab
         keep = frozenset(self.shown)
         # Lossless downloads at once; the lossy encodes follow a moment later.
-        yield {**take_updates(tab, self.studio, song, ("flac", "wav"), keep), tab.song_id: song.id,
+        # The kept takes have their own players now: the live one would be a second Take 1.
+        yield {**take_updates(tab, self.studio, song, ("flac", "wav"), keep), tab.song_id: song.id, tab.live: "",
                tab.status: progress_html(None, "Encoding MP3 and OGG downloads…")}
         yield {**take_updates(tab, self.studio, song, EXPORT_FORMATS, keep),
                tab.status: progress_html(None, f"Kept “{song.title or 'Untitled'}” with {len(song.takes)} "

@@ -10,10 +10,10 @@ import gradio as gr
 
 from app.studio.service import Studio
 
-from .common import guarded, progress_html
+from .common import as_message, guarded, progress_html
+from .first_run import llm_line
 
 COLUMNS = ["Model", "What", "State", "Size", "Where"]
-POLL_S = 0.5
 
 
 @dataclass
@@ -40,14 +40,12 @@ class ModelsTab:
 
 def build(studio: Studio) -> ModelsTab:
     """Lay out the Models & Settings tab (inside an open `gr.Tab`)."""
-    from heartmula_core.hub.catalogue import CATALOGUE
-
     settings = studio.settings
     gr.Markdown("### Models")
     table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True, elem_id="models-table")
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm")
-        name = gr.Dropdown(list(CATALOGUE), value="rl", label="Model to download", scale=2)
+        name = gr.Dropdown(studio.model_names(), value=settings.lm_variant, label="Model to download", scale=2)
         download = gr.Button("Download", scale=1, elem_id="models-download")
         unload = gr.Button("Unload (free memory)", scale=1, elem_id="models-unload")
     status = gr.HTML(elem_id="models-status")
@@ -67,12 +65,9 @@ def build(studio: Studio) -> ModelsTab:
 
 
 def model_rows(studio: Studio) -> list[list[Any]]:
-    from heartmula_core.hub.catalogue import human_size
-
     return [
-        [s.entry.name, s.entry.description, s.state, human_size(s.size_bytes) if s.size_bytes else "",
-         str(s.path or "")]
-        for s in studio.model_status()
+        [r.name, f"{r.what} ({r.note})" if r.note else r.what, r.state, r.size, str(r.where or "")]
+        for r in studio.model_rows()
     ]
 
 
@@ -95,14 +90,13 @@ def wire(tab: ModelsTab, studio: Studio) -> Any:
     def download(name: str) -> Iterator[dict[Any, Any]]:
         # huggingface_hub reports progress only to a terminal; the page watches the bytes arrive in the cache,
         # as a share of the model's size on the Hub.
-        job = studio.start_download(name)
-        while not job.wait(POLL_S):
-            yield {tab.status: progress_html(None, job.progress().describe())}
         try:
-            job.result()
-        except Exception:
-            yield {tab.status: progress_html(None, f"{name} was not downloaded.")}
-            raise  # the reason becomes the page's one-line error
+            for _, progress in studio.download_models([name]):
+                yield {tab.status: progress_html(None, progress.describe())}
+        except Exception as exc:  # said on the page and logged; the table stays as it is
+            yield {tab.status: progress_html(None, f"{name} was not downloaded: {as_message(exc).message}"),
+                   tab.table: model_rows(studio)}
+            return
         yield {tab.status: progress_html(None, f"{name} is ready."), tab.table: model_rows(studio)}
 
     tab.download.click(download, tab.name, [tab.status, tab.table], api_visibility="private")
@@ -115,13 +109,7 @@ def wire(tab: ModelsTab, studio: Studio) -> Any:
 
     @guarded
     def check(ollama_url: str, openai_url: str, key: str) -> str:
-        from app.studio.engines import make_llm_backend
-
-        lines = []
-        for backend, url, secret in (("ollama", ollama_url, ""), ("openai", openai_url, key)):
-            health = make_llm_backend(studio.settings, studio.llm_choice(backend, url, "", secret)).health()
-            lines.append(("✓ " if health.ok else "✗ ") + health.message)
-        return progress_html(None, " · ".join(lines))
+        return progress_html(None, llm_line(studio, ollama_url, openai_url, key))
 
     tab.check.click(check, tab.llm_inputs, tab.llm_status, api_visibility="private")
     return refresh

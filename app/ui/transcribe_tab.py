@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,9 @@ import gradio as gr
 
 from app.studio.service import Studio
 
-from .common import guarded, progress_html, upload_note
+from app.studio.jobs import Progress
+
+from .common import as_message, guarded, progress_html, upload_note
 
 NOTHING_HEARD = "No words were heard in this recording: write the lyrics yourself, or try a clearer mix."
 
@@ -40,23 +43,44 @@ def build() -> TranscribeTab:
     return TranscribeTab(upload, run, lyrics, send, status)
 
 
-def wire(tab: TranscribeTab, studio: Studio) -> None:
-    """Attach the Transcribe tab's events (sending to Create is wired by the app)."""
+def wire(tab: TranscribeTab, studio: Studio, demo: gr.Blocks) -> None:
+    """Attach the Transcribe tab's events (sending to Create is wired by the app). Without its model the button is
+    off and the status line says why, from the moment the page opens."""
+
+    @guarded
+    def readiness() -> dict[Any, Any]:
+        missing = studio.transcriber_missing()
+        return {tab.run: gr.update(interactive=missing is None), tab.status: progress_html(None, missing or "")}
+
+    demo.load(readiness, None, [tab.run, tab.status], api_visibility="private")
 
     @guarded
     def check(path: str | None) -> str:
+        missing = studio.transcriber_missing()
+        if missing:
+            return progress_html(None, missing)
         return upload_note(path, "Ready to transcribe",
                            functools.partial(studio.check_upload, max_seconds=studio.settings.max_transcribe_audio_s))
 
     tab.upload.upload(check, tab.upload, tab.status, api_visibility="private")
 
-    @guarded
-    def transcribe(path: str | None) -> dict[Any, Any]:
+    def transcribe(path: str | None) -> Iterator[dict[Any, Any]]:
         if not path:
             raise gr.Error("Upload a song first.", print_exception=False)
-        text = studio.transcribe(path)
+        yield {tab.status: progress_html(Progress("transcribing"), ""), tab.run: gr.update(interactive=False)}
+        try:
+            text = studio.transcribe(path)
+        except Exception as exc:  # the status line says what the error says, never "Ready" beside it
+            message = as_message(exc)
+            yield {tab.status: progress_html(None, f"Not transcribed: {message.message}"),
+                   tab.run: gr.update(interactive=True)}
+            raise message from None
+        done = {tab.run: gr.update(interactive=True)}
         if not text.strip():
-            return {tab.lyrics: "", tab.status: progress_html(None, NOTHING_HEARD)}
-        return {tab.lyrics: text, tab.status: progress_html(None, "Done: edit the lyrics, then Send to Create.")}
+            yield {**done, tab.lyrics: "", tab.status: progress_html(None, NOTHING_HEARD)}
+            return
+        yield {**done, tab.lyrics: text,
+               tab.status: progress_html(None, "Done: edit the lyrics, then Send to Create.")}
 
-    tab.run.click(transcribe, tab.upload, [tab.lyrics, tab.status], api_visibility="private")
+    tab.run.click(transcribe, tab.upload, [tab.lyrics, tab.status, tab.run], api_visibility="private",
+                  show_progress="hidden")

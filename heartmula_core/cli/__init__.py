@@ -58,6 +58,12 @@ def build_parser(prog: str, description: str, package: str, path: Sequence[str])
     return parser
 
 
+def add_threads_arg(parser: argparse.ArgumentParser, default_help: str = "half the cores, at least 1") -> None:
+    """--threads N: torch's CPU threads for this command (applied by `run_command` before the handler runs)."""
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help=f"CPU threads for torch (default: {default_help}; on a busy machine fewer is faster)")
+
+
 def run_command(
     parser: argparse.ArgumentParser, argv: Sequence[str] | None, user_errors: tuple[type[BaseException], ...]
 ) -> int:
@@ -65,6 +71,10 @@ def run_command(
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
+        if "threads" in vars(args):
+            from ..threads import use_threads
+
+            use_threads(args.threads)
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("stopped.", file=sys.stderr)

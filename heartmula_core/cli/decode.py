@@ -9,7 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from . import check_extension
+from . import add_threads_arg, check_extension
 
 NPY = ".npy"
 
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--latents-out", type=Path, default=None, metavar="FILE.npy",
         help="also write each window's final latent, float32 [windows, 744, 256]",
     )
+    add_threads_arg(parser)
     parser.set_defaults(handler=run)
 
 

@@ -7,7 +7,7 @@ import os
 import uuid
 from pathlib import Path
 
-from . import positive_number
+from . import add_threads_arg, positive_number
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-seconds", type=positive_number, default=None, metavar="S",
                         help="longest reference accepted")
     add_catalogue_args(parser)
+    add_threads_arg(parser)
     parser.set_defaults(handler=run)
 
 

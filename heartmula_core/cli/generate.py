@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import check_extension
+from . import add_threads_arg, check_extension
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -73,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"0 (no style) to {MAX_STYLE_STRENGTH:g}; 1 = the style as computed (default)")
     p.add_argument("--style", default=DEFAULT_STYLE, metavar="DIR",
                    help="MuQ-MuLan folder, or the catalogue name 'style' (default; downloaded on first use)")
+    add_threads_arg(p)
     p.set_defaults(handler=run)
 
 

@@ -9,6 +9,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from . import add_threads_arg
+
 log = logging.getLogger(__name__)
 
 
@@ -53,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "a small change in the tokens (measured by benchmarks/run.py --int8)",
     )
     p.add_argument("--out", required=True, type=Path, help="output .npy file")
+    add_threads_arg(p)
     p.set_defaults(handler=run)
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import add_threads_arg
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4, help="30 s windows per model call (default: 4)")
     p.add_argument("--beams", type=int, default=1, help="beam width (default: 1, greedy)")
     add_catalogue_args(p)
+    add_threads_arg(p)
     p.set_defaults(handler=run)
 
 

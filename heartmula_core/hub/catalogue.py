@@ -6,8 +6,8 @@ we never read is not fetched), and which folder names stand for it in the offici
 HeartMuLa README uses:
 
     ckpt/
-    ├── HeartMuLa-oss-3B/        (the LM; the official README downloads the RL release here too)
-    ├── HeartCodec-oss/          (the codec; likewise the 2026-01-23 release)
+    ├── HeartMuLa-oss-3B/        (the LM; the official README now downloads the happy-new-year release here)
+    ├── HeartCodec-oss/          (the codec; the official README downloads the 2026-01-23 release here)
     ├── tokenizer.json           (HeartMuLaGen)
     └── gen_config.json          (HeartMuLaGen)
 
@@ -96,16 +96,16 @@ _MUQ_NOTICE = (
 
 _ENTRIES = (
     CatalogueEntry(
-        "rl", "HeartMuLa/HeartMuLa-RL-oss-3B-20260123", Kind.LM,
-        "HeartMuLa 3B LM, RL-tuned release of 2026-01-23 (default)",
+        "hny", "HeartMuLa/HeartMuLa-oss-3B-happy-new-year", Kind.LM,
+        "HeartMuLa 3B LM, happy-new-year release: the authors' recommended one (default)",
         ("config.json",), Weights.SAFETENSORS, _MODEL_FILES,
-        ("HeartMuLa-RL-oss-3B-20260123", "HeartMuLa-oss-3B"), default=True,
+        ("HeartMuLa-oss-3B-happy-new-year", "HeartMuLa-oss-3B"), default=True,
     ),
     CatalogueEntry(
-        "hny", "HeartMuLa/HeartMuLa-oss-3B-happy-new-year", Kind.LM,
-        "HeartMuLa 3B LM, happy-new-year release (wider language coverage)",
+        "rl", "HeartMuLa/HeartMuLa-RL-oss-3B-20260123", Kind.LM,
+        "HeartMuLa 3B LM, RL-tuned release of 2026-01-23",
         ("config.json",), Weights.SAFETENSORS, _MODEL_FILES,
-        ("HeartMuLa-oss-3B-happy-new-year",),
+        ("HeartMuLa-RL-oss-3B-20260123", "HeartMuLa-oss-3B"),
     ),
     CatalogueEntry(
         "base", "HeartMuLa/HeartMuLa-oss-3B", Kind.LM,
@@ -169,7 +169,7 @@ _ENTRIES = (
 CATALOGUE: dict[str, CatalogueEntry] = {e.name: e for e in _ENTRIES}
 LM_VARIANTS: tuple[str, ...] = tuple(e.name for e in _ENTRIES if e.kind is Kind.LM)
 CODEC_VARIANTS: tuple[str, ...] = tuple(e.name for e in _ENTRIES if e.kind is Kind.CODEC)
-DEFAULT_LM = "rl"
+DEFAULT_LM = "hny"  # the authors' recommendation: best lyrics control and music quality of their releases
 DEFAULT_CODEC = "codec"
 DEFAULT_GEN = "gen"
 DEFAULT_STYLE = "style"

@@ -373,3 +373,31 @@ def test_a_stop_during_the_save_and_the_page_agree_on_what_was_kept(tmp_path: Pa
         events = list(stream(job.run, job.cancel, job.gate))
         assert isinstance(events[-1], Finished) and len(history) == 1
 
+
+
+class RequestRecorder:
+    """A music-engine double over the real adapter's `request`: it keeps the engine's MusicRequest each job
+    would send, and makes silent takes instead of music."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        from app.settings import load_settings
+        from app.studio.engines import PipelineMusicMaker
+
+        self.adapter = PipelineMusicMaker(load_settings(Path("/dev/null"), data_dir=tmp_path / "data"))
+        self.requests: list = []
+
+    def make(self, sheet, settings, progress, cancel):
+        self.requests.append(self.adapter.request(sheet, settings))
+        return [NewTake(np.zeros((2, 960), np.float32), SR, i, np.zeros((FRAMES, 8), np.int64))
+                for i in range(settings.variants)]
+
+
+@pytest.mark.parametrize("fill", [frozenset(), frozenset({"title"})])
+def test_protecting_quotes_are_not_sung_but_stay_in_the_kept_sheet(tmp_path: Path, fill) -> None:
+    lyrics = '[verse]\n"we ride till dawn"\nthe road is \u201cours\u201d\n\n[chorus]\n\u201cla la la\u201d'
+    sheet = Sheet(description="pop", title="Road", lyrics=lyrics, tags="pop", seconds=2)
+    recorder = RequestRecorder(tmp_path)
+    song = _job(tmp_path, sheet=sheet, fill=fill, maker=recorder).run(lambda event: None)
+    (request,) = recorder.requests
+    assert request.lyrics == '[verse]\nwe ride till dawn\nthe road is \u201cours\u201d\n\n[chorus]\nla la la'
+    assert song.lyrics == lyrics  # the sheet the page and History show keeps them

@@ -43,7 +43,7 @@ def test_env_file_in_a_temp_folder(clean_env: pytest.MonkeyPatch, tmp_path: Path
                 f"HEARTSONG_OPENAI_API_KEY={KEY}",
                 "HEARTSONG_LLM_TIMEOUT_S=7.5",
                 "HEARTSONG_DATA_DIR=~/songs",
-                "HEARTSONG_LM_VARIANT=hny",
+                "HEARTSONG_LM_VARIANT=rl",
                 "HEARTSONG_DEVICE=cpu",
                 "HEARTSONG_PORT=8001",
                 "HEARTSONG_MAX_LYRICS_LINES=50",
@@ -58,7 +58,7 @@ def test_env_file_in_a_temp_folder(clean_env: pytest.MonkeyPatch, tmp_path: Path
     assert s.openai_api_key is not None and s.openai_api_key.get_secret_value() == KEY
     assert s.llm_timeout_s == 7.5
     assert s.data_dir == tmp_path / "home" / "songs"
-    assert (s.lm_variant, s.device, s.port, s.max_lyrics_lines) == ("hny", "cpu", 8001, 50)
+    assert (s.lm_variant, s.device, s.port, s.max_lyrics_lines) == ("rl", "cpu", 8001, 50)
 
 
 def test_defaults_without_any_env_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_defaults_without_any_env_file(clean_env: pytest.MonkeyPatch, tmp_path: 
     assert s.openai_base_url == "https://api.openai.com/v1"
     assert s.openai_api_key is None
     assert s.data_dir == tmp_path / "home" / ".local" / "share" / "heartsong"
-    assert (s.lm_variant, s.device, s.host, s.port) == ("rl", "auto", "127.0.0.1", 7860)
+    assert (s.lm_variant, s.device, s.host, s.port) == ("hny", "auto", "127.0.0.1", 7860)
 
 
 def test_dot_env_in_cwd_is_read_by_default(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -112,3 +112,24 @@ def test_every_setting_is_public_except_the_secret() -> None:
     expected = set(Settings.model_fields) - {"openai_api_key"} | {"openai_api_key_set"}
     assert set(public) == expected
     json.dumps(public)  # JSON-able as is
+
+
+def test_the_readme_table_of_settings_is_the_one_settings_py_makes() -> None:
+    from app.settings_doc import settings_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert settings_table() in readme, "README.md's settings table is stale: paste `python -m app.settings_doc`"
+
+
+def test_every_setting_says_what_it_is_for() -> None:
+    from app.settings import Settings
+
+    assert [name for name, field in Settings.model_fields.items() if not field.description] == []
+
+
+def test_threads_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("HEARTSONG_THREADS", "1")
+    assert load_settings().threads == 1
+    clean_env.setenv("HEARTSONG_THREADS", "-1")
+    with pytest.raises(ValueError):
+        load_settings()

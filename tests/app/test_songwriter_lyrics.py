@@ -1,4 +1,4 @@
-"""app/songwriter/lyrics.py: section tags, the length plan, and quoted-line protection."""
+"""app/songwriter/lyrics.py: section tags and the length plan."""
 
 from __future__ import annotations
 
@@ -8,17 +8,13 @@ from app.songwriter.errors import SheetError
 from app.songwriter.lyrics import (
     SECTION_TAGS,
     check_size,
+    length_warning,
+    sung_lines,
     clean_lyrics,
     parse_structure_table,
     plan_structure,
-    protected_lines,
-    restore_protected,
-    strip_line_quotes,
 )
 from app.songwriter.prompts import PromptLibrary
-
-HOOK = ["we ride till dawn", "the road is ours"]
-
 
 def test_section_tags_are_normalised_and_other_brackets_removed() -> None:
     text = "[Intro]\n\n\n[Verse 1]\nhello [laughs] world  \nChorus:\nla la la\n[Guitar Solo]\n[Pre-Chorus]\nhigher\n\n"
@@ -72,58 +68,19 @@ def test_structure_table_errors_name_the_line() -> None:
         parse_structure_table("# nothing\n")
 
 
-def test_protected_lines_are_whole_quoted_lines_in_order() -> None:
-    description = 'summer pop\n"we ride till dawn"\na song called "Road" stays unprotected'
-    lyrics = '[chorus]\n\u201cthe road is ours\u201d\nfree line'
-    assert protected_lines(description, lyrics) == HOOK
-    assert strip_line_quotes(lyrics) == "[chorus]\nthe road is ours\nfree line"
-
-
-def test_intact_quoted_lines_need_no_repair() -> None:
-    lyrics = "[verse]\na\n\n[chorus]\nwe ride till dawn\nthe road is ours"
-    assert restore_protected(lyrics, HOOK) == (lyrics, [])
-
-
-def test_quotes_kept_by_the_llm_are_dropped_silently() -> None:
-    fixed, repairs = restore_protected('[chorus]\n"we ride till dawn"\nthe road is ours', HOOK)
-    assert fixed == "[chorus]\nwe ride till dawn\nthe road is ours" and repairs == []
-
-
-def test_rewritten_line_is_restored_in_place() -> None:
-    fixed, repairs = restore_protected("[verse]\na\n\n[chorus]\nwe ride until dawn\nthe road is ours", HOOK)
-    assert fixed == "[verse]\na\n\n[chorus]\nwe ride till dawn\nthe road is ours"
-    assert repairs == ['restored quoted line "we ride till dawn" (the LLM had changed it to "we ride until dawn")']
-
-
-def test_dropped_line_is_inserted_after_its_predecessor() -> None:
-    fixed, repairs = restore_protected("[verse]\na\n\n[chorus]\nwe ride till dawn\nsomething else", HOOK)
-    assert fixed.splitlines()[4:6] == HOOK
-    assert repairs == ['restored quoted line "the road is ours" (the LLM had dropped it)']
-
-
-def test_all_dropped_lines_go_to_the_first_chorus_in_order() -> None:
-    fixed, repairs = restore_protected("[verse]\na\nb\n\n[chorus]\nx\ny", HOOK)
-    lines = fixed.splitlines()
-    assert lines[lines.index("[chorus]") + 1 : lines.index("[chorus]") + 3] == HOOK
-    assert len(repairs) == 2 and all("dropped" in r for r in repairs)
-
-
-def test_moved_line_is_put_back_in_order() -> None:
-    fixed, repairs = restore_protected("[verse]\nthe road is ours\nb\n\n[chorus]\nwe ride till dawn\nx", HOOK)
-    lines = fixed.splitlines()
-    assert lines.count("the road is ours") == 1
-    assert lines.index("we ride till dawn") < lines.index("the road is ours")
-    assert repairs == ['restored quoted line "we ride till dawn" (the LLM had moved it)']
-
-
-def test_repeated_chorus_keeps_its_copies() -> None:
-    lyrics = "[chorus]\nwe ride till dawn\nthe road is ours\n\n[chorus]\nwe ride till dawn\nthe road is ours"
-    assert restore_protected(lyrics, HOOK) == (lyrics, [])
-
-
 def test_size_limits() -> None:
     check_size("a\n" * 10, max_lines=300, max_chars=12_000)
     with pytest.raises(SheetError, match="10,000 lines; a song takes at most 300"):
         check_size("\n".join(["la"] * 10_000), max_lines=300, max_chars=1_000_000)
     with pytest.raises(SheetError, match="characters"):
         check_size("x" * 20_000, max_lines=300, max_chars=12_000)
+
+
+def test_lyrics_far_longer_than_the_length_fits_are_named() -> None:
+    table = PromptLibrary().structure_table()
+    verse = "[verse]\n" + "\n".join(f"line {i}" for i in range(40))
+    warning = length_warning(verse, 20, table)
+    assert warning is not None and warning.startswith("These lyrics have 40 sung lines; a 20-second song fits about")
+    fits = plan_structure(240, table).sung_lines
+    assert length_warning("[verse]\n" + "\n".join(["la"] * fits), 240, table) is None
+    assert sung_lines("[verse]\nla\n\n[chorus]\nlo\n") == 2

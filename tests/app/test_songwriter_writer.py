@@ -21,6 +21,9 @@ SHEET = SongSheet(description='energetic summer pop about traveling\n"we ride ti
                   seconds=30)
 GOOD_LYRICS = "[verse]\nwheels on the highway\nsun in my eyes\n\n[chorus]\nwe ride till dawn\nthe road is ours"
 GOOD = {"title": "Open Road", "lyrics": GOOD_LYRICS, "tags": "pop,female vocal,energetic,summer"}
+# The description's quoted lines come back in the lyrics in their quotes (the sheet shows what is protected).
+SHOWN_LYRICS = GOOD_LYRICS.replace("we ride till dawn", '"we ride till dawn"').replace("the road is ours",
+                                                                                      '"the road is ours"')
 
 
 def answer(**changes: str) -> Reply:
@@ -36,7 +39,7 @@ def test_good_answer_fills_the_ticked_fields(llm_server: LLMServer, protocol: st
     llm_server.script(answer())
     seen: list[str] = []
     result = writer_on(llm_server, protocol).write(SHEET, ALL, on_text=seen.append)
-    assert result.sheet == SHEET.model_copy(update=GOOD)
+    assert result.sheet == SHEET.model_copy(update={**GOOD, "lyrics": SHOWN_LYRICS})
     assert result.repairs == []
     assert seen and json.loads(seen[-1]) == GOOD
     request = llm_server.chat_requests[0].body
@@ -51,7 +54,7 @@ def test_good_answer_fills_the_ticked_fields(llm_server: LLMServer, protocol: st
 def test_quoted_line_rewritten_is_restored(llm_server: LLMServer, protocol: str) -> None:
     llm_server.script(answer(lyrics=GOOD_LYRICS.replace("we ride till dawn", "We ride until the dawn!")))
     result = writer_on(llm_server, protocol).write(SHEET, ALL)
-    assert result.sheet.lyrics == GOOD_LYRICS
+    assert result.sheet.lyrics == SHOWN_LYRICS
     assert result.repairs == [
         'restored quoted line "we ride till dawn" (the LLM had changed it to "We ride until the dawn!")'
     ]
@@ -61,7 +64,7 @@ def test_quoted_line_rewritten_is_restored(llm_server: LLMServer, protocol: str)
 def test_quoted_line_dropped_is_restored(llm_server: LLMServer, protocol: str) -> None:
     llm_server.script(answer(lyrics=GOOD_LYRICS.replace("\nthe road is ours", "")))
     result = writer_on(llm_server, protocol).write(SHEET, ALL)
-    assert result.sheet.lyrics == GOOD_LYRICS
+    assert result.sheet.lyrics == SHOWN_LYRICS
     assert result.repairs == ['restored quoted line "the road is ours" (the LLM had dropped it)']
 
 
@@ -122,7 +125,7 @@ def test_fences_chatter_and_thinking_around_the_json_are_ignored(llm_server: LLM
 def test_lists_where_strings_were_asked_are_joined(llm_server: LLMServer) -> None:
     llm_server.script(Reply.json({**GOOD, "lyrics": GOOD_LYRICS.split("\n"), "tags": ["pop", "happy"]}))
     result = writer_on(llm_server, "ollama").write(SHEET, ALL)
-    assert result.sheet.lyrics == GOOD_LYRICS and result.sheet.tags == "pop,happy"
+    assert result.sheet.lyrics == SHOWN_LYRICS and result.sheet.tags == "pop,happy"
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -151,7 +154,7 @@ def test_only_ticked_fields_change(llm_server: LLMServer, protocol: str) -> None
     # The LLM answers every key anyway; only lyrics may be taken.
     llm_server.script(answer(title="Theirs", tags="jazz", description="something else"))
     result = writer_on(llm_server, protocol).write(sheet, {Field.LYRICS})
-    assert result.sheet == sheet.model_copy(update={"lyrics": GOOD_LYRICS})
+    assert result.sheet == sheet.model_copy(update={"lyrics": SHOWN_LYRICS})
     schema_keys = ["lyrics"]
     body = llm_server.chat_requests[0].body
     assert body is not None
@@ -185,7 +188,7 @@ def test_ten_thousand_lines_of_lyrics_are_refused(llm_server: LLMServer) -> None
 def test_llm_lyrics_far_too_long_are_rejected_then_retried(llm_server: LLMServer) -> None:
     llm_server.script(answer(lyrics="[verse]\n" + "\n".join(["la"] * 500)), answer())
     result = writer_on(llm_server, "ollama").write(SHEET, ALL)
-    assert result.sheet.lyrics == GOOD_LYRICS
+    assert result.sheet.lyrics == SHOWN_LYRICS
     assert "at most 300" in llm_server.chat_requests[1].body["messages"][-1]["content"]  # type: ignore[index]
 
 
@@ -193,7 +196,7 @@ def test_bracketed_words_and_section_names_are_repaired(llm_server: LLMServer) -
     lyrics = "[Intro]\n[Verse 1]\nwheels on the highway [x2]\nsun in my eyes\n[Guitar Solo]\nChorus:\n" + "\n".join(HOOK)
     llm_server.script(answer(lyrics=lyrics))
     result = writer_on(llm_server, "ollama").write(SHEET, ALL)
-    assert result.sheet.lyrics == "[intro]\n\n" + GOOD_LYRICS
+    assert result.sheet.lyrics == "[intro]\n\n" + SHOWN_LYRICS
     assert any("[Guitar Solo]" in r for r in result.repairs) and any("[x2]" in r for r in result.repairs)
 
 
@@ -225,7 +228,7 @@ def test_edit_instruction_rewrites_lyrics_and_keeps_quoted_lines(llm_server: LLM
     edited = "[verse]\nwheels on the freeway\n\n[chorus]\nwe ride til morning\nfree as the summer wind"
     llm_server.script(Reply.json({"lyrics": edited}))
     result = writer_on(llm_server, protocol).write(sheet, {Field.LYRICS}, instruction="make it more summery")
-    assert result.sheet.lyrics == edited.replace("we ride til morning", "we ride till dawn")
+    assert result.sheet.lyrics == edited.replace("we ride til morning", '"we ride till dawn"')
     assert result.sheet.title == "Open Road"
     user = llm_server.chat_requests[0].body["messages"][1]["content"]  # type: ignore[index]
     assert "make it more summery" in user and draft in user
@@ -275,3 +278,14 @@ def test_a_huge_streamed_answer_is_refused_without_a_retry(llm_server: LLMServer
         writer.write(SHEET, ALL, on_text=lambda t: seen.append(len(t)))
     assert len(llm_server.chat_requests) == 1
     assert max(seen) <= writer.max_answer_chars < 100_000
+
+
+def test_a_quoted_verse_line_the_llm_moved_to_the_chorus_comes_back_to_the_verse(llm_server: LLMServer) -> None:
+    draft = '[verse]\nwheels on the highway\n"we ride till dawn"\n\n[chorus]\nla la'
+    moved = "[verse]\nwheels on the open highway\nsun in my eyes\n\n[chorus]\nwe ride till dawn\nsing it loud"
+    llm_server.script(Reply.json({"lyrics": moved}))
+    sheet = SongSheet(description="summer pop", lyrics=draft, seconds=30)
+    result = writer_on(llm_server, "ollama").write(sheet, {Field.LYRICS})
+    assert result.sheet.lyrics == ('[verse]\nwheels on the open highway\n"we ride till dawn"\nsun in my eyes\n\n'
+                                   "[chorus]\nsing it loud")
+    assert result.repairs == ['put quoted line "we ride till dawn" back under [verse] (the LLM had moved it to [chorus])']

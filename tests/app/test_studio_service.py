@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,47 @@ def test_progress_reaches_the_page_in_order(tmp_path: Path) -> None:
     assert phases[0] == "tokens" and phases[-2:] == ["tokens", "saving"]
     frames = [e.done for e in events if isinstance(e, Progress) and e.phase == "tokens"]
     assert frames == sorted(frames) and frames[-1] == 3
+
+
+def wait_until(condition, timeout_s: float = 60.0) -> bool:
+    """Whether `condition()` came true within a generous timeout (a loaded machine is slow, never wrong)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def closed_tab(tmp_path: Path, frames: int) -> Studio:
+    """A studio whose tab "tab" started a song of `frames` frames and went away while it was made."""
+    maker = CountingMaker(frames=frames)
+    studio = _studio(tmp_path, maker)
+    events = studio.compose(Sheet(lyrics="[verse]\nla la", tags="pop", seconds=2), frozenset(),
+                            MusicSettings(variants=1), None, session="tab")
+    next(events)
+    assert maker.started.wait(10)
+    events.close()  # what Gradio does when the tab goes away
+    return studio
+
+
+def test_a_song_whose_tab_was_closed_still_lands_in_history(tmp_path: Path) -> None:
+    studio = closed_tab(tmp_path, frames=40)
+    assert wait_until(lambda: len(studio.history) == 1), "the song was dropped with its tab"
+    assert wait_until(lambda: studio.stop("tab") == 0)  # ended: nothing of it is left running
+
+
+def test_stop_still_reaches_a_song_whose_tab_was_closed(tmp_path: Path) -> None:
+    studio = closed_tab(tmp_path, frames=2000)
+    assert studio.stop("tab") == 1
+    assert wait_until(lambda: studio.stop("tab") == 0)
+    assert len(studio.history) == 0
+
+
+def test_a_write_whose_tab_was_closed_is_cancelled(tmp_path: Path, llm_server) -> None:
+    llm_server.script(Reply.json({"title": "late"}, delay_s=30))
+    studio = _studio(tmp_path, ollama_url=llm_server.url, ollama_model=TEST_MODEL)
+    events = studio.write(Sheet("a song"), frozenset({"title"}), studio.llm_choice("ollama"), session="tab")
+    next(events)
+    events.close()  # nothing would be kept, so nothing goes on
+    assert wait_until(lambda: studio.stop("tab") == 0)

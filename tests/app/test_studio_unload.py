@@ -24,8 +24,8 @@ def test_unload_frees_the_loaded_pipelines(tmp_path: Path) -> None:
     sheet = Sheet(lyrics="[verse]\nla la", tags="pop", seconds=1.0)
     events = list(studio.compose(sheet, frozenset(), MusicSettings(variants=1, seed=2), None))
     assert isinstance(events[-1], Finished)
-    assert studio.loaded_models() == ["HeartMuLa rl (LM and codec)"]
-    pipeline = studio.music.pipeline("rl")
+    assert studio.loaded_models() == ["HeartMuLa hny (LM and codec)"]  # the default variant
+    pipeline = studio.music.pipeline("hny")
     models = [weakref.ref(pipeline.lm), weakref.ref(pipeline.codec)]
     del pipeline
     assert all(ref() is not None for ref in models)  # loaded, and held by the studio

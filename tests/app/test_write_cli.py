@@ -63,7 +63,7 @@ def test_lyrics_file_quoted_line_and_settings_from_env_file(llm_server: LLMServe
                      "--env-file", "my.env", verbose=True)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["lyrics"] == "[verse]\nwheels\n\n[chorus]\nwe ride till dawn"
+    assert out["lyrics"] == '[verse]\nwheels\n\n[chorus]\n"we ride till dawn"'
     assert out["repairs"] == ['restored quoted line "we ride till dawn" (the LLM had changed it to "we ride until dawn")']
     assert llm_server.chat_requests[0].headers["authorization"] == f"Bearer {KEY}"
     assert KEY not in done.stdout + done.stderr  # not even with -v logging

@@ -74,7 +74,7 @@ def offline(tmp_path: Path, **kwargs) -> Catalogue:
 
 def test_table_is_consistent():
     assert {"rl", "hny", "base", "codec", "codec-base", "gen", "transcriptor", "style"} <= CATALOGUE.keys()
-    assert [n for n, e in CATALOGUE.items() if e.default] == ["rl", "codec", "gen"]
+    assert [n for n, e in CATALOGUE.items() if e.default] == ["hny", "codec", "gen"]
     assert CATALOGUE["rl"].repo_id == "HeartMuLa/HeartMuLa-RL-oss-3B-20260123"
     assert CATALOGUE["style"].licence == "CC BY-NC 4.0" and CATALOGUE["style"].licence_notice
     for entry in CATALOGUE.values():
@@ -92,10 +92,11 @@ def test_official_ckpt_layout(tmp_path, tiny):
     assert models.lm == ckpt / "HeartMuLa-oss-3B"
     assert models.codec == ckpt / "HeartCodec-oss"
     assert models.gen == ckpt
-    assert catalogue.resolve("rl").source is Source.CKPT
-    # The happy-new-year release has its own folder name in the official layout, which is absent here.
-    with pytest.raises(ModelNotAvailable, match="download hny"):
-        catalogue.resolve("hny")
+    # The official README downloads the happy-new-year release into HeartMuLa-oss-3B/; the folder cannot say
+    # which release it holds, so it serves every variant.
+    for variant in ("hny", "rl", "base"):
+        found = catalogue.resolve(variant)
+        assert (found.path, found.source) == (ckpt / "HeartMuLa-oss-3B", Source.CKPT)
 
 
 def test_explicit_folder_wins(tmp_path, tiny):
@@ -212,7 +213,7 @@ def test_cli_models_and_download_follow_hf_home(tmp_path, tiny):
     assert out.returncode == 0, out.stderr
     rows = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
     assert "present" in rows["gen*"] and str(hf_home) in rows["gen*"] and "(cache)" in rows["gen*"]
-    assert "missing" in rows["rl*"]
+    assert "missing" in rows["hny*"] and "missing" in rows["rl"]
 
     out = run_cli("download", "gen", hf_home=hf_home, cwd=tmp_path)
     assert out.returncode == 0 and "gen:" in out.stdout and "(cache)" in out.stdout
@@ -231,7 +232,7 @@ def test_cli_models_finds_ckpt_in_working_dir(tmp_path, tiny):
     out = run_cli("models", hf_home=tmp_path / "hf", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     rows = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
-    for name in ("rl*", "codec*", "gen*", "base", "codec-base"):
+    for name in ("hny*", "codec*", "gen*", "rl", "base", "codec-base"):
         assert "present" in rows[name] and "(ckpt)" in rows[name]
 
 

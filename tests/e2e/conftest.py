@@ -7,6 +7,7 @@ it) the tests skip with a message, except under CI (`CI=true`), where the run fa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -131,14 +132,14 @@ def app_env(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer, transcript
     return env
 
 
-@pytest.fixture(scope="session")
-def app_url(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def running_app(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`python -m app` with `env` on a free port, its output in `log`; yields its URL, stops it at the end."""
     port = free_port()
-    log = tmp_path_factory.mktemp("app-log") / "app.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(port), "--env-file", os.devnull],
-            cwd=ROOT, env=app_env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -152,14 +153,29 @@ def app_url(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
             process.kill()
 
 
+@pytest.fixture(scope="session")
+def app_url(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_app(app_env, tmp_path_factory.mktemp("app-log") / "app.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def open_page(browser, url: str, width: int = 1280, height: int = 1000) -> Iterator[object]:
+    """A fresh browser context on `url`, once its Create tab is there; closed at the end."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("tab", name="Create").wait_for()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def page(browser, app_url: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.goto(app_url)
-    page.get_by_role("tab", name="Create").wait_for()
-    yield page
-    context.close()
+    with open_page(browser, app_url) as page:
+        yield page
 
 
 def screenshot(page, name: str) -> None:

@@ -18,7 +18,7 @@ def test_unload_frees_the_models_a_song_loaded(page) -> None:
     page.locator("#create-status").get_by_text(KEPT).wait_for(timeout=TIMEOUT_MS)
     open_tab(page, "Models & Settings")
     loaded = page.locator("#models-loaded")
-    loaded.get_by_text("In memory: HeartMuLa rl").wait_for(timeout=TIMEOUT_MS)
+    loaded.get_by_text("In memory: HeartMuLa hny").wait_for(timeout=TIMEOUT_MS)
     page.locator("#models-unload").click()
     page.locator("#models-status").get_by_text("Models unloaded").wait_for(timeout=TIMEOUT_MS)
     loaded.get_by_text("No models in memory").wait_for(timeout=TIMEOUT_MS)
@@ -27,10 +27,22 @@ def test_unload_frees_the_models_a_song_loaded(page) -> None:
     page.locator("#models-status").get_by_text("No models were loaded").wait_for(timeout=TIMEOUT_MS)
 
 
-def test_a_download_that_cannot_happen_says_why_in_one_line(page) -> None:
+def table_text(page) -> str:
+    return page.locator("#models-table").inner_text()
+
+
+def test_a_download_that_cannot_happen_says_why_in_one_line_and_keeps_the_table(page) -> None:
     # The app runs with HF_HUB_OFFLINE=1 (tests/e2e/conftest.py): the download's plan refuses at once.
     open_tab(page, "Models & Settings")
+    page.wait_for_function("() => document.querySelector('#models-table').innerText.includes('transcriptor')",
+                           timeout=TIMEOUT_MS)
+    before = table_text(page)
+    # One folder (HEARTSONG_LM_DIR) serves every LM variant here, and the table says so.
+    assert before.count("one folder serves hny, rl, base") == 3, before
     page.locator("#models-download").click()
-    page.get_by_text("Hugging Face is offline (HF_HUB_OFFLINE=1)").first.wait_for(timeout=TIMEOUT_MS)
-    page.locator("#models-status").get_by_text("rl was not downloaded.").wait_for(timeout=TIMEOUT_MS)
+    status = page.locator("#models-status")
+    status.get_by_text("hny was not downloaded").wait_for(timeout=TIMEOUT_MS)
+    assert "Hugging Face is offline (HF_HUB_OFFLINE=1)" in status.inner_text()
+    screenshot(page, "models-download-failed")
+    assert table_text(page) == before  # a failed download does not blank the table
     assert "Traceback" not in page.content()

@@ -39,12 +39,14 @@ RECORDER = """() => {
         mark('live_playing', !!live && live.currentTime > 0);
         mark('take1_player', visible('#take-1'));
         mark('take2_player', visible('#take-2'));
+        if (live) window.__liveSrc = live.src;
         mark('kept', document.querySelector('#create-status').innerText.includes('Kept'));
+        mark('live_gone', 'kept' in seen && !live);
     }, 20);
 }"""
 
 FETCH_LIVE = """async () => {
-    const response = await fetch(document.querySelector('#create-live-audio').src);
+    const response = await fetch(window.__liveSrc);
     const bytes = new Uint8Array(await response.arrayBuffer());
     let text = '';
     for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -58,6 +60,8 @@ def test_take_one_plays_while_the_song_is_made_and_equals_the_kept_file(page, ap
     page.evaluate(RECORDER)
     page.locator("#create-compose").click()
     page.locator("#create-status").get_by_text(KEPT).wait_for(timeout=TIMEOUT_MS * 2)
+    # Once the song is kept its takes have their own players: the live one, a second Take 1, goes.
+    page.wait_for_function("() => 'live_gone' in window.__seen", timeout=TIMEOUT_MS)
     seen = page.evaluate("() => { clearInterval(window.__timer); return window.__seen; }")
     screenshot(page, "create-streamed")
 

@@ -48,7 +48,7 @@ def test_write_fills_only_ticked_fields_and_keeps_quoted_lines(page, llm_script)
     screenshot(page, "create-written")
 
     lyrics = field(page, "lyrics").input_value()
-    assert QUOTED in lyrics.splitlines()  # restored exactly, as a line of its own
+    assert f'"{QUOTED}"' in lyrics.splitlines()  # restored exactly, as a line of its own, still protected
     assert field(page, "tags").input_value() == "folk,calm"  # not ticked: untouched
     assert field(page, "description").input_value() == "a slow folk song about coming home by boat"
     assert not page.locator("#create-gen-title input").is_checked()  # written: now the musician's to edit
