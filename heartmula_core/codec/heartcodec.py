@@ -40,6 +40,7 @@ from .config import (
     HeartCodecConfig,
 )
 from .dit import Estimator
+from .precision import codec_precision
 from .rvq import ResidualVQDecoder
 from .sq_codec import SQDecoder
 from .stream import BatchDecoder, Crossfades, DecodedWindow, check_cancel
@@ -68,6 +69,8 @@ class HeartCodec(nn.Module):
         self.cond_proj = nn.Linear(config.dim, config.dim)
         self.estimator = Estimator(config)
         self.decoder = SQDecoder(config)
+        self.tf32 = False
+        """On CUDA, run the float32 matmuls and convolutions in TF32 (`precision.py`); False keeps float32."""
 
     @property
     def sample_rate(self) -> int:
@@ -217,6 +220,7 @@ class HeartCodec(nn.Module):
             (audio,) = self.window_audio(latents[None].to(self.device), [keep])
             yield DecodedWindow(latents.float().cpu(), joins(0, audio, last), index=index, last=last)
 
+    @codec_precision
     def window_audio(self, latents: torch.Tensor, keep: list[int]) -> list[torch.Tensor]:
         """Per row of latents [b, 744, 256], the first keep[row] samples of its waveform [2, keep[row]], on the CPU.
 
@@ -248,6 +252,7 @@ class HeartCodec(nn.Module):
             raise InvalidRequest(f"codes must lie in [0, {size}), got values from {low} to {high}")
         return codes.to(device=self.device, dtype=torch.long)
 
+    @codec_precision
     def sample_latents(
         self,
         codes: torch.Tensor,
