@@ -182,7 +182,8 @@ def load_heartmula(
     Built on `meta`, checked key for key and shape for shape against the checkpoint (CheckpointMismatch
     names what is missing, unexpected or mis-shaped), then the tensors are assigned: the model never
     sits in memory twice. Unknown flavors raise CheckpointMismatch, missing files ModelNotAvailable.
-    With `int8`, the large matrices are then quantised one by one (`quantize.quantize_int8`).
+    With `int8`, the large matrices are quantised one by one (`quantize.quantize_int8`) on the CPU, before the
+    model moves to `device`: the device never holds the full-precision matrices.
     """
     folder = Path(folder)
     dtype = parse_dtype(dtype)
@@ -193,10 +194,11 @@ def load_heartmula(
         raise CheckpointMismatch(f"{folder} does not match its config.json: {problem}")
     model.backbone.fuse_checkpoint(state, "backbone.")
     model.decoder.fuse_checkpoint(state, "decoder.")
-    load_state_dict_strict(model, state, dtype=dtype, device=device, source=str(folder))
+    load_state_dict_strict(model, state, dtype=dtype, device="cpu" if int8 else device, source=str(folder))
     del state
     if int8:
-        from .quantize import quantize_int8
+        from .quantize import check_int8_kernel, quantize_int8
 
-        quantize_int8(model)
+        quantize_int8(model).to(device)
+        check_int8_kernel(model.device)
     return model
