@@ -1,6 +1,6 @@
 """The first minutes on a GPU: one run that measures every GPU target and checks the claims made without one.
 
-    python benchmarks/gpu_check.py --device cuda --config full --out "$OUT"      # about 6 minutes on an H100/H200
+    python benchmarks/gpu_check.py --device cuda --config full --out "$OUT"      # estimated 5-7 minutes on an H100/H200
     python benchmarks/gpu_check.py --device cpu --config tiny --seconds 4          # the same code path on the CPU
 
 Full-size models with random weights (no downloads: `bench_lm.random_model`, `bench_pipeline.random_codec`), the
@@ -18,8 +18,9 @@ LM in bfloat16 on a GPU (float32 on the CPU), cfg 1.5, top-k 50, codec 10 steps.
    the compiled step against the eager one. On a GPU bf16 matmuls may round differently with the batch size and
    with fused kernels, so these report the share of equal frames and the first differing frame, not a verdict.
 5. int8 weights (`quantize.py`): whether torch's int8 kernel runs on the device, its ms/frame and weight bytes.
-Tables are printed; `gpu_check.json` and `gpu_check.md` are written under --out (default: $OUT, else
-benchmarks/out).
+Each row is printed and `gpu_check.json` / `gpu_check.md` under --out (default: $OUT, else benchmarks/out) are
+rewritten as soon as it is measured, so a run stopped by its time limit keeps what it measured; no step starts
+after --budget seconds (default 420). The tables are printed at the end.
 """
 
 from __future__ import annotations
@@ -207,9 +208,17 @@ class Recorder:
     """Rows as they come: each printed at once and the files under `out` rewritten, so a run cut short by its
     time limit still leaves everything measured so far."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, budget_s: float):
         self.out, self.rows = out, []
+        self.deadline = time.perf_counter() + budget_s
         out.mkdir(parents=True, exist_ok=True)
+
+    def time_left(self, step: str) -> bool:
+        """False (and a row saying so) once the run's time budget is spent: the later steps are skipped."""
+        if time.perf_counter() < self.deadline:
+            return True
+        self.add({"part": "skipped", "step": step, "why": "the run's --budget is spent"})
+        return False
 
     def add(self, *rows: dict) -> None:
         for row in rows:
@@ -230,23 +239,35 @@ def run(args: argparse.Namespace, record: Recorder) -> None:
                 "LM dtype": str(dtype).removeprefix("torch."), "LM weights GB": round(weight_bytes(lm) / GB, 2),
                 "codec weights GB": round(weight_bytes(codec) / GB, 2)})
     eager = MusicPipeline.from_loaded(lm, codec, GEN, decode_steps=args.decode_steps)
-    record.add(*lm_rows(dev, lm, args.frames, compiled=False))
-    row, song = song_row(dev, eager, args.seconds, 1, "eager")
-    record.add(row, codec_row(dev, eager, song.tokens[0], song.seeds[0]))
-    compiled = None
-    if not args.no_compile:
-        compiled = MusicPipeline.from_loaded(lm, codec, GEN, decode_steps=args.decode_steps, compiled=True)
-        row, _ = song_row(dev, compiled, args.short_seconds, 1, "compiled, first song (compiles)")
-        record.add(row)
-        record.add(*lm_rows(dev, lm, args.frames, compiled=True))
-        record.add(song_row(dev, compiled, args.seconds, 1, "compiled, long song (new cache length)")[0])
-    record.add(song_row(dev, eager, args.seconds, 4, "eager")[0])
+    compiled = None if args.no_compile else MusicPipeline.from_loaded(
+        lm, codec, GEN, decode_steps=args.decode_steps, compiled=True)
+    steps: list[tuple[str, Callable[[], list[dict]]]] = [
+        ("LM eager", lambda: lm_rows(dev, lm, args.frames, compiled=False)),
+        ("song, 1 variant, eager", lambda: song_and_codec_rows(dev, eager, args.seconds)),
+    ]
     if compiled is not None:
-        record.add(song_row(dev, compiled, args.short_seconds, 4, "compiled, 4 variants (new batch size)")[0])
-    record.add(*token_rows(dev, lm, round(args.check_seconds * FRAME_RATE), compiled is not None))
+        steps += [
+            ("compiled first song", lambda: [song_row(dev, compiled, args.short_seconds, 1, "compiled, first song (compiles)")[0]]),
+            ("LM compiled", lambda: lm_rows(dev, lm, args.frames, compiled=True)),
+            ("compiled long song", lambda: [song_row(dev, compiled, args.seconds, 1, "compiled, long song (new cache length)")[0]]),
+        ]
+    steps.append(("song, 4 variants, eager", lambda: [song_row(dev, eager, args.seconds, 4, "eager")[0]]))
+    if compiled is not None:
+        steps.append(("compiled, 4 variants", lambda: [song_row(dev, compiled, args.short_seconds, 4, "compiled, 4 variants (new batch size)")[0]]))
+    steps.append(("tokens", lambda: token_rows(dev, lm, round(args.check_seconds * FRAME_RATE), compiled is not None)))
     if not args.no_int8:
-        record.add(*int8_rows(dev, lm, args.frames))
+        steps.append(("int8", lambda: int8_rows(dev, lm, args.frames)))  # last: it quantises the LM in place
+    for name, step in steps:
+        if not record.time_left(name):
+            break
+        record.add(*step())
     record.add({"part": "done", "total s": round(time.perf_counter() - started, 1)})
+
+
+def song_and_codec_rows(dev: Device, pipe: MusicPipeline, seconds: float) -> list[dict]:
+    """A one-variant song, then the codec alone on its tokens."""
+    row, song = song_row(dev, pipe, seconds, 1, "eager")
+    return [row, codec_row(dev, pipe, song.tokens[0], song.seeds[0])]
 
 
 def markdown(rows: list[dict]) -> str:
@@ -274,6 +295,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decode-steps", type=int, default=10)
     p.add_argument("--no-compile", action="store_true", help="skip the compiled path")
     p.add_argument("--no-int8", action="store_true", help="skip the int8 row")
+    p.add_argument("--budget", type=float, default=420.0,
+                   help="seconds after which no further step starts (default 420: a GPU lease's 8 minutes, less setup)")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or Path(__file__).parent / "out"))
     return p.parse_args(argv)
 
@@ -282,7 +305,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parse(argv)
     if args.config == "full" and args.device == "cpu":
         raise SystemExit("the full config needs a GPU (about 10 GB in bfloat16): use --config tiny or medium on the CPU")
-    record = Recorder(args.out)
+    record = Recorder(args.out, args.budget)
     run(args, record)
     print()
     print_tables(record.rows)

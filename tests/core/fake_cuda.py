@@ -216,16 +216,17 @@ class DeviceRules(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        tensors = _tensors(args, kwargs)
-        on_cuda = any(isinstance(t, FakeCudaTensor) for t in tensors)
         if func in (aten._to_copy.default, aten.copy_.default):
             return self._copy(func, args, kwargs)
-        if on_cuda and func in INDEX_OPS:
+        if FakeCudaTensor not in types:  # CPU work (the codec's noise, crossfades): nothing to check or unwrap
+            return func(*args, **kwargs)
+        tensors = _tensors(args, kwargs)
+        if func in INDEX_OPS:
             for index in args[1]:
                 if index is not None and not isinstance(index, FakeCudaTensor):
                     self.cuda.log("to device", index)
             tensors = [t for t in (args[0], *args[2:]) if isinstance(t, torch.Tensor)]
-        if on_cuda and func not in METADATA_OPS:
+        if func not in METADATA_OPS:
             self._check(func, tensors, kwargs)
             self.cuda.ops[str(func.overloadpacket)] += 1
             if func in HOST_READS:
@@ -233,13 +234,11 @@ class DeviceRules(TorchDispatchMode):
             if "conv" in func.__name__:
                 self.cuda.conv_precision[torch.backends.cudnn.conv.fp32_precision] += 1
         real_args, real_kwargs = _map(_unwrap, (args, kwargs))
-        if on_cuda and func is aten._weight_int8pack_mm.default:
+        if func is aten._weight_int8pack_mm.default:
             x, q, scale = real_args
             out = ((x.float() @ q.float().T) * scale.float()).to(x.dtype)  # the CUDA kernel's arithmetic
         else:
             out = func(*real_args, **real_kwargs)
-        if not on_cuda:
-            return out
         if func._schema.is_mutable and out is real_args[0]:
             return args[0]  # an in-place op returns its (wrapped) input
         return _map(_wrap, out)

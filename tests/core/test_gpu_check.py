@@ -8,7 +8,7 @@ import json
 from benchmarks import gpu_check
 
 TINY_RUN = ["--device", "cpu", "--config", "tiny", "--seconds", "2", "--short-seconds", "1", "--check-seconds", "1",
-            "--frames", "2", "--decode-steps", "1", "--no-compile"]
+            "--frames", "2", "--decode-steps", "1", "--no-compile", "--budget", "100000"]
 
 
 def test_gpu_check_runs_on_the_cpu_and_writes_its_tables(tmp_path, capsys):
@@ -28,3 +28,9 @@ def test_gpu_check_runs_on_the_cpu_and_writes_its_tables(tmp_path, capsys):
     assert json.loads((tmp_path / "gpu_check.json").read_text()) == rows
     assert "### LM frame" in (tmp_path / "gpu_check.md").read_text()
     assert "ms/frame" in capsys.readouterr().out
+
+
+def test_gpu_check_skips_what_its_budget_does_not_leave_time_for(tmp_path):
+    rows = gpu_check.main([*TINY_RUN, "--budget", "0", "--out", str(tmp_path)])
+    assert [row["part"] for row in rows] == ["setup", "skipped", "done"]
+    assert rows[1]["step"] == "LM eager"
