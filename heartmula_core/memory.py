@@ -55,19 +55,16 @@ def fits_now(device: torch.device, needed: int, accelerator: Accelerator) -> boo
     return not should_offload(accelerator.memory(device).available, needed)
 
 
-def make_room(device: torch.device, needed: int, drop: torch.nn.Module | None, accelerator: Accelerator) -> bool:
-    """On CUDA, move `drop` (the other model) to the CPU when available memory cannot hold `needed` bytes;
-    True when it was moved."""
+def make_room(device: torch.device, needed: int, drop: torch.nn.Module | None, accelerator: Accelerator) -> None:
+    """On CUDA, move `drop` (the other model) to the CPU when available memory cannot hold `needed` bytes."""
     if device.type != "cuda" or drop is None or next(drop.parameters()).device.type == "cpu":
-        return False
+        return
     memory: DeviceMemory = accelerator.memory(device)
-    if not should_offload(memory.available, needed):
-        return False
-    log.info("moving a model to the CPU to make room (%.1f GB available, %.1f GB needed)",
-             memory.available / 1e9, needed / 1e9)
-    drop.to("cpu")
-    free_memory(device)
-    return True
+    if should_offload(memory.available, needed):
+        log.info("moving a model to the CPU to make room (%.1f GB available, %.1f GB needed)",
+                 memory.available / 1e9, needed / 1e9)
+        drop.to("cpu")
+        free_memory(device)
 
 
 def free_memory(device: torch.device) -> None:

@@ -75,7 +75,8 @@ class MusicPipeline:
         decode_during_tokens: decode each codec window while the LM runs, as soon as its codes are final
             (when the codec fits beside the LM); False decodes every window after the LM.
         codec_tf32: let the codec's float32 matmuls and convolutions run in TF32 on a CUDA GPU (faster, about
-            1e-3 relative error); False (the default) keeps them float32, as on the CPU.
+            1e-3 relative error); False (the default) keeps them float32, as on the CPU. For a codec this
+            pipeline loads (one handed to `from_loaded` keeps its own `tf32`).
         accelerator: answers the device questions (free memory, seeded generators); None asks torch.
     """
 
