@@ -127,10 +127,11 @@ def lm_rows(dev: Device, model: HeartMuLa, frames: int, compiled: bool) -> list[
     for variants in (1, 4):
         for position in (100, late):
             dev.reset_peak()
+            before = graphs_compiled()
             ms = frame_ms(dev, model, variants, position, frames, compiled)
             rows.append({"part": "LM frame", "step": "compiled" if compiled else "eager", "variants": variants,
                          "position": position, "ms/frame": round(ms, 2), "x real time": round(80 / ms, 1),
-                         **dev.peak()})
+                         "graphs compiled": graphs_compiled() - before, **dev.peak()})
     return rows
 
 
