@@ -120,7 +120,7 @@ def test_int8_weights_are_quantised_before_they_reach_the_gpu_and_read_as_int8(m
     loading_lm = (Phase.LOADING, 0)  # the event before the LM loads; the next one comes once it has
     moved = [t for t in cuda.transfers if t.phase == loading_lm and t.kind == "to device" and t.shape in quantised]
     assert moved and all(t.dtype == torch.int8 for t in moved)  # no full-precision matrix ever went over
-    assert cuda.ops["aten._weight_int8pack_mm"] > 0  # the int8 kernel, not a float copy of each matrix
+    assert cuda.ops[torch.ops.aten._weight_int8pack_mm.default] > 0  # the int8 kernel, not a float copy per matrix
     assert len(result.tokens) == 2
 
 
