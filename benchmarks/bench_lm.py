@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from heartmula_core.config import CODEC_CODEBOOK_SIZE, FLAVORS, FRAME_MS, HeartMuLaConfig, LlamaConfig
-from heartmula_core.generation import generate_tokens
-from heartmula_core.heartmula import HeartMuLa, build_heartmula, load_heartmula
-from heartmula_core.prompting import PromptBuilder
+from heartmula_core.lm.config import CODEC_CODEBOOK_SIZE, FLAVORS, FRAME_MS, HeartMuLaConfig, LlamaConfig
+from heartmula_core.lm.generation import generate_tokens
+from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula, load_heartmula
+from heartmula_core.lm.prompting import PromptBuilder
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula"
 MEDIUM_BACKBONE = LlamaConfig(

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from benchmarks.bench_lm import REF, build
-from heartmula_core.config import FLAVORS, FRAME_MS, HeartMuLaConfig
-from heartmula_core.generation import FramePicker, generate_tokens, prefill
-from heartmula_core.heartmula import HeartMuLa, build_heartmula
-from heartmula_core.prompting import Prompt, PromptBuilder
-from heartmula_core.quantize import quantize_int8, weight_bytes
+from heartmula_core.lm.config import FLAVORS, FRAME_MS, HeartMuLaConfig
+from heartmula_core.lm.generation import FramePicker, generate_tokens, prefill
+from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula
+from heartmula_core.lm.prompting import Prompt, PromptBuilder
+from heartmula_core.lm.quantize import quantize_int8, weight_bytes
 
 
 def _prompt() -> Prompt:

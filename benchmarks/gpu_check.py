@@ -41,11 +41,11 @@ from benchmarks.bench_lm import CONFIGS  # noqa: E402
 from benchmarks.bench_lm import build as build_lm  # noqa: E402
 from benchmarks.bench_pipeline import GEN, SONG, build_codec  # noqa: E402
 from benchmarks.run import print_tables  # noqa: E402
-from heartmula_core.generation import FramePicker, FrameSteps, generate_tokens  # noqa: E402
-from heartmula_core.heartmula import HeartMuLa  # noqa: E402
+from heartmula_core.lm.generation import FramePicker, FrameSteps, generate_tokens  # noqa: E402
+from heartmula_core.lm.heartmula import HeartMuLa  # noqa: E402
 from heartmula_core.pipeline import MusicPipeline  # noqa: E402
-from heartmula_core.prompting import PromptBuilder  # noqa: E402
-from heartmula_core.quantize import quantize_int8, weight_bytes  # noqa: E402
+from heartmula_core.lm.prompting import PromptBuilder  # noqa: E402
+from heartmula_core.lm.quantize import quantize_int8, weight_bytes  # noqa: E402
 from heartmula_core.request import FRAME_RATE, MusicRequest  # noqa: E402
 
 LATE_POSITION = 3000

@@ -19,12 +19,12 @@ from benchmarks.bench_lm import random_model
 from heartmula_core.accelerator import DeviceMemory
 from heartmula_core.codec import load_heartcodec
 from heartmula_core.codec.windows import target_samples
-from heartmula_core.config import HeartMuLaConfig
+from heartmula_core.lm.config import HeartMuLaConfig
 from heartmula_core.errors import InvalidRequest
-from heartmula_core.generation import generate_tokens
+from heartmula_core.lm.generation import generate_tokens
 from heartmula_core.hub import MusicModels
 from heartmula_core.pipeline import MusicPipeline
-from heartmula_core.quantize import Int8Linear
+from heartmula_core.lm.quantize import Int8Linear
 from heartmula_core.request import MusicRequest, Phase
 
 from .fake_cuda import FakeCuda, FakeCudaAccelerator, FakeCudaTensor

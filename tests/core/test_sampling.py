@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from heartmula_core.errors import InvalidRequest
-from heartmula_core.sampling import FrameNoise, cfg_guidance, check_generators, exponential_noise, sample_topk
+from heartmula_core.lm.sampling import FrameNoise, cfg_guidance, check_generators, exponential_noise, sample_topk
 
 CPU = torch.device("cpu")
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .errors import InvalidRequest
+from ..errors import InvalidRequest
 
 TIE_SLACK = 8
 """Ids the CPU sampler's window holds beyond the top-k, so that logits tied with the k-th largest are kept
