@@ -11,7 +11,8 @@ LM in bfloat16 on a GPU (float32 on the CPU), cfg 1.5, top-k 50, codec 10 steps.
    cache, so its shapes change every frame and a graph would be re-recorded every frame.
 2. Whole songs end to end (`MusicPipeline.generate`, codec windows decoded during the LM) with 1 and 4 variants:
    wall time, LM and codec seconds, time to first audio, and peak memory (`max_memory_allocated` and
-   `max_memory_reserved`) of the LM alone, the codec alone and the whole song.
+   `max_memory_reserved`) of the LM alone, the codec alone and the whole song. Both models stay on the GPU
+   throughout, so every peak includes both models' weights (the setup row gives each).
 3. The compiled path: the first song's compile time, and the graphs compiled again when the batch size (1 -> 4
    variants) and the KV-cache length (a short song, then a long one) change.
 4. Token checks on the device: each variant of a 4-variant batch against itself made alone (same seed), and
