@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .accelerator import Accelerator, DeviceMemory
 from .weights import checkpoint_files
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ ACTIVATION_MARGIN_BYTES = 2 * 1024**3
 
 
 def should_offload(free_bytes: int, needed_bytes: int, margin: int = ACTIVATION_MARGIN_BYTES) -> bool:
-    """Whether the other model must leave the GPU for one of `needed_bytes` (plus activations) to fit."""
+    """Whether the other model must leave the GPU for one of `needed_bytes` (plus activations) to fit in
+    `free_bytes` (`DeviceMemory.available`: the driver's free memory and the allocator's unused blocks)."""
     return free_bytes < needed_bytes + margin
 
 
@@ -46,21 +48,21 @@ def kv_cache_bytes(config, rows: int, slots: int, dtype: torch.dtype) -> int:
     return rows * per_row * torch.empty((), dtype=dtype).element_size()
 
 
-def fits_now(device: torch.device, needed: int) -> bool:
-    """Whether `needed` more bytes (plus activations) fit in the device's free memory now; always on the CPU."""
+def fits_now(device: torch.device, needed: int, accelerator: Accelerator) -> bool:
+    """Whether `needed` more bytes (plus activations) fit in the device's available memory now; always on the CPU."""
     if device.type != "cuda":
         return True
-    free, _ = torch.cuda.mem_get_info(device)
-    return not should_offload(free, needed)
+    return not should_offload(accelerator.memory(device).available, needed)
 
 
-def make_room(device: torch.device, needed: int, drop: torch.nn.Module | None) -> None:
-    """On CUDA, move `drop` (the other model) to the CPU when free memory cannot hold `needed` bytes."""
+def make_room(device: torch.device, needed: int, drop: torch.nn.Module | None, accelerator: Accelerator) -> None:
+    """On CUDA, move `drop` (the other model) to the CPU when available memory cannot hold `needed` bytes."""
     if device.type != "cuda" or drop is None or next(drop.parameters()).device.type == "cpu":
         return
-    free, _ = torch.cuda.mem_get_info(device)
-    if should_offload(free, needed):
-        log.info("moving a model to the CPU to make room (%.1f GB free, %.1f GB needed)", free / 1e9, needed / 1e9)
+    memory: DeviceMemory = accelerator.memory(device)
+    if should_offload(memory.available, needed):
+        log.info("moving a model to the CPU to make room (%.1f GB available, %.1f GB needed)",
+                 memory.available / 1e9, needed / 1e9)
         drop.to("cpu")
         free_memory(device)
 

@@ -30,9 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .accelerator import Accelerator
 from .codec import HeartCodec, decode_windows, load_heartcodec
+from .codec.checkpoint import loaded_bytes
 from .codec.config import SAMPLE_RATE
-from .errors import InvalidRequest, ModelNotAvailable, check_cancel
+from .errors import Cancelled, InvalidRequest, ModelNotAvailable, check_cancel
 from .hub import Catalogue, MusicModels
 from .hub.catalogue import DEFAULT_STYLE
 from .lm.generation import cache_length, generate_tokens
@@ -79,6 +81,10 @@ class MusicPipeline:
         compiled: compile the LM's frame step (`generation.FrameSteps`): slower first song, faster later ones.
         decode_during_tokens: decode each codec window while the LM runs, as soon as its codes are final
             (when the codec fits beside the LM); False decodes every window after the LM.
+        codec_tf32: let the codec's float32 matmuls and convolutions run in TF32 on a CUDA GPU (faster, about
+            1e-3 relative error); False (the default) keeps them float32, as on the CPU. For a codec this
+            pipeline loads (one handed to `from_loaded` keeps its own `tf32`).
+        accelerator: answers the device questions (free memory, seeded generators); None asks torch.
     """
 
     def __init__(
@@ -96,6 +102,8 @@ class MusicPipeline:
         int8: bool = False,
         compiled: bool = False,
         decode_during_tokens: bool = True,
+        codec_tf32: bool = False,
+        accelerator: Accelerator | None = None,
     ) -> None:
         if decode_steps < 1:
             raise InvalidRequest(f"decode steps must be at least 1, got {decode_steps}")
@@ -115,6 +123,8 @@ class MusicPipeline:
         self.int8 = int8
         self.compiled = compiled
         self.decode_during_tokens = decode_during_tokens
+        self.codec_tf32 = codec_tf32
+        self.accelerator = accelerator or Accelerator()
         self._lock = threading.Lock()  # one generation at a time: the models hold per-batch caches
 
     @classmethod
@@ -161,23 +171,23 @@ class MusicPipeline:
     def _need_lm(self) -> HeartMuLa:
         if self._lm is None:
             folders = self._folders()
-            make_room(self.device, weights_bytes(folders.lm, self.dtype), drop=self._codec)
+            make_room(self.device, weights_bytes(folders.lm, self.dtype), self._codec, self.accelerator)
             log.info("loading the LM from %s", folders.lm)
             self._lm = load_heartmula(folders.lm, dtype=self.dtype, device=self.device, int8=self.int8)
             self._prompts = PromptBuilder.from_folder(folders.gen, self._lm.num_codebooks)
         elif on_cpu_but_wanted_on(self.device, self._lm):
-            make_room(self.device, module_bytes(self._lm), drop=self._codec)
+            make_room(self.device, module_bytes(self._lm), self._codec, self.accelerator)
             self._lm.to(self.device)
         return self._lm
 
     def _need_codec(self) -> HeartCodec:
         if self._codec is None:
             folders = self._folders()
-            make_room(self.device, weights_bytes(folders.codec, torch.float32), drop=self._lm)
+            make_room(self.device, loaded_bytes(folders.codec, self.dtype), self._lm, self.accelerator)
             log.info("loading the codec from %s", folders.codec)
-            self._codec = load_heartcodec(folders.codec, dtype=self.dtype, device=self.device)
+            self._codec = load_heartcodec(folders.codec, dtype=self.dtype, device=self.device, tf32=self.codec_tf32)
         elif on_cpu_but_wanted_on(self.device, self._codec):
-            make_room(self.device, module_bytes(self._codec), drop=self._lm)
+            make_room(self.device, module_bytes(self._codec), self._lm, self.accelerator)
             self._codec.to(self.device)
         return self._codec
 
@@ -292,11 +302,11 @@ class MusicPipeline:
             return False
         if self.device.type == "cpu" or (self._codec is not None and not on_cpu_but_wanted_on(self.device, self._codec)):
             return True
-        codec = module_bytes(self._codec) if self._codec is not None else weights_bytes(self._folders().codec, torch.float32)
+        codec = module_bytes(self._codec) if self._codec is not None else loaded_bytes(self._folders().codec, self.dtype)
         backbone = lm.config.backbone
         rows = request.variants * (2 if request.cfg != 1.0 else 1)  # guidance doubles the rows
         slots = cache_length(prompt_length + request.kept, request.frames, backbone.max_seq_len)
-        return fits_now(self.device, codec + kv_cache_bytes(backbone, rows, slots, self.dtype))
+        return fits_now(self.device, codec + kv_cache_bytes(backbone, rows, slots, self.dtype), self.accelerator)
 
     def _song_decoder(self, seeds: list[int], cancel, on_audio: AudioCallback | None = None) -> SongDecoder:
         return SongDecoder(self._codec, seeds, steps=self.decode_steps, guidance=self.decode_guidance,
@@ -314,7 +324,7 @@ class MusicPipeline:
                 "in all, kept part included (shorten the song or the lyrics)"
             )
         prefix = None if request.prefix is None else torch.from_numpy(request.kept_codes.copy())
-        generators = [torch.Generator(device=lm.device).manual_seed(s) for s in seeds]
+        generators = [self.accelerator.generator(lm.device, s) for s in seeds]
         try:
             out = generate_tokens(
                 lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,

@@ -8,6 +8,7 @@ own module names with a `rename`/`convert` step before calling `load_state_dict_
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -102,6 +103,23 @@ def read_state_dict(folder: Path, skip: Callable[[str], bool] | None = None) -> 
     for path in checkpoint_files(folder):
         state |= read_safetensors(path, skip)
     return state
+
+
+def tensor_sizes(folder: Path, skip: Callable[[str], bool] | None = None) -> dict[str, int]:
+    """Element count of every tensor of a checkpoint folder, from the safetensors headers (no tensor is read),
+    leaving out the keys `skip` returns True for."""
+    from safetensors import SafetensorError, safe_open
+
+    sizes: dict[str, int] = {}
+    for path in checkpoint_files(folder):
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                for key in f.keys():
+                    if skip is None or not skip(key):
+                        sizes[key] = math.prod(f.get_slice(key).get_shape())
+        except (SafetensorError, OSError) as exc:
+            raise ModelNotAvailable(f"cannot read {path}: {exc}") from exc
+    return sizes
 
 
 def describe_mismatch(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..weights import load_state_dict_strict, parse_dtype, read_state_dict
+from ..weights import load_state_dict_strict, parse_dtype, read_state_dict, tensor_sizes
 from .config import HeartCodecConfig
 from .heartcodec import HeartCodec
 
@@ -104,6 +104,18 @@ def _rename(key: str) -> str:
     return key
 
 
+ESTIMATOR_PREFIX = "flow_matching.estimator."
+"""Checkpoint keys of the flow-matching estimator: the only part loaded at the requested dtype."""
+
+
+def loaded_bytes(folder: str | Path, dtype: str | torch.dtype) -> int:
+    """Bytes `load_heartcodec(folder, dtype)` puts on the device, from the checkpoint's headers alone: the keys
+    it loads (not the encoder and training state it skips), the estimator at `dtype`, the rest in float32."""
+    estimator_size = torch.empty((), dtype=parse_dtype(dtype)).element_size()
+    sizes = tensor_sizes(Path(folder), skip=is_unused)
+    return sum(n * (estimator_size if key.startswith(ESTIMATOR_PREFIX) else 4) for key, n in sizes.items())
+
+
 def build_heartcodec(config: HeartCodecConfig, device: torch.device | str = "meta") -> HeartCodec:
     """A HeartCodec with uninitialised tensors (on `meta` by default: no memory)."""
     with torch.device(device):
@@ -111,12 +123,13 @@ def build_heartcodec(config: HeartCodecConfig, device: torch.device | str = "met
 
 
 def load_heartcodec(
-    folder: str | Path, dtype: str | torch.dtype = torch.float32, device: str | torch.device = "cpu"
+    folder: str | Path, dtype: str | torch.dtype = torch.float32, device: str | torch.device = "cpu", tf32: bool = False
 ) -> HeartCodec:
     """Load an official HeartCodec folder (config.json + model.safetensors) for decoding.
 
     `dtype` applies to the flow-matching estimator (the heavy part; bfloat16 is fine on GPU); the RVQ, the
     condition projection and the SQ decoder stay float32, because the decoder rounds its input to a 1/9 grid.
+    `tf32` lets those float32 parts run in TF32 on a CUDA GPU (`HeartCodec.tf32`; off by default).
     Raises ModelNotAvailable (missing/unreadable files) or CheckpointMismatch (keys or shapes differ).
     """
     folder = Path(folder)
@@ -126,4 +139,5 @@ def load_heartcodec(
     load_state_dict_strict(model, state, dtype=torch.float32, device="cpu", source=str(folder))
     del state
     model.estimator.to(dtype=parse_dtype(dtype))  # cast before moving: the device never holds the fp32 copy
+    model.tf32 = tf32
     return model.to(device).eval()

@@ -23,6 +23,7 @@ from .config import (
     HeartCodecConfig,
 )
 from .dit import Estimator
+from .precision import codec_precision
 from .rvq import ResidualVQDecoder
 from .sq_codec import SQDecoder
 
@@ -46,6 +47,8 @@ class HeartCodec(nn.Module):
         self.cond_proj = nn.Linear(config.dim, config.dim)
         self.estimator = Estimator(config)
         self.decoder = SQDecoder(config)
+        self.tf32 = False
+        """On CUDA, run the float32 matmuls and convolutions in TF32 (`precision.py`); False keeps float32."""
 
     @property
     def sample_rate(self) -> int:
@@ -90,6 +93,7 @@ class HeartCodec(nn.Module):
             raise InvalidRequest(f"codes must lie in [0, {size}), got values from {low} to {high}")
         return codes.to(device=self.device, dtype=torch.long)
 
+    @codec_precision
     def sample_latents(
         self,
         codes: torch.Tensor,

@@ -23,7 +23,7 @@ from ..errors import CheckpointMismatch
 from ..weights import describe_mismatch, load_state_dict_strict, parse_dtype, read_state_dict
 from .config import HeartMuLaConfig
 from .llama import Transformer
-from .quantize import int8_matmul, quantize_rows, swap_int8
+from .quantize import check_int8_kernel, int8_matmul, quantize_rows, swap_int8
 
 # pick(logits (R, audio_vocab) float32, codebook index) -> codes (R,) int64, one per row.
 CodePicker = Callable[[Tensor, int], Tensor]
@@ -199,7 +199,8 @@ def load_heartmula(
     Built on `meta`, checked key for key and shape for shape against the checkpoint (CheckpointMismatch
     names what is missing, unexpected or mis-shaped), then the tensors are assigned: the model never
     sits in memory twice. Unknown flavors raise CheckpointMismatch, missing files ModelNotAvailable.
-    With `int8`, the large matrices are then quantised one by one (`HeartMuLa.quantize_int8`).
+    With `int8`, the large matrices are quantised one by one (`HeartMuLa.quantize_int8`) on the CPU, before the
+    model moves to `device`: the device never holds the full-precision matrices.
     """
     folder = Path(folder)
     dtype = parse_dtype(dtype)
@@ -210,8 +211,10 @@ def load_heartmula(
         raise CheckpointMismatch(f"{folder} does not match its config.json: {problem}")
     model.backbone.fuse_checkpoint(state, "backbone.")
     model.decoder.fuse_checkpoint(state, "decoder.")
-    load_state_dict_strict(model, state, dtype=dtype, device=device, source=str(folder))
+    load_state_dict_strict(model, state, dtype=dtype, device="cpu" if int8 else device, source=str(folder))
     del state
     if int8:
         model.quantize_int8()
+        model.to(device)
+        check_int8_kernel(model.device)
     return model

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..errors import InvalidRequest
+
 TIE_SLACK = 8
 """Ids the CPU sampler's window holds beyond the top-k, so that logits tied with the k-th largest are kept
 (the official rule). A window whose last id still ties with the k-th falls back to the whole vocabulary."""
@@ -33,19 +35,31 @@ def exponential_from_uniform(uniforms: Tensor) -> Tensor:
     return torch.log1p(-uniforms).neg().float()
 
 
+def check_generators(generators: Sequence[torch.Generator | None], device: torch.device) -> None:
+    """InvalidRequest unless every generator draws on `device` (None is torch's default generator of `device`).
+    A CPU generator with a GPU model would cost a small blocking copy per draw, 8 per frame and variant, and
+    draws other numbers than a GPU generator with the same seed: refused, not silently slow."""
+    for i, gen in enumerate(generators):
+        if gen is None:
+            continue
+        where = gen.device
+        if where.type != device.type or (device.index is not None and where.index not in (None, device.index)):
+            raise InvalidRequest(
+                f"variant {i} has a generator on {where} but the model runs on {device}: make each generator on "
+                f"the model's device, torch.Generator(device={str(device)!r}).manual_seed(seed)"
+            )
+
+
 def exponential_noise(rows: int, vocab: int, generators: Sequence[torch.Generator | None], device: torch.device) -> Tensor:
-    """q ~ Exp(1), (rows, vocab) float32; row i drawn from generators[i] (None = torch's default generator).
+    """q ~ Exp(1), (rows, vocab) float32; row i drawn from generators[i] (None = torch's default generator),
+    each on `device` (`check_generators`).
 
     Each row is its own (1, vocab) draw, the official shape, so a variant's numbers do not depend on the
     other rows of the batch.
     """
     if len(generators) != rows:
         raise ValueError(f"{len(generators)} generators for {rows} rows")
-    draws = []
-    for gen in generators:
-        where = device if gen is None else gen.device
-        draw = torch.empty((1, vocab), dtype=torch.float32, device=where).exponential_(1, generator=gen)
-        draws.append(draw.to(device, non_blocking=True))
+    draws = [torch.empty((1, vocab), dtype=torch.float32, device=device).exponential_(1, generator=gen) for gen in generators]
     return draws[0] if rows == 1 else torch.cat(draws, dim=0)
 
 
@@ -70,11 +84,13 @@ class FrameNoise:
         device: torch.device,
         uniform: bool | None = None,
     ):
-        """`uniform` None picks by device: uniforms when the device and every generator are the CPU's."""
+        """`uniform` None picks by device: uniforms on the CPU. Generators must draw on `device`
+        (`check_generators`: InvalidRequest otherwise)."""
+        check_generators(generators, device)
         self.generators = list(generators)
         self.device = device
         rows = len(self.generators)
-        on_cpu = device.type == "cpu" and all(g is None or g.device.type == "cpu" for g in self.generators)
+        on_cpu = device.type == "cpu"
         if uniform and not on_cpu:
             raise ValueError("uniform noise is the CPU generator's: it needs a CPU device and CPU generators")
         self.uniform = on_cpu if uniform is None else uniform

@@ -1,8 +1,10 @@
 """Sampling: top-k keeps ties, the exponential race is a multinomial draw, guidance, per-variant noise."""
 
+import pytest
 import torch
 
-from heartmula_core.lm.sampling import cfg_guidance, exponential_noise, sample_topk
+from heartmula_core.errors import InvalidRequest
+from heartmula_core.lm.sampling import FrameNoise, cfg_guidance, check_generators, exponential_noise, sample_topk
 
 CPU = torch.device("cpu")
 
@@ -44,3 +46,20 @@ def test_noise_rows_come_from_their_own_generator():
     assert torch.equal(batch[1:], alone)
     torch.manual_seed(5)
     assert torch.equal(exponential_noise(1, 50, [None], CPU), batch[:1])  # None: torch's default generator
+
+
+def test_a_generator_on_another_device_is_refused():
+    # On a GPU a CPU generator would mean a blocking copy per codebook draw; it is refused with what to do instead.
+    with pytest.raises(InvalidRequest, match=r"generator on cpu but the model runs on cuda:0.*torch.Generator\(device='cuda:0'\)"):
+        FrameNoise(8, 50, [torch.Generator().manual_seed(1)], torch.device("cuda:0"))
+    with pytest.raises(InvalidRequest, match="variant 1 has a generator on cuda"):
+        check_generators([torch.Generator(), _OnCuda()], torch.device("cpu"))
+    check_generators([None, torch.Generator()], torch.device("cpu"))  # None: the device's default generator
+
+
+class _OnCuda(torch.Generator):
+    """A CPU generator that says it draws on cuda:0 (a CPU-only torch cannot make a real one)."""
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cuda:0")
