@@ -46,13 +46,12 @@ def read_bandwidth(device: str | torch.device = "cpu", nbytes: int | None = None
     return matrix.numel() * matrix.element_size() / best
 
 
-def frame_weight_bytes(model: HeartMuLa) -> int:
-    """Bytes of weights one frame reads, at the dtype they are stored in (int8 matrices with their scales).
+def frame_weight_parts(model: HeartMuLa) -> tuple[int, int, int]:
+    """(bytes read once a frame, bytes read per decoder step, embedding bytes gathered), at the stored dtypes.
 
-    The backbone and the codebook-0 head once; the decoder and the backbone-to-decoder projection once per
-    decoder step (codebooks 1..7: 7 times); the audio heads once in all (step k reads head k); the embedding
-    rows gathered (the frame's 8 codes into the backbone, codes 0..6 into the decoder). The rows of a guided
-    pair read the same weights, so the count does not depend on the batch.
+    Once: the backbone, the codebook-0 head and the audio heads (step k reads head k, so all of them once in
+    all). Per decoder step (codebooks 1..7): the decoder and the backbone-to-decoder projection. Gathered: the
+    embedding rows of the frame's 8 codes into the backbone and of codes 0..6 into the decoder.
     """
     steps = model.num_codebooks - 1
     heads = model.audio_head.numel() * model.audio_head.element_size()
@@ -61,8 +60,14 @@ def frame_weight_bytes(model: HeartMuLa) -> int:
     once = weight_bytes(model.backbone) + weight_bytes(model.codebook0_head) + heads
     per_step = weight_bytes(model.decoder) + weight_bytes(model.projection)
     row = model.audio_embeddings.weight[0]
-    gathered = (model.num_codebooks + steps) * row.numel() * row.element_size()
-    return once + steps * per_step + gathered
+    return once, per_step, (model.num_codebooks + steps) * row.numel() * row.element_size()
+
+
+def frame_weight_bytes(model: HeartMuLa) -> int:
+    """Bytes of weights one frame reads (`frame_weight_parts`; int8 matrices count with their scales). The rows
+    of a guided pair read the same weights, so the count does not depend on the batch."""
+    once, per_step, gathered = frame_weight_parts(model)
+    return once + (model.num_codebooks - 1) * per_step + gathered
 
 
 def cache_bytes(config: LlamaConfig, rows: int, slots: int, itemsize: int) -> int:

@@ -2,7 +2,7 @@
 
 Each part of the engine measures itself in its own `benchmarks/bench_<part>.py` (functions returning rows,
 one dict per line of the table); this script only picks the parts and prints one table per part (bandwidth,
-LM, weights, song, codec, style, stream), each with only the columns its rows fill. The LM rows carry the
+LM, matmuls, weights, song, codec, style, stream), each with only the columns its rows fill. The LM rows carry the
 official algorithm timed in the same run and the floor set by the measured weight-read bandwidth.
 """
 
@@ -19,6 +19,7 @@ import torch  # noqa: E402
 
 from benchmarks.bench_codec import codec_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
+from benchmarks.bench_matmul import matmul_rows  # noqa: E402
 from benchmarks.bench_pipeline import pipeline_rows  # noqa: E402
 from benchmarks.bench_profile import profile_rows  # noqa: E402
 from benchmarks.bench_quant import quant_rows  # noqa: E402
@@ -65,6 +66,7 @@ def main() -> None:
     bandwidth = read_bandwidth(args.device)  # with the thread count just set: the LM rows' floors divide by it
     rows = [bandwidth_row(args.device, bandwidth)]
     rows += lm_rows(configs, args.device, args.quick, args.compile, bandwidth)
+    rows += matmul_rows(configs, args.device, bandwidth)  # CPU: the wall, or a kernel short of it?
     if args.int8:
         full = [] if "full" in configs else ["full"]
         rows += quant_rows(configs + full, args.device, args.quick, bandwidth)
