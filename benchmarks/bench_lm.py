@@ -162,7 +162,8 @@ def lm_rows(
 ) -> list[dict]:
     """Per config: the official algorithm and ours (eager, and compiled when asked), timed in turns in this run.
 
-    Columns: ms/frame; the official path's ms/frame from this run and the speed-up over it; the stored
+    Columns: ms/frame; the official path's ms/frame from this run and the speed-up over it (in wall and in
+    process CPU time: on a shared machine the CPU time moves less with the load); the stored
     official figure (timing.json: another machine, another day) and the ratio to it; the weight and KV cache
     bytes a frame reads, the floor they imply at `bandwidth` (bytes/s; measured here when None) and
     floor / measured. `frames` (default 41, 11 when `quick`) are timed per generation.
@@ -195,7 +196,7 @@ def lm_rows(
             # ours reads the filled slots: those of the middle timed frame
             "eager": frame_cache_bytes(model, 2, prompt.length + frames // 2, whole_decoder=False),
         }
-        reference = timings[OFFICIAL_PATH].ms
+        reference, reference_cpu = timings[OFFICIAL_PATH].ms, timings[OFFICIAL_PATH].cpu_ms
         stored_ms = stored.get(config, {}).get("s_per_frame", 0) * 1000
         for step, timing in timings.items():
             rows.append({
@@ -211,6 +212,7 @@ def lm_rows(
                 "RTF": round(timing.ms / FRAME_MS, 4),
                 "official path ms/frame": round(reference, 2),
                 "speed-up": "" if step == OFFICIAL_PATH else f"{reference / timing.ms:.1f}x",
+                "speed-up (cpu)": "" if step == OFFICIAL_PATH else f"{reference_cpu / timing.cpu_ms:.1f}x",
                 "stored official ms/frame": round(stored_ms, 1) if stored_ms else "",
                 "stored / this": f"{stored_ms / timing.ms:.1f}x" if stored_ms else "",
                 **floor_columns(weights, caches.get(step, caches["eager"]), bandwidth, timing.ms),
