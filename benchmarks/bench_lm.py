@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benchmarks.floor import frame_cache_bytes, frame_weight_bytes, floor_columns, read_bandwidth
+from benchmarks.floor import floor_columns, frame_cache_bytes, frame_weight_bytes, read_bandwidth
 from benchmarks.official_lm import official_generate, official_path_model
-from heartmula_core.config import CODEC_CODEBOOK_SIZE, FLAVORS, FRAME_MS, HeartMuLaConfig, LlamaConfig
-from heartmula_core.generation import generate_tokens
-from heartmula_core.heartmula import HeartMuLa, build_heartmula, load_heartmula
-from heartmula_core.prompting import Prompt, PromptBuilder
+from heartmula_core.lm.config import CODEC_CODEBOOK_SIZE, FLAVORS, FRAME_MS, HeartMuLaConfig, LlamaConfig
+from heartmula_core.lm.generation import generate_tokens
+from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula, load_heartmula
+from heartmula_core.lm.prompting import Prompt, PromptBuilder
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula"
 MEDIUM_BACKBONE = LlamaConfig(

@@ -20,8 +20,8 @@ from torch import Tensor
 
 from benchmarks.bench_lm import build
 from benchmarks.floor import read_bandwidth
-from heartmula_core.heartmula import HeartMuLa
-from heartmula_core.llama import Transformer
+from heartmula_core.lm.heartmula import HeartMuLa
+from heartmula_core.lm.llama import Transformer
 
 ROWS = 2  # one variant with guidance
 REPEATS = 7

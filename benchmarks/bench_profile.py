@@ -26,10 +26,10 @@ from benchmarks.bench_lm import build
 from benchmarks.floor import cache_bytes, frame_weight_bytes, frame_weight_parts
 from heartmula_core.codec.checkpoint import build_heartcodec
 from heartmula_core.codec.config import FRAME_RATE, HOP_CODES, HeartCodecConfig
-from heartmula_core.config import FLAVORS, FRAME_MS, HeartMuLaConfig
-from heartmula_core.generation import generate_tokens
-from heartmula_core.heartmula import build_heartmula
-from heartmula_core.prompting import PromptBuilder
+from heartmula_core.lm.config import FLAVORS, FRAME_MS, HeartMuLaConfig
+from heartmula_core.lm.generation import generate_tokens
+from heartmula_core.lm.heartmula import build_heartmula
+from heartmula_core.lm.prompting import PromptBuilder
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula"
 H100_BYTES_PER_S = 3.35e12

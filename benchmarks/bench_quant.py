@@ -11,17 +11,18 @@ Random-weight models (tiny, medium) have nearly flat logits, which makes this a 
 model's peaked distributions leave fewer near-ties for the rounding to flip.
 `full` is the 3B layout built on `meta` (no weights needed): only its memory is reported.
 """
+
 from __future__ import annotations
 
 import torch
 
 from benchmarks.bench_lm import REPEATS, build, golden_prompt, ours, time_interleaved
 from benchmarks.floor import floor_columns, frame_cache_bytes, frame_weight_bytes, read_bandwidth
-from heartmula_core.config import FLAVORS, HeartMuLaConfig
-from heartmula_core.generation import FramePicker, generate_tokens, prefill
-from heartmula_core.heartmula import HeartMuLa, build_heartmula
-from heartmula_core.prompting import Prompt
-from heartmula_core.quantize import quantize_int8, weight_bytes
+from heartmula_core.lm.config import FLAVORS, HeartMuLaConfig
+from heartmula_core.lm.generation import FramePicker, generate_tokens, prefill
+from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula
+from heartmula_core.lm.prompting import Prompt
+from heartmula_core.lm.quantize import quantize_int8, weight_bytes
 
 
 @torch.inference_mode()

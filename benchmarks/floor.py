@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from heartmula_core.config import LlamaConfig
-from heartmula_core.heartmula import HeartMuLa
-from heartmula_core.quantize import weight_bytes
+from heartmula_core.lm.config import LlamaConfig
+from heartmula_core.lm.heartmula import HeartMuLa
+from heartmula_core.lm.quantize import weight_bytes
 
 PROBE_BYTES = {"cpu": 256 * 2**20, "cuda": 2 * 2**30}
 """Matrix sizes for the probe: 8x a 32 MB L3 on the CPU, 30x an H100/H200's L2."""

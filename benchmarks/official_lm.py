@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from heartmula_core.generation import prefill
-from heartmula_core.heartmula import HeartMuLa, build_heartmula
-from heartmula_core.llama import Attention
-from heartmula_core.prompting import Prompt
-from heartmula_core.sampling import cfg_guidance, exponential_noise, sample_topk
+from heartmula_core.lm.generation import prefill
+from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula
+from heartmula_core.lm.llama import Attention
+from heartmula_core.lm.prompting import Prompt
+from heartmula_core.lm.sampling import cfg_guidance, exponential_noise, sample_topk
 
 
 class FullCacheAttention(nn.Module):

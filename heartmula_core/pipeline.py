@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .catalogue import DEFAULT_STYLE
+from .hub.catalogue import DEFAULT_STYLE
 from .errors import Cancelled, InvalidRequest, ModelNotAvailable
 from .hub import Catalogue, MusicModels
 from .memory import (
@@ -68,7 +68,7 @@ class MusicPipeline:
         catalogue: resolves `style_model` (and its companions) when it is a name; None = a default one.
         style_cache_dir: optional folder for an on-disk cache of reference embeddings.
         style_max_seconds: longest reference recording accepted.
-        int8: load the LM with int8 weights (`quantize.py`: about half the memory of bfloat16).
+        int8: load the LM with int8 weights (`lm/quantize.py`: about half the memory of bfloat16).
         compiled: compile the LM's frame step (`generation.FrameSteps`): slower first song, faster later ones.
         decode_during_tokens: decode each codec window while the LM runs, as soon as its codes are final
             (when the codec fits beside the LM); False decodes every window after the LM.
@@ -114,7 +114,7 @@ class MusicPipeline:
     def from_loaded(cls, lm, codec, gen: Path, **kwargs) -> MusicPipeline:
         """A pipeline around models already in memory (benchmarks with random weights, or a caller sharing
         them). It has no folders to load from, so after `unload()` it cannot generate again."""
-        from .prompting import PromptBuilder
+        from .lm.prompting import PromptBuilder
 
         param = next(lm.parameters())
         pipe = cls(None, device=param.device, dtype=param.dtype, **kwargs)
@@ -158,8 +158,8 @@ class MusicPipeline:
     def _need_lm(self):
         if self._lm is None:
             folders = self._folders()
-            from .heartmula import load_heartmula
-            from .prompting import PromptBuilder
+            from .lm.heartmula import load_heartmula
+            from .lm.prompting import PromptBuilder
 
             make_room(self.device, weights_bytes(folders.lm, self.dtype), drop=self._codec)
             log.info("loading the LM from %s", folders.lm)
@@ -298,7 +298,7 @@ class MusicPipeline:
         if self.device.type == "cpu" or (self._codec is not None and not on_cpu_but_wanted_on(self.device, self._codec)):
             return True
         codec = module_bytes(self._codec) if self._codec is not None else weights_bytes(self._folders().codec, torch.float32)
-        from .generation import cache_length
+        from .lm.generation import cache_length
 
         backbone = lm.config.backbone
         rows = request.variants * (2 if request.cfg != 1.0 else 1)  # guidance doubles the rows
@@ -313,7 +313,7 @@ class MusicPipeline:
         self, lm, prompt, request: MusicRequest, seeds: list[int], report, cancel, style: torch.Tensor | None,
         on_frame=None,
     ) -> list[np.ndarray]:
-        from .generation import generate_tokens
+        from .lm.generation import generate_tokens
 
         context = lm.config.backbone.max_seq_len
         if prompt.length + request.frames > context:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import CODEC_CODEBOOK_SIZE
-from .config import FRAME_RATE_HZ as FRAME_RATE
+from .lm.config import CODEC_CODEBOOK_SIZE
+from .lm.config import FRAME_RATE_HZ as FRAME_RATE
 from .errors import InvalidRequest
 
 STYLE_DIM = 512  # MuQ-MuLan latent width; the LM reads it through muq_linear (HeartMuLaConfig.muq_dim)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from heartmula_core.catalogue import folder_size, get_entry, human_size
+from heartmula_core.hub.catalogue import folder_size, get_entry, human_size
 
 if TYPE_CHECKING:
     from heartmula_core.hub import Catalogue

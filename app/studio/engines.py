@@ -151,7 +151,7 @@ class PipelineMusicMaker:
         """The pipeline for LM `variant`. Models are never downloaded here: that is the Models tab's job."""
         with self._lock:
             if variant not in self._pipelines:
-                from heartmula_core.catalogue import DEFAULT_STYLE  # Settings.style_dir names a folder for it
+                from heartmula_core.hub.catalogue import DEFAULT_STYLE  # Settings.style_dir names a folder for it
 
                 pipeline_mod = load_layer("heartmula_core.pipeline", "Making music")
                 catalogue = self.catalogue()
@@ -186,7 +186,7 @@ class PipelineMusicMaker:
         style_text = settings.style_text.strip()
         style_audio = settings.style_audio or None
         if (style_audio or style_text) and settings.style_strength > 0:
-            from heartmula_core.catalogue import DEFAULT_STYLE
+            from heartmula_core.hub.catalogue import DEFAULT_STYLE
 
             self.catalogue().resolve(DEFAULT_STYLE, download=False)
         return request_mod.MusicRequest(

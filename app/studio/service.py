@@ -233,7 +233,7 @@ class Studio:
 
     def model_status(self) -> list[Any]:
         """Every catalogue entry: present / partial / missing, where, and its size."""
-        from heartmula_core.catalogue import CATALOGUE
+        from heartmula_core.hub.catalogue import CATALOGUE
 
         catalogue = self.music.catalogue()
         return [catalogue.status(name) for name in CATALOGUE]

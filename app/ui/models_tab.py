@@ -40,7 +40,7 @@ class ModelsTab:
 
 def build(studio: Studio) -> ModelsTab:
     """Lay out the Models & Settings tab (inside an open `gr.Tab`)."""
-    from heartmula_core.catalogue import CATALOGUE
+    from heartmula_core.hub.catalogue import CATALOGUE
 
     settings = studio.settings
     gr.Markdown("### Models")
@@ -67,7 +67,7 @@ def build(studio: Studio) -> ModelsTab:
 
 
 def model_rows(studio: Studio) -> list[list[Any]]:
-    from heartmula_core.catalogue import human_size
+    from heartmula_core.hub.catalogue import human_size
 
     return [
         [s.entry.name, s.entry.description, s.state, human_size(s.size_bytes) if s.size_bytes else "",

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..catalogue import CATALOGUE, DEFAULT_CODEC, DEFAULT_GEN, DEFAULT_LM
+    from ..hub.catalogue import CATALOGUE, DEFAULT_CODEC, DEFAULT_GEN, DEFAULT_LM
 
     defaults = (DEFAULT_LM, DEFAULT_GEN, DEFAULT_CODEC)
     parser = sub.add_parser(
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..catalogue import get_entry, with_companions
+    from ..hub.catalogue import get_entry, with_companions
     from ..hub import Catalogue
 
     names = with_companions(args.names)

@@ -11,7 +11,7 @@ from ._models_args import add_catalogue_args, make_catalogue
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..catalogue import DEFAULT_STYLE
+    from ..hub.catalogue import DEFAULT_STYLE
 
     parser = sub.add_parser(
         "embed",

@@ -15,7 +15,7 @@ from ._models_args import add_catalogue_args, make_catalogue
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..catalogue import CODEC_VARIANTS, DEFAULT_CODEC, DEFAULT_LM, DEFAULT_STYLE, LM_VARIANTS
+    from ..hub.catalogue import CODEC_VARIANTS, DEFAULT_CODEC, DEFAULT_LM, DEFAULT_STYLE, LM_VARIANTS
     from ..request import (
         AUDIO_FORMATS, DEFAULT_CFG, DEFAULT_TEMPERATURE, DEFAULT_TOPK, MAX_STYLE_STRENGTH, MAX_VARIANTS,
     )

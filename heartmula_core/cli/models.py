@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..catalogue import CATALOGUE, human_size
+    from ..hub.catalogue import CATALOGUE, human_size
 
     catalogue = make_catalogue(args)
     rows = [("name", "state", "size", "licence", "repository", "where")]

@@ -88,10 +88,10 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..config import FRAME_MS, HeartMuLaConfig
-    from ..generation import check_length, generate_tokens
-    from ..heartmula import load_heartmula
-    from ..prompting import PromptBuilder
+    from ..lm.config import FRAME_MS, HeartMuLaConfig
+    from ..lm.generation import check_length, generate_tokens
+    from ..lm.heartmula import load_heartmula
+    from ..lm.prompting import PromptBuilder
 
     config = HeartMuLaConfig.from_folder(args.lm)
     prompt = PromptBuilder.from_folder(args.gen, config.audio_num_codebooks).build(args.tags, lyrics)

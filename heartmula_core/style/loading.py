@@ -4,7 +4,7 @@ The MuQ-MuLan folder holds config.json and ALL the weights. Its config names two
 config files are still needed (the audio tower's holds the mel statistics and conformer sizes; the text
 model's folder holds the XLM-R config and tokenizer). A name is looked up as an absolute path, next to
 the MuQ-MuLan folder (relative to its parent, as the official package resolves it from its working
-directory), then through the model catalogue (`hub.py`, which downloads the small config/tokenizer
+directory), then through the model catalogue (`hub/resolver.py`, which downloads the small config/tokenizer
 repositories when allowed) or, for names it does not list, the Hugging Face cache. Weights in the sub-model folders are never read: the
 official package overwrites them with MuQ-MuLan's fine-tuned copies.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..catalogue import CATALOGUE, CatalogueEntry, Kind
+from ..hub.catalogue import CATALOGUE, CatalogueEntry, Kind
 from ..errors import ModelNotAvailable
 from ..hub import Catalogue
 from ..weights import load_state_dict_strict, parse_dtype

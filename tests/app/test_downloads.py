@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.studio.downloads import Download, DownloadMeter, repo_cache_folder
-from heartmula_core.catalogue import get_entry
+from heartmula_core.hub.catalogue import get_entry
 from heartmula_core.errors import ModelNotAvailable
 from heartmula_core.hub import Catalogue
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from heartmula_core.heartmula import HeartMuLa, load_heartmula
-from heartmula_core.prompting import Prompt, PromptBuilder
+from heartmula_core.lm.heartmula import HeartMuLa, load_heartmula
+from heartmula_core.lm.prompting import Prompt, PromptBuilder
 
 
 @pytest.fixture(scope="module", autouse=False)

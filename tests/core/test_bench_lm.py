@@ -14,10 +14,10 @@ from benchmarks.bench_quant import quant_rows
 from benchmarks.floor import bandwidth_row, frame_cache_bytes, frame_weight_bytes, read_bandwidth
 from benchmarks.official_lm import official_generate, official_path_model
 from benchmarks.run import print_tables
-from heartmula_core.config import HeartMuLaConfig
-from heartmula_core.generation import generate_tokens
-from heartmula_core.heartmula import build_heartmula, load_heartmula
-from heartmula_core.quantize import quantize_int8
+from heartmula_core.lm.config import HeartMuLaConfig
+from heartmula_core.lm.generation import generate_tokens
+from heartmula_core.lm.heartmula import build_heartmula, load_heartmula
+from heartmula_core.lm.quantize import quantize_int8
 
 SMALL_PROBE = 4 * 2**20  # a quick bandwidth probe: the tests check the table, not the machine
 

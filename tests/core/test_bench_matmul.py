@@ -4,7 +4,7 @@ import torch
 
 from benchmarks.bench_matmul import frame_matrices, matmul_rows
 from benchmarks.floor import frame_weight_bytes
-from heartmula_core.heartmula import load_heartmula
+from heartmula_core.lm.heartmula import load_heartmula
 
 
 def test_the_chain_reads_every_frame_weight_except_the_gathered_embeddings(heartmula_ref):

@@ -9,7 +9,7 @@ the compile cost of the suite to about a minute; the compile cache makes later r
 import numpy as np
 import torch
 
-from heartmula_core.generation import generate_tokens
+from heartmula_core.lm.generation import generate_tokens
 
 from .heartmula_support import one_thread, sharp  # noqa: F401 (fixtures)
 

@@ -9,10 +9,10 @@ import threading
 import pytest
 import torch
 
-from heartmula_core.config import HeartMuLaConfig
+from heartmula_core.lm.config import HeartMuLaConfig
 from heartmula_core.errors import Cancelled, InvalidRequest
-from heartmula_core.generation import cache_length, generate_tokens
-from heartmula_core.heartmula import HeartMuLa, build_heartmula
+from heartmula_core.lm.generation import cache_length, generate_tokens
+from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula
 
 from .heartmula_support import one_thread, sharp, tiny  # noqa: F401 (fixtures)
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from heartmula_core.config import FLAVORS, HeartMuLaConfig
-from heartmula_core.heartmula import build_heartmula
+from heartmula_core.lm.config import FLAVORS, HeartMuLaConfig
+from heartmula_core.lm.heartmula import build_heartmula
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from heartmula_core.generation import FramePicker, generate_tokens
+from heartmula_core.lm.generation import FramePicker, generate_tokens
 
 from .heartmula_support import one_thread, sharp, tiny  # noqa: F401 (fixtures)
 

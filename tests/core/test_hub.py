@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from heartmula_core.catalogue import CATALOGUE, find_problem, get_entry, with_companions
+from heartmula_core.hub.catalogue import CATALOGUE, find_problem, get_entry, with_companions
 from heartmula_core.errors import InvalidRequest, ModelNotAvailable
 from heartmula_core.hub import Catalogue, Source, check_disk_space, download_error
 

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from heartmula_core.config import FLAVORS, LlamaConfig
-from heartmula_core.llama import Transformer, attend, llama3_inv_freq
+from heartmula_core.lm.config import FLAVORS, LlamaConfig
+from heartmula_core.lm.llama import Transformer, attend, llama3_inv_freq
 
 from .heartmula_support import one_thread  # noqa: F401 (fixture)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from heartmula_core.errors import InvalidRequest, ModelNotAvailable
-from heartmula_core.prompting import PromptBuilder
+from heartmula_core.lm.prompting import PromptBuilder
 
 
 @pytest.fixture(scope="module")

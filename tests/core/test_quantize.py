@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from heartmula_core.config import FLAVORS, HeartMuLaConfig
-from heartmula_core.generation import generate_tokens
-from heartmula_core.heartmula import build_heartmula, load_heartmula
-from heartmula_core.quantize import Int8Linear, int8_matmul, quantize_int8, quantize_rows, weight_bytes
+from heartmula_core.lm.config import FLAVORS, HeartMuLaConfig
+from heartmula_core.lm.generation import generate_tokens
+from heartmula_core.lm.heartmula import build_heartmula, load_heartmula
+from heartmula_core.lm.quantize import Int8Linear, int8_matmul, quantize_int8, quantize_rows, weight_bytes
 
 from .heartmula_support import one_thread, sharp  # noqa: F401 (fixtures)
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from heartmula_core.sampling import cfg_guidance, exponential_noise, sample_topk
+from heartmula_core.lm.sampling import cfg_guidance, exponential_noise, sample_topk
 
 CPU = torch.device("cpu")
 

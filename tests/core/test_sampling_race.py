@@ -2,8 +2,8 @@
 
 import torch
 
-from heartmula_core.generation import FramePicker
-from heartmula_core.sampling import FrameNoise, exponential_noise, sample_topk
+from heartmula_core.lm.generation import FramePicker
+from heartmula_core.lm.sampling import FrameNoise, exponential_noise, sample_topk
 
 CPU = torch.device("cpu")
 VOCAB = 8197

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from heartmula_core.sampling import TIE_SLACK, exponential_from_uniform, sample_topk, sample_topk_uniform
+from heartmula_core.lm.sampling import TIE_SLACK, exponential_from_uniform, sample_topk, sample_topk_uniform
 
 
 def reference(logits: torch.Tensor, topk: int, temperature: float, uniforms: torch.Tensor) -> torch.Tensor:

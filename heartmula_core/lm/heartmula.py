@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..errors import CheckpointMismatch
+from ..weights import describe_mismatch, load_state_dict_strict, parse_dtype, read_state_dict
 from .config import HeartMuLaConfig
-from .errors import CheckpointMismatch
 from .llama import Transformer
 from .quantize import int8_matmul
-from .weights import describe_mismatch, load_state_dict_strict, parse_dtype, read_state_dict
 
 # pick(logits (R, audio_vocab) float32, codebook index) -> codes (R,) int64, one per row.
 CodePicker = Callable[[Tensor, int], Tensor]

@@ -11,7 +11,7 @@ HeartMuLa README uses:
     ├── tokenizer.json           (HeartMuLaGen)
     └── gen_config.json          (HeartMuLaGen)
 
-Resolving and downloading live in `hub.py`; this module is data and the completeness check only.
+Resolving and downloading live in `resolver.py`; this module is data and the completeness check only.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .errors import InvalidRequest, ModelNotAvailable
+from ..errors import InvalidRequest, ModelNotAvailable
 
 
 class Kind(str, Enum):
@@ -202,7 +202,7 @@ def find_problem(entry: CatalogueEntry, folder: Path) -> str | None:
         return None
     if entry.weights is Weights.SAFETENSORS_OR_BIN and (folder / PYTORCH_BIN).is_file():
         return None
-    from .weights import checkpoint_files  # imports torch: keep `--help` and `models` listing cheap
+    from ..weights import checkpoint_files  # imports torch: keep `--help` and `models` listing cheap
 
     try:
         checkpoint_files(folder)

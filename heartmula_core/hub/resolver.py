@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from ..errors import InvalidRequest, ModelNotAvailable
 from .catalogue import (
     CATALOGUE,
     DEFAULT_CODEC,
@@ -40,21 +41,10 @@ from .catalogue import (
     human_size,
 )
 from .download_errors import check_disk_space, download_error, hub_errors, offline_message
-from .errors import InvalidRequest, ModelNotAvailable
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "CATALOGUE",
-    "Catalogue",
-    "DownloadPlan",
-    "EntryStatus",
-    "MusicModels",
-    "Resolved",
-    "Source",
-    "check_disk_space",
-    "download_error",
-]
+__all__ = ["Catalogue", "DownloadPlan", "EntryStatus", "MusicModels", "Resolved", "Source"]
 
 RemoteSizes = Callable[[str], Mapping[str, int]]
 """repo id -> {path of each file in the repository: its size in bytes}."""

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..errors import Cancelled, InvalidRequest
 from .config import CODEC_CODEBOOK_SIZE
-from .errors import Cancelled, InvalidRequest
 from .heartmula import HeartMuLa
 from .prompting import Prompt
 from .sampling import FrameNoise, cfg_guidance, sample_topk, sample_topk_uniform

@@ -8,8 +8,8 @@ import importlib
 import shutil
 from pathlib import Path
 
+from ..errors import ModelNotAvailable
 from .catalogue import CatalogueEntry, human_size
-from .errors import ModelNotAvailable
 
 # Room left on the disk after a download, so a model never fills it to the last byte.
 DISK_HEADROOM_BYTES = 256 * 1024**2

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..errors import InvalidRequest, ModelNotAvailable
 from .config import GenConfig
-from .errors import InvalidRequest, ModelNotAvailable
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointMismatch, ModelNotAvailable
+from ..errors import CheckpointMismatch, ModelNotAvailable
 
 CONFIG_FILE = "config.json"
 GEN_CONFIG_FILE = "gen_config.json"
