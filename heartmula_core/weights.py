@@ -64,19 +64,29 @@ def checkpoint_files(folder: Path) -> list[Path]:
     raise ModelNotAvailable(f"no {SAFETENSORS_FILE} or {SAFETENSORS_INDEX} in {folder}")
 
 
-def read_state_dict(folder: Path, skip: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:
-    """Read every tensor of a checkpoint folder onto the CPU, leaving out the keys `skip` returns True for."""
+def read_safetensors(path: Path, skip: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:
+    """Read the tensors of one safetensors file onto the CPU, leaving out the keys `skip` returns True for.
+
+    Unread keys cost nothing: safetensors reads each tensor on demand.
+    """
     from safetensors import SafetensorError, safe_open
 
     state: dict[str, torch.Tensor] = {}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            for key in f.keys():
+                if skip is None or not skip(key):
+                    state[key] = f.get_tensor(key)
+    except (SafetensorError, OSError) as exc:
+        raise ModelNotAvailable(f"cannot read {path}: {exc}") from exc
+    return state
+
+
+def read_state_dict(folder: Path, skip: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:
+    """Read every tensor of a checkpoint folder onto the CPU, leaving out the keys `skip` returns True for."""
+    state: dict[str, torch.Tensor] = {}
     for path in checkpoint_files(folder):
-        try:
-            with safe_open(str(path), framework="pt", device="cpu") as f:
-                for key in f.keys():
-                    if skip is None or not skip(key):
-                        state[key] = f.get_tensor(key)
-        except (SafetensorError, OSError) as exc:
-            raise ModelNotAvailable(f"cannot read {path}: {exc}") from exc
+        state |= read_safetensors(path, skip)
     return state
 
 

@@ -21,3 +21,9 @@ def heartmula_ref() -> Path:
 def muq_ref() -> Path:
     """tests/fixtures/muq_mulan: tiny/ (three-repo layout), golden_tiny.npz, manifest-large.json."""
     return MUQ_REF
+
+
+@pytest.fixture(scope="session")
+def encoder_ref() -> Path:
+    """tests/fixtures/heartcodec_encoder: the tiny encoder, the partial-RoPE query, goldens and manifest."""
+    return FIXTURES / "heartcodec_encoder"

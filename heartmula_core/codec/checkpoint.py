@@ -13,7 +13,7 @@ What happens to the checkpoint's keys:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -60,6 +60,20 @@ def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return v * (g / v.norm(dim=tuple(range(1, v.dim())), keepdim=True))
 
 
+def fold_weight_norm_pairs(
+    halves: Mapping[str, Mapping[str, torch.Tensor]], rename: Callable[[str], str]
+) -> dict[str, torch.Tensor]:
+    """{module: {"0": g, "1": v}} -> {rename(module.weight): folded weight}. Half a pair keeps its official
+    names, so the strict check reports it."""
+    out: dict[str, torch.Tensor] = {}
+    for module, parts in halves.items():
+        if parts.keys() == {"0", "1"}:
+            out[rename(module + ".weight")] = fold_weight_norm(parts["0"], parts["1"])
+        else:
+            out.update({f"{module}.parametrizations.weight.original{i}": t for i, t in parts.items()})
+    return out
+
+
 def checkpoint_to_model_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Official HeartCodec state dict -> ours. Unused keys are dropped; anything unrecognised is kept under
     its own name so the strict check reports it."""
@@ -75,11 +89,7 @@ def checkpoint_to_model_state(state: Mapping[str, torch.Tensor]) -> dict[str, to
             halves.setdefault(match[1], {})[match[2]] = tensor
         else:
             out[_rename(key)] = tensor
-    for module, parts in halves.items():
-        if parts.keys() == {"0", "1"}:
-            out[_rename(module + ".weight")] = fold_weight_norm(parts["0"], parts["1"])
-        else:  # half a pair: leave it visible to the strict check
-            out.update({f"{module}.parametrizations.weight.original{i}": t for i, t in parts.items()})
+    out |= fold_weight_norm_pairs(halves, _rename)
     stackable = len({tuple(t.shape) for t in codebooks.values()}) == 1
     if stackable and sorted(codebooks) == list(range(len(codebooks))):
         out["quantizer.codebooks"] = torch.cat([codebooks[i] for i in range(len(codebooks))])  # (Q, size, cdim)

@@ -112,14 +112,18 @@ class ConformerEncoder(nn.Module):
         self.layers = nn.ModuleList([ConformerLayer(cfg) for _ in range(cfg.encoder_depth)])
         self.layer_norm = nn.LayerNorm(cfg.encoder_dim, eps=cfg.layer_norm_eps)
 
+    def rotary(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, sin) tables (T, head_dim) for x (B, T, D), in x's dtype and on its device."""
+        cos, sin = rotary_tables(x.shape[1], self.cfg.head_dim, self.cfg.rotary_base, x.device)
+        return cos.to(x.dtype), sin.to(x.dtype)
+
     def forward(self, x: torch.Tensor, hidden_states: list[torch.Tensor] | None = None) -> torch.Tensor:
         """(B, T, D) -> (B, T, D), the final LayerNorm applied.
 
         If `hidden_states` is a list, it receives the official `hidden_states` tuple: the input, each
         layer's output, and (instead of the last layer's raw output) the final LayerNormed output.
         """
-        cos, sin = rotary_tables(x.shape[1], self.cfg.head_dim, self.cfg.rotary_base, x.device)
-        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        cos, sin = self.rotary(x)
         for layer in self.layers:
             if hidden_states is not None:
                 hidden_states.append(x)
@@ -128,3 +132,14 @@ class ConformerEncoder(nn.Module):
         if hidden_states is not None:
             hidden_states.append(x)
         return x
+
+    def layer_outputs(self, x: torch.Tensor, count: int) -> list[torch.Tensor]:
+        """(B, T, D) -> [input, output of layer 1, ..., output of layer `count`], each (B, T, D).
+
+        The first `count` + 1 entries of the official `hidden_states`, without running the later layers.
+        """
+        cos, sin = self.rotary(x)
+        outputs = [x]
+        for layer in self.layers[:count]:
+            outputs.append(layer(outputs[-1], cos, sin))
+        return outputs

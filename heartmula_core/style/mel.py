@@ -58,6 +58,11 @@ class MelFrontEnd(nn.Module):
 
     def decibels(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) waveform -> (B, n_mels, L // hop) mel power in dB, the last STFT frame dropped."""
+        # MuQ drops the frame centred past the end so 10 s gives exactly 1000 frames.
+        return self.all_decibels(wave)[..., :-1]
+
+    def all_decibels(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, L) waveform -> (B, n_mels, 1 + L // hop) mel power in dB, every centred STFT frame."""
         wave = wave.float()  # a float64 STFT would move the result; the official path is float32
         window, fbank = self.tables(wave.device)
         spec = torch.stft(
@@ -74,9 +79,7 @@ class MelFrontEnd(nn.Module):
         )  # (B, n_fft // 2 + 1, 1 + L // hop)
         power = spec.abs().pow(2.0)
         mel = torch.matmul(power.transpose(-1, -2), fbank).transpose(-1, -2)  # (B, n_mels, frames)
-        db = 10.0 * torch.log10(torch.clamp(mel, min=AMIN))
-        # MuQ drops the frame centred past the end so 10 s gives exactly 1000 frames.
-        return db[..., :-1]
+        return 10.0 * torch.log10(torch.clamp(mel, min=AMIN))
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         return (self.decibels(wave) - self.cfg.mel_mean) / self.cfg.mel_std
