@@ -248,6 +248,8 @@ class MusicPipeline:
         seed = request.seed if request.seed is not None else random_seed()
         request = replace(request, seed=seed)
         seeds = [variant_seed(seed, i) for i in range(request.variants)]
+        # A continuation decodes every variant with the parent's seed, so the kept windows come out as before.
+        decode_seeds = seeds if request.decode_seed is None else [request.decode_seed] * request.variants
         report = Reporter(progress)
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -268,7 +270,7 @@ class MusicPipeline:
                 early = self._codec_beside_lm(lm, prompt.length, request)
                 if early:
                     self._need_codec()
-            songs = self._song_decoder(seeds, cancel, on_audio) if early else None
+            songs = self._song_decoder(decode_seeds, cancel, on_audio) if early else None
             with timed(timings, "tokens"):
                 report.begin(Phase.TOKENS)
                 on_frame = songs.on_frame if songs is not None else None
@@ -279,7 +281,7 @@ class MusicPipeline:
                 report(Phase.LOADING, 2, 2, TOKENS_SHARE)
             with timed(timings, "decoding"):
                 report.begin(Phase.DECODING)
-                songs = songs or self._song_decoder(seeds, cancel, on_audio)
+                songs = songs or self._song_decoder(decode_seeds, cancel, on_audio)
                 audio = songs.finish(tokens, report.decoding())
             # Windows decoded between LM frames are decoding time, not token time.
             timings["tokens"] -= songs.early_seconds
@@ -287,7 +289,7 @@ class MusicPipeline:
             _check(cancel)  # a cancel from the last chunk's callback still means no result
         timings["total"] = time.perf_counter() - start
         report(Phase.DONE, 1, 1, 1.0)
-        return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request)
+        return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request, decode_seeds)
 
     def _codec_beside_lm(self, lm, prompt_length: int, request: MusicRequest) -> bool:
         """Whether windows can be decoded while the LM runs: always on the CPU; on a GPU only when the codec is
@@ -302,7 +304,7 @@ class MusicPipeline:
 
         backbone = lm.config.backbone
         rows = request.variants * (2 if request.cfg != 1.0 else 1)  # guidance doubles the rows
-        slots = cache_length(prompt_length, request.frames, backbone.max_seq_len)
+        slots = cache_length(prompt_length + request.kept, request.frames, backbone.max_seq_len)
         return fits_now(self.device, codec + kv_cache_bytes(backbone, rows, slots, self.dtype))
 
     def _song_decoder(self, seeds: list[int], cancel, on_audio: AudioCallback | None = None) -> SongDecoder:
@@ -316,18 +318,19 @@ class MusicPipeline:
         from .lm.generation import generate_tokens
 
         context = lm.config.backbone.max_seq_len
-        if prompt.length + request.frames > context:
+        if prompt.length + request.kept + request.frames > context:
             most = int(max(0, context - prompt.length) / FRAME_RATE)  # whole seconds that surely fit
             raise InvalidRequest(
                 f"{request.seconds:g} s does not fit the model's context with these lyrics: at most {most} s "
-                "(shorten the song or the lyrics)"
+                "in all, kept part included (shorten the song or the lyrics)"
             )
+        prefix = None if request.prefix is None else torch.from_numpy(request.kept_codes.copy())
         generators = [torch.Generator(device=lm.device).manual_seed(s) for s in seeds]
         try:
             out = generate_tokens(
                 lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,
                 temperature=request.temperature, generators=generators, style=style,
-                progress=report.tokens(), cancel=cancel, compiled=self.compiled, on_frame=on_frame,
+                progress=report.tokens(), cancel=cancel, compiled=self.compiled, on_frame=on_frame, prefix=prefix,
             )
         finally:
             # The KV caches span the song for every row (GBs for the 3B model with 8 variants): give them

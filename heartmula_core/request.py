@@ -77,6 +77,13 @@ class MusicRequest:
         style_strength: 0 to 10; 0 = the official zero vector (no style), 1 = the style as computed, more
             scales it up. Only the conditional branch of guidance sees the style.
         format: the audio format the caller means to write ("wav", "flac", "ogg", "mp3").
+        prefix: optional kept frames to continue, int64 [P, 8] (a kept take's tokens, a file's, the codec
+            encoder's), every code one the codec can decode. The song then starts with them: `seconds` is the
+            whole song's length, kept part included, and every variant continues the same frames.
+        cut: keep only the prefix's first `cut` frames (`cut_at(seconds)` turns a time into frames); None
+            keeps all of it (an extension).
+        decode_seed: the codec seed of every variant, instead of its own: with the parent take's seed, the
+            kept part sounds exactly as before up to the last codec window that lies wholly inside it.
     """
 
     tags: str = ""
@@ -93,6 +100,9 @@ class MusicRequest:
     style_audio_rate: int | None = None
     style_text: str | None = None
     style_strength: float = 1.0
+    prefix: Any = None
+    cut: int | None = None
+    decode_seed: int | None = None
 
     def __post_init__(self) -> None:
         def bad(message: str) -> InvalidRequest:
@@ -131,6 +141,33 @@ class MusicRequest:
                             ("temperature", temperature), ("format", fmt), ("style", _style(self.style))):
             object.__setattr__(self, name, value)
         self._check_style_source()
+        self._check_continuation()
+
+    def _check_continuation(self) -> None:
+        if self.decode_seed is not None:
+            seed = _integer(self.decode_seed, "decode seed")
+            if not 0 <= seed <= MAX_SEED:
+                raise InvalidRequest(f"decode seed must be 0 to {MAX_SEED}, got {seed}")
+            object.__setattr__(self, "decode_seed", seed)
+        if self.prefix is None:
+            if self.cut is not None:
+                raise InvalidRequest("a cut needs a prefix to cut")
+            return
+        prefix = prefix_codes(self.prefix)
+        if self.cut is not None:
+            cut = _integer(self.cut, "cut")
+            if not 1 <= cut <= len(prefix):
+                raise InvalidRequest(
+                    f"the cut must keep 1 to {len(prefix)} frames (the whole take is {len(prefix) / FRAME_RATE:g} s), "
+                    f"got {cut}"
+                )
+            object.__setattr__(self, "cut", cut)
+        object.__setattr__(self, "prefix", prefix)
+        if frames_for(self.seconds) <= self.kept:
+            raise InvalidRequest(
+                f"the kept part is already {self.kept / FRAME_RATE:g} s long: ask for a song longer than that "
+                f"(got {self.seconds:g} s in all)"
+            )
 
     def _check_style_source(self) -> None:
         sources = [n for n in ("style", "style_audio", "style_text") if getattr(self, n) is not None]
@@ -159,9 +196,80 @@ class MusicRequest:
         return given and self.style_strength > 0
 
     @property
+    def kept(self) -> int:
+        """Frames kept from the prefix (0 without one)."""
+        if self.prefix is None:
+            return 0
+        return len(self.prefix) if self.cut is None else self.cut
+
+    @property
+    def kept_codes(self) -> np.ndarray | None:
+        """The kept frames, int64 [kept, 8], or None without a prefix."""
+        return None if self.prefix is None else self.prefix[: self.kept]
+
+    @property
     def frames(self) -> int:
-        """LM frames asked for."""
-        return frames_for(self.seconds)
+        """New LM frames asked for (after the kept ones)."""
+        return frames_for(self.seconds) - self.kept
+
+
+def prefix_codes(value: Any, books: int = 8) -> np.ndarray:
+    """Kept frames as a read-only int64 array [P, books] (P >= 1), or InvalidRequest naming what is wrong.
+
+    Codes the codec cannot decode (negative, or >= 8192: the end-of-song and padding ids) are refused: the song
+    they start could never be turned into audio.
+    """
+    if hasattr(value, "detach"):  # a torch tensor; requests stay torch-free
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"the prefix must be an integer array of shape [frames, {books}]") from None
+    if array.dtype == object or not np.issubdtype(array.dtype, np.integer):
+        raise InvalidRequest(f"the prefix must hold integer codes, got {array.dtype}")
+    if array.ndim != 2 or array.shape[1] != books:
+        raise InvalidRequest(f"the prefix must have shape [frames, {books}], got {list(array.shape)}")
+    if array.shape[0] == 0:
+        raise InvalidRequest("the prefix has no frames: nothing to continue from")
+    low, high = int(array.min()), int(array.max())
+    if low < 0 or high >= CODEC_CODEBOOK_SIZE:
+        raise InvalidRequest(
+            f"the prefix holds codes the codec cannot decode (from {low} to {high}; each must lie in "
+            f"[0, {CODEC_CODEBOOK_SIZE}))"
+        )
+    array = array.astype(np.int64)  # a copy: the caller's array may change later
+    array.flags.writeable = False
+    return array
+
+
+def cut_at(seconds: float, frame_rate: float = FRAME_RATE) -> int:
+    """Frames kept when a song is cut at `seconds`: round(seconds x frame_rate), at least 1."""
+    seconds = _number(seconds, "the cut")
+    if not seconds > 0:
+        raise InvalidRequest(f"the cut must be a time after the start, got {seconds:g} s")
+    return max(1, int(round(seconds * frame_rate)))
+
+
+def parse_time(text: str | float) -> float:
+    """Seconds from "75", "75.5", "1:15" or "1:15.5" (mm:ss); InvalidRequest for anything else."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return _number(text, "time")
+    parts = str(text).strip().split(":")
+    try:
+        if len(parts) == 1:
+            seconds = float(parts[0])
+        elif len(parts) == 2 and parts[0].strip().isdigit():
+            minutes, rest = int(parts[0]), float(parts[1])
+            if not 0 <= rest < 60:
+                raise ValueError
+            seconds = minutes * 60 + rest
+        else:
+            raise ValueError
+    except ValueError:
+        raise InvalidRequest(f"time must be seconds or mm:ss (e.g. 75 or 1:15), got {text!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidRequest(f"time must be seconds or mm:ss (e.g. 75 or 1:15), got {text!r}")
+    return seconds
 
 
 def style_strength(value: Any) -> float:
@@ -260,6 +368,8 @@ class MusicResult:
         audio: per variant, float32 [2, samples] at `sample_rate`.
         tokens: per variant, int64 [frames, 8] (frame-major), what `MusicPipeline.decode` takes back.
         seeds: per variant, the seed that re-makes it alone (`MusicRequest(..., variants=1, seed=seeds[i])`).
+        decode_seeds: per variant, the seed its audio was decoded with (`MusicPipeline.decode` takes it): its
+            own seed, or the request's `decode_seed` for a continuation. Empty: the same as `seeds`.
         sample_rate: 48000.
         timings: seconds spent per phase ("loading", "prompt", "tokens", "decoding", "total").
         request: the request, with its seed filled in.
@@ -271,6 +381,11 @@ class MusicResult:
     sample_rate: int
     timings: dict[str, float] = field(default_factory=dict)
     request: MusicRequest | None = None
+    decode_seeds: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.decode_seeds:
+            self.decode_seeds = list(self.seeds)
 
     @property
     def seconds(self) -> list[float]:

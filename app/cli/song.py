@@ -9,11 +9,20 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("song", help="describe a song, get a song file (LLM, then music, then history)")
-    p.add_argument("description", help='what the song is, e.g. "energetic summer pop about traveling"')
-    p.add_argument("--lyrics-file", type=Path, help="your lyrics (the LLM then writes only title and tags)")
+    p.add_argument("description", nargs="?", default="",
+                   help='what the song is, e.g. "energetic summer pop about traveling" (not with --continue)')
+    p.add_argument("--lyrics-file", type=Path,
+                   help="your lyrics (the LLM then writes only title and tags); with --continue, the new lyrics that "
+                   "follow the old ones")
     p.add_argument("--title", default="")
     p.add_argument("--tags", default="", help="comma-separated tags (the LLM writes them when empty)")
-    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--seconds", type=float, default=None,
+                   help="the song's length (default 30); with --continue, the seconds to add (default 30), or with "
+                   "--from the redone song's whole length (default: the take's)")
+    p.add_argument("--continue", dest="parent", metavar="SONG_ID[:TAKE]",
+                   help="extend take TAKE (default 1) of a kept song: a new song that starts with it")
+    p.add_argument("--from", dest="cut", metavar="TIME",
+                   help="with --continue: keep the take up to TIME (seconds or mm:ss) and make the rest again")
     p.add_argument("--variants", type=int, default=1)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--backend", choices=("ollama", "openai"), default=None, help="the LLM (default: the setting)")
@@ -36,14 +45,22 @@ def run(args: argparse.Namespace) -> int:
     lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else ""
     settings = load_settings(args.env_file)
     studio = Studio(settings)
-    sheet = Sheet(args.description, args.title, lyrics, args.tags, args.seconds)
-    fill = frozenset(f for f in ("title", "lyrics", "tags") if not getattr(sheet, f).strip())
-    choice = studio.llm_choice(args.backend or settings.llm_backend, model=args.model)
     music = MusicSettings(variants=args.variants, seed=args.seed, lm_variant=settings.lm_variant)
+    if args.parent is None:
+        if args.cut is not None:
+            raise ValueError("--from goes with --continue SONG_ID[:TAKE]")
+        if not args.description.strip():
+            raise ValueError("describe the song (the first argument), or --continue a kept one")
+        sheet = Sheet(args.description, args.title, lyrics, args.tags, 30.0 if args.seconds is None else args.seconds)
+        fill = frozenset(f for f in ("title", "lyrics", "tags") if not getattr(sheet, f).strip())
+        choice = studio.llm_choice(args.backend or settings.llm_backend, model=args.model)
+        events = studio.compose(sheet, fill, music, choice if fill else None)
+    else:
+        events = continue_events(studio, args, lyrics, music)
     song = None
     last = ""
     try:
-        for event in studio.compose(sheet, fill, music, choice if fill else None):
+        for event in events:
             if isinstance(event, Progress) and event.describe() != last:
                 last = event.describe()
                 print(last, file=sys.stderr)
@@ -56,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         if message is None:
             raise
         raise StudioError(message) from None
-    assert song is not None  # compose ends with Finished or raises
+    assert song is not None  # compose and continue_song end with Finished or raise
     outputs = []
     for take in song.takes:
         target = args.out if len(song.takes) == 1 else args.out.with_name(f"{args.out.stem}-{take.index}{args.out.suffix}")
@@ -67,3 +84,31 @@ def run(args: argparse.Namespace) -> int:
     for path in outputs:
         print(path)
     return 0
+
+
+def parse_song_take(text: str) -> tuple[str, int | None]:
+    """"SONG_ID" or "SONG_ID:TAKE" -> (id, take or None); ValueError for anything else."""
+    song_id, _, take = text.partition(":")
+    if not song_id.strip() or (take and not take.strip().isdigit()):
+        raise ValueError(f"--continue takes SONG_ID or SONG_ID:TAKE (e.g. 20261204-091500-a1b2c3:2), not {text!r}")
+    return song_id.strip(), int(take) if take else None
+
+
+def continue_events(studio, args: argparse.Namespace, lyrics: str, music):
+    """The Studio's events for --continue: an extension by --seconds, or with --from a redo to --seconds in all."""
+    from heartmula_core.request import parse_time
+
+    from app.studio.continuing import find_take
+
+    if args.description.strip() or args.title or args.tags:
+        raise ValueError("a continued song keeps its description, title and tags: give only --lyrics-file")
+    song_id, take = parse_song_take(args.parent)
+    if args.cut is None:
+        seconds = 30.0 if args.seconds is None else args.seconds
+        return studio.continue_song(song_id, take, "extend", seconds=seconds, new_lyrics=lyrics, music=music)
+    if lyrics:
+        raise ValueError("a redo keeps the song's lyrics: --lyrics-file is for an extension")
+    parent = studio.song(song_id)
+    seconds = args.seconds if args.seconds is not None else parent.seconds
+    find_take(parent, take)  # a wrong take number is named before the time is checked against it
+    return studio.continue_song(song_id, take, "redo", seconds=seconds, from_seconds=parse_time(args.cut), music=music)

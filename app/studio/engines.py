@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from .continuing import Continuation
 from .errors import JobCancelled, StudioError
 from .history import NewTake
 from .jobs import EtaClock, MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
@@ -177,8 +178,9 @@ class PipelineMusicMaker:
             gc.collect()
         return count
 
-    def request(self, sheet: Sheet, settings: MusicSettings) -> Any:
-        """The engine's `MusicRequest` for `sheet` made with `settings` (InvalidRequest on a bad value).
+    def request(self, sheet: Sheet, settings: MusicSettings, continuation: Continuation | None = None) -> Any:
+        """The engine's `MusicRequest` for `sheet` made with `settings` (InvalidRequest on a bad value); a
+        continuation's takes start with its kept tokens and decode with its seed.
 
         A style source must be a local model: the check says so at once, instead of a download starting here.
         """
@@ -202,18 +204,19 @@ class PipelineMusicMaker:
             style_audio=style_audio,
             style_text=None if style_audio or not style_text else style_text,
             style_strength=settings.style_strength,
+            **({} if continuation is None else {"prefix": continuation.prefix, "decode_seed": continuation.decode_seed}),
         )
 
     def make(
         self, sheet: Sheet, settings: MusicSettings, emit: Callable[[Progress | TakeAudio], None],
-        cancel: threading.Event,
+        cancel: threading.Event, continuation: Continuation | None = None,
     ) -> list[NewTake]:
         """Make the takes; emits progress, and each take's audio piece by piece as the codec decodes it."""
         from heartmula_core.errors import Cancelled
 
         emit(Progress("loading"))
         try:
-            request = self.request(sheet, settings)
+            request = self.request(sheet, settings, continuation)
             clock = EtaClock()
             made_tokens = threading.Event()
 
@@ -240,8 +243,10 @@ class PipelineMusicMaker:
         except Cancelled:
             raise JobCancelled("Stopped; nothing was kept.") from None
         return [
-            NewTake(audio=audio, sample_rate=result.sample_rate, seed=seed, tokens=tokens)
-            for audio, tokens, seed in zip(result.audio, result.tokens, result.seeds, strict=True)
+            NewTake(audio=audio, sample_rate=result.sample_rate, seed=seed, tokens=tokens,
+                    decode_seed=decode_seed if decode_seed != seed else None)
+            for audio, tokens, seed, decode_seed in zip(result.audio, result.tokens, result.seeds,
+                                                        result.decode_seeds, strict=True)
         ]
 
     def decode(self, variant: str, tokens: Any, seed: int) -> tuple[Any, int]:

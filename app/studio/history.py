@@ -26,7 +26,6 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +34,7 @@ import numpy as np
 from heartmula_core.audio import read_audio, write_audio
 
 from .errors import SongNotFound, disk_errors
+from .records import ParentLink, Song, Take
 from .song_files import NewTake, keep_copy, write_json, write_take
 
 log = logging.getLogger(__name__)
@@ -67,35 +67,13 @@ CREATE TABLE IF NOT EXISTS songs (
 CREATE VIRTUAL TABLE IF NOT EXISTS songs_fts USING fts5(
     song_id UNINDEXED, title, description, lyrics, tags, tokenize = 'unicode61 remove_diacritics 2'
 );
+CREATE TABLE IF NOT EXISTS song_parents (
+    song_id TEXT PRIMARY KEY,
+    parent_id TEXT NOT NULL,
+    parent_take INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS song_parents_by_parent ON song_parents (parent_id);
 """
-
-
-@dataclass(frozen=True)
-class Take:
-    """One kept variant of a song: its files on disk."""
-
-    index: int  # 1-based, as the page shows it
-    seed: int
-    audio: Path
-    tokens: Path | None
-    sample_rate: int
-
-
-@dataclass(frozen=True)
-class Song:
-    """A kept song: the sheet it was made from, the generation settings, and its takes."""
-
-    id: str
-    created: float  # Unix time (UTC)
-    title: str
-    description: str
-    lyrics: str
-    tags: str
-    seconds: float
-    takes: tuple[Take, ...]
-    settings: dict[str, Any] = field(default_factory=dict)
-    folder: Path | None = None
-    style_reference: Path | None = None  # the kept copy of the reference recording it was styled after
 
 
 def fts_query(text: str) -> str:
@@ -143,6 +121,7 @@ class History:
         settings: dict[str, Any] | None = None,
         style_reference: str | os.PathLike[str] | None = None,
         before_commit: Callable[[], None] | None = None,
+        parent: ParentLink | None = None,
     ) -> Song:
         """Keep a song with all its takes, atomically. Raises `DiskFull` when the disk is full (nothing kept).
 
@@ -152,6 +131,8 @@ class History:
         `before_commit` is called once every file is written, inside the open transaction, just before the
         folder is renamed into place: whatever it raises keeps nothing (a job uses it to make "kept" and
         "stopped" exclude each other at the last possible moment).
+
+        `parent` links a continued song to the take it came from (`children` lists it under that song).
         """
         if not takes:
             raise ValueError("a song needs at least one take")
@@ -170,6 +151,8 @@ class History:
             "settings": strip_secrets(settings or {}),
             "takes": [],
         }
+        if parent is not None:
+            meta["parent"] = parent.as_json()
         try:
             with disk_errors(self.folder):
                 tmp.mkdir()
@@ -188,6 +171,11 @@ class History:
                         "INSERT INTO songs_fts (song_id, title, description, lyrics, tags) VALUES (?, ?, ?, ?, ?)",
                         (song_id, title, description, lyrics, tags),
                     )
+                    if parent is not None:
+                        db.execute(
+                            "INSERT INTO song_parents (song_id, parent_id, parent_take) VALUES (?, ?, ?)",
+                            (song_id, parent.song_id, parent.take),
+                        )
                     if before_commit is not None:
                         before_commit()
                     os.replace(tmp, final)
@@ -205,7 +193,7 @@ class History:
         take = _find_take(song, index)
         with disk_errors(self.folder):
             write_audio(take.audio, audio, sample_rate)
-        return Take(take.index, take.seed, take.audio, take.tokens, sample_rate)
+        return Take(take.index, take.seed, take.audio, take.tokens, sample_rate, take.decode_seed)
 
     def export(self, song_id: str, index: int, fmt: str) -> Path:
         """Take `index` as a `fmt` file ("wav", "flac", "mp3", "ogg") for download, made once and kept beside it."""
@@ -228,6 +216,8 @@ class History:
             if db.execute("DELETE FROM songs WHERE id = ?", (song_id,)).rowcount == 0:
                 raise SongNotFound(f"That song is no longer in the history (id {song_id}).")
             db.execute("DELETE FROM songs_fts WHERE song_id = ?", (song_id,))
+            # Its own link goes; links to it stay, so its children still say what they came from.
+            db.execute("DELETE FROM song_parents WHERE song_id = ?", (song_id,))
             if final.exists():
                 os.replace(final, trash)  # an error here rolls the row back: nothing lost
         shutil.rmtree(trash, ignore_errors=True)
@@ -250,6 +240,7 @@ class History:
                 audio=folder / t["audio"],
                 tokens=folder / t["tokens"] if t.get("tokens") else None,
                 sample_rate=t["sample_rate"],
+                decode_seed=t.get("decode_seed"),
             )
             for t in meta["takes"]
         )
@@ -265,7 +256,31 @@ class History:
             settings=meta.get("settings", {}),
             folder=folder,
             style_reference=folder / meta["style_reference"] if meta.get("style_reference") else None,
+            parent=ParentLink.from_json(meta.get("parent")),
         )
+
+    def children(self, song_id: str) -> list[Song]:
+        """The songs continued from any take of `song_id`, oldest first (it need not exist any more)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT p.song_id FROM song_parents p JOIN songs s ON s.id = p.song_id WHERE p.parent_id = ?"
+                " ORDER BY s.created ASC",
+                (song_id,),
+            ).fetchall()
+        songs = []
+        for (child_id,) in rows:
+            with contextlib.suppress(SongNotFound):
+                songs.append(self.get(child_id))
+        return songs
+
+    def parent_of(self, song: Song) -> Song | None:
+        """The song `song` was continued from, or None (not a continuation, or the parent was deleted)."""
+        if song.parent is None:
+            return None
+        try:
+            return self.get(song.parent.song_id)
+        except SongNotFound:
+            return None
 
     def search(self, text: str = "", *, sort: SortOrder = "newest", limit: int = 200) -> list[Song]:
         """Songs whose title, description, lyrics or tags contain every word of `text` (all songs if empty)."""

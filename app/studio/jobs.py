@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from .continuing import Continuation
 from .errors import JobCancelled
 from .history import History, NewTake, Song
 
@@ -160,10 +161,12 @@ class SheetWriter(Protocol):
 
 class MusicMaker(Protocol):
     """Makes `settings.variants` takes of `sheet`, emitting `Progress` and, as each take is decoded, its
-    `TakeAudio` pieces; raises JobCancelled when `cancel` is set."""
+    `TakeAudio` pieces; raises JobCancelled when `cancel` is set. With a `continuation` (passed only for a
+    continued song), every take starts with its kept tokens and decodes with its seed."""
 
     def make(
-        self, sheet: Sheet, settings: MusicSettings, emit: Callable[[Progress | TakeAudio], None], cancel: threading.Event
+        self, sheet: Sheet, settings: MusicSettings, emit: Callable[[Progress | TakeAudio], None],
+        cancel: threading.Event, continuation: Continuation | None = None,
     ) -> list[NewTake]: ...
 
 
@@ -271,6 +274,9 @@ class ComposeJob:
     cancel: threading.Event = field(default_factory=threading.Event)
     extra_settings: dict[str, Any] = field(default_factory=dict)  # kept in song.json (secrets are stripped)
     gate: KeepGate | None = None  # shared with `stream`; None: a gate on `cancel` of its own
+    # A song continued from a kept take (its sheet's lyrics are the new ones only; `continuing.py`).
+    continuation: Continuation | None = None
+    description: str | None = None  # the kept song's description, when the sheet's is only context for the LLM
 
     def __post_init__(self) -> None:
         if self.gate is None:
@@ -292,11 +298,16 @@ class ComposeJob:
             self._check()
             emit(written)
             sheet = written.sheet
+        if self.continuation is not None:
+            sheet = dataclasses.replace(sheet, lyrics=self.continuation.lyrics_after(sheet.lyrics))
         if not (sheet.lyrics.strip() or sheet.tags.strip()):
             raise ValueError("Give the song some lyrics or tags (or tick them for the LLM to write).")
         with self.device_queue.turn(lambda place: emit(Progress("waiting", place=place)), self.cancel):
             self._check()
-            takes = self.maker.make(sheet, self.music, emit, self.cancel)
+            if self.continuation is None:
+                takes = self.maker.make(sheet, self.music, emit, self.cancel)
+            else:
+                takes = self.maker.make(sheet, self.music, emit, self.cancel, continuation=self.continuation)
         self._check()
         emit(Progress("saving"))
         settings = {**dataclasses.asdict(self.music), **self.extra_settings}
@@ -305,7 +316,7 @@ class ComposeJob:
         reference = settings.pop("style_audio")
         song = self.history.save(
             title=sheet.title,
-            description=sheet.description,
+            description=sheet.description if self.description is None else self.description,
             lyrics=sheet.lyrics,
             tags=sheet.tags,
             seconds=sheet.seconds,
@@ -313,6 +324,7 @@ class ComposeJob:
             settings=settings,
             style_reference=reference,
             before_commit=self.gate.keep,
+            parent=self.continuation.parent if self.continuation is not None else None,
         )
         emit(Finished(song))
         return song

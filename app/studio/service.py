@@ -8,6 +8,7 @@ show progress and stop it; `stop(session)` cancels whatever that browser session
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +25,8 @@ from .errors import JobCancelled
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, load_layer, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
+from . import continuing
+from .continuing import Kind
 from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
 
 if TYPE_CHECKING:
@@ -99,6 +102,14 @@ class Studio:
         if music.style_audio:
             self.check_upload(music.style_audio, max_seconds=self.settings.max_style_audio_s)
 
+        return self._compose(sheet, fill, music, choice, session)
+
+    def _compose(
+        self, sheet: Sheet, fill: frozenset[str], music: MusicSettings, choice: LlmChoice | None, session: str,
+        continuation: continuing.Continuation | None = None, description: str | None = None,
+    ) -> Iterator[Event]:
+        """The work of `compose` and `continue_song`: a ComposeJob on its own thread, take 1 heard live.
+        `description`, when given, is what the kept song's description is (the sheet's may hold LLM context)."""
         tee = FirstTakeTee(self.live, session)  # held here too, so a Stop answered before the job ends drops it
 
         def work(emit: Any, gate: KeepGate) -> None:
@@ -114,6 +125,8 @@ class Studio:
                 cancel=gate.cancel,
                 gate=gate,
                 extra_settings={"llm": choice.public()} if fill and choice else {},
+                continuation=continuation,
+                description=description,
             )
             try:
                 job.run(tee)
@@ -122,6 +135,47 @@ class Studio:
                 raise
 
         return self._run(session, work, on_stopped=tee.abandon)
+
+    def continue_song(
+        self,
+        song_id: str,
+        take: int | None,
+        kind: Kind,
+        *,
+        seconds: float,
+        from_seconds: float | None = None,
+        new_lyrics: str = "",
+        fill: frozenset[str] = frozenset(),
+        music: MusicSettings | None = None,
+        choice: LlmChoice | None = None,
+        session: str = "",
+    ) -> Iterator[Event]:
+        """Extend take `take` of a kept song by `seconds`, or redo it from `from_seconds` to `seconds` in all.
+
+        A new song is kept, linked to the take (`History.children`); the parent is not changed. An extension's
+        lyrics are the parent's followed by `new_lyrics` (which the LLM writes when `fill` holds "lyrics"); a
+        redo keeps the parent's lyrics. `music` gives the variants and seed (default: the parent's settings,
+        one variant, a fresh seed). Checked at once (ValueError / SongNotFound before any event), like `compose`.
+        """
+        plan = continuing.plan(self.history, song_id, take, kind, from_seconds)
+        parent = self.history.get(song_id)
+        if fill - {"lyrics"}:
+            raise ValueError("Only the new lyrics can be written by the LLM when continuing a song.")
+        if fill and kind != "extend":
+            raise ValueError("A redo keeps the song's lyrics; new lyrics are for an extension.")
+        total = plan.kept_seconds + seconds if kind == "extend" else seconds
+        if kind == "extend" and not seconds > 0:
+            raise ValueError("Say how many seconds to add (more than 0).")
+        if kind == "redo" and not total > plan.kept_seconds:
+            raise ValueError(f"The redone song must be longer than the part it keeps ({continuing.clock(plan.kept_seconds)}).")
+        description = parent.description
+        if fill:  # the LLM writes only what comes next: tell it what came before
+            description = f"{parent.description}\n\nNew lyrics that carry on after these:\n{parent.lyrics}".strip()
+        what = "extended" if kind == "extend" else f"redone from {continuing.clock(plan.kept_seconds)}"
+        sheet = Sheet(description, f"{parent.title or 'Untitled'} ({what})", new_lyrics, parent.tags, total)
+        if music is None:
+            music = dataclasses.replace(MusicSettings.of_song(parent, self.settings.lm_variant), variants=1, seed=None)
+        return self._compose(sheet, fill, music, choice, session, plan, description=parent.description)
 
     def _run(
         self, session: str, work: Callable[[Any, KeepGate], None], on_stopped: Callable[[], None] | None = None
@@ -187,6 +241,10 @@ class Studio:
     def song(self, song_id: str) -> Song:
         return self.history.get(song_id)
 
+    def children(self, song_id: str) -> list[Song]:
+        """The songs continued from `song_id` (extended or redone), oldest first."""
+        return self.history.children(song_id)
+
     def delete(self, song_id: str) -> None:
         self.history.delete(song_id)
 
@@ -202,7 +260,7 @@ class Studio:
         tokens = np.load(take.tokens)
         variant = str(song.settings.get("lm_variant", self.settings.lm_variant))
         with self._session(session) as cancel, self.device_queue.turn(lambda place: None, cancel):
-            audio, rate = self.music.decode(variant, tokens, take.seed)
+            audio, rate = self.music.decode(variant, tokens, take.codec_seed)
         return self.history.replace_take_audio(song_id, index, audio, rate)
 
     # -- uploads and transcription -------------------------------------------------------------------------

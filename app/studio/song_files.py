@@ -33,6 +33,7 @@ class NewTake:
     sample_rate: int
     seed: int
     tokens: np.ndarray | None = None
+    decode_seed: int | None = None  # the codec's seed when it is not `seed` (a continuation decodes with its parent's)
 
 
 def write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
@@ -52,6 +53,7 @@ def write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
         "audio": audio_name,
         "tokens": tokens_name,
         "sample_rate": int(take.sample_rate),
+        **({"decode_seed": int(take.decode_seed)} if take.decode_seed is not None else {}),
     }
 
 

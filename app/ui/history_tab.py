@@ -1,4 +1,5 @@
-"""The History tab: find a kept song, play it, load it back into Create, re-decode it, delete it."""
+"""The History tab: find a kept song, play it, load it back into Create, re-decode it, delete it, or extend or
+redo it from a time (`continue_panel.py`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import gradio as gr
 from app.studio.history import EXPORT_FORMATS, Song
 from app.studio.service import Studio
 
+from . import continue_panel
 from .common import guarded, progress_html, session_of
+from .continue_panel import ContinuePanel
 
 SORTS = {"Newest first": "newest", "Oldest first": "oldest", "Title": "title"}
 COLUMNS = ["Title", "Made", "Tags", "Length", "Takes"]
@@ -38,6 +41,7 @@ class HistoryTab:
     confirm: gr.Button
     keep: gr.Button
     status: gr.HTML
+    cont: ContinuePanel
 
 
 def build() -> HistoryTab:
@@ -67,16 +71,17 @@ def build() -> HistoryTab:
         confirm = gr.Button("Yes, delete it for good", variant="stop", elem_id="history-confirm")
         keep = gr.Button("No, keep it", elem_id="history-keep")
     status = gr.HTML(elem_id="history-status")
+    cont = continue_panel.build()
     return HistoryTab(query, sort, table, ids, selected, details, take, player, downloads, load, redecode, delete,
-                      confirm_row, confirm, keep, status)
+                      confirm_row, confirm, keep, status, cont)
 
 
-def rows(songs: list[Song]) -> list[list[Any]]:
-    """The table rows for `songs`."""
+def rows(songs: list[tuple[Song, int]]) -> list[list[Any]]:
+    """The table rows for `songs` (each with its depth: a continued song is indented under its parent)."""
     return [
-        [s.title or "Untitled", time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)), s.tags,
+        ["↳ " * depth + (s.title or "Untitled"), time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)), s.tags,
          f"{s.seconds:g} s", len(s.takes)]
-        for s in songs
+        for s, depth in songs
     ]
 
 
@@ -109,14 +114,15 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
         tab.load: gr.update(interactive=False), tab.redecode: gr.update(interactive=False),
         tab.delete: gr.update(interactive=False), tab.confirm_row: gr.update(visible=False),
         **{b: gr.update(visible=False) for b in tab.downloads.values()},
+        tab.cont.box: gr.update(visible=False), tab.cont.total_seconds: gr.update(), tab.cont.status: "",
     }
     selection_outputs = list(hidden_selection)
 
     @guarded
     def search(query: str, sort: str) -> dict[Any, Any]:
-        songs = studio.search(query or "", SORTS.get(sort, "newest"))
+        songs = continue_panel.nest(studio.search(query or "", SORTS.get(sort, "newest")))
         note = f"{len(songs)} song(s)" if songs else ("No song matches." if query else "No songs kept yet.")
-        return {tab.table: rows(songs), tab.ids: [s.id for s in songs], tab.status: progress_html(None, note),
+        return {tab.table: rows(songs), tab.ids: [s.id for s, _ in songs], tab.status: progress_html(None, note),
                 **hidden_selection}
 
     listing = [tab.table, tab.ids, tab.status, *selection_outputs]
@@ -127,8 +133,9 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
 
     def show(song: Song, index: int) -> dict[Any, Any]:
         take = next(t for t in song.takes if t.index == index)
+        details = "\n\n".join(part for part in (describe(song), continue_panel.lineage(studio, song)) if part)
         return {
-            tab.selected: song.id, tab.details: describe(song),
+            tab.selected: song.id, tab.details: details,
             tab.take: gr.update(visible=len(song.takes) > 1, choices=[(f"Take {t.index}", t.index) for t in song.takes],
                                 value=index),
             tab.player: gr.update(visible=True, value=str(take.audio)),
@@ -136,6 +143,8 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
             tab.delete: gr.update(interactive=True), tab.confirm_row: gr.update(visible=False),
             **{b: gr.update(visible=True, value=str(studio.export(song.id, index, fmt)))
                for fmt, b in tab.downloads.items()},
+            tab.cont.box: gr.update(visible=take.tokens is not None),
+            tab.cont.total_seconds: song.seconds,
         }
 
     @guarded
@@ -179,4 +188,6 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
         return updates
 
     tab.confirm.click(delete, [tab.selected, tab.query, tab.sort], listing, api_visibility="private")
+    continue_panel.wire(tab.cont, studio, tab.selected, tab.take, search, show, [tab.query, tab.sort],
+                        listing)
     return search, listing

@@ -32,13 +32,13 @@ STOPPED = "Stopped; nothing was kept."
 Updates = dict[Any, Any]
 
 
-def live_player(token: str | None) -> str:
+def live_player(token: str | None, elem_id: str = "create-live-audio") -> str:
     """The live player's HTML: an <audio> that plays the take's WAV stream as it arrives (empty: none)."""
     if token is None:
         return ""
     src = html.escape(live_url(token), quote=True)
     return (f'<div class="hs-live"><span>Take 1, live while it is made</span>'
-            f'<audio id="create-live-audio" controls autoplay preload="auto" src="{src}"></audio></div>')
+            f'<audio id="{elem_id}" controls autoplay preload="auto" src="{src}"></audio></div>')
 
 
 def preview(pieces: list[np.ndarray], sample_rate: int) -> tuple[int, np.ndarray]:

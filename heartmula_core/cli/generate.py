@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     lyrics = p.add_mutually_exclusive_group(required=True)
     lyrics.add_argument("--lyrics", help="the lyrics (use \\n or --lyrics-file for several lines)")
     lyrics.add_argument("--lyrics-file", type=Path, metavar="FILE", help="read the lyrics from FILE (UTF-8)")
-    p.add_argument("--seconds", type=float, required=True, help="song length in seconds (the model may end it sooner)")
+    p.add_argument("--seconds", type=float, required=True,
+                   help="song length in seconds (the model may end it sooner); with --continue, the whole song's, "
+                   "kept part included")
     p.add_argument("--variant", choices=LM_VARIANTS, default=DEFAULT_LM, help=f"LM release (default {DEFAULT_LM})")
     p.add_argument("--codec-variant", choices=CODEC_VARIANTS, default=DEFAULT_CODEC, help=argparse.SUPPRESS)
     p.add_argument("--variants", type=int, default=1, metavar="N", help=f"versions to make at once, 1-{MAX_VARIANTS}")
@@ -51,6 +53,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--int8", action="store_true", help="int8 LM weights: about half the memory of bfloat16")
     p.add_argument("--compile", action="store_true", help="compile the LM's frame step (slower start, faster frames)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the song")
+    p.add_argument("--save-tokens", action="store_true",
+                   help="also write each song's tokens as NAME.npy beside it (what --continue and decode read)")
+    p.add_argument("--continue", dest="prefix", type=Path, metavar="TAKE.npy",
+                   help="continue this take's tokens (int64 [frames, 8] .npy): the song starts with them and goes on; "
+                   "give the lyrics of the whole song (the kept part's and what follows)")
+    p.add_argument("--from", dest="cut", metavar="TIME",
+                   help="with --continue: keep the take up to TIME (seconds or mm:ss) and make the rest again "
+                   "(default: keep all of it, an extension)")
+    p.add_argument("--take-seed", type=int, metavar="N",
+                   help="with --continue: the seed the take was decoded with; the kept part then sounds exactly as "
+                   "before (default: --seed)")
     style = p.add_mutually_exclusive_group()
     style.add_argument("--style-audio", type=Path, metavar="FILE",
                        help="a reference recording whose sound the song should follow (MuQ-MuLan, CC BY-NC 4.0)")
@@ -89,12 +102,14 @@ def run(args: argparse.Namespace) -> int:
         tags=args.tags, lyrics=lyrics, seconds=args.seconds, variants=args.variants, seed=args.seed,
         cfg=args.cfg, topk=args.topk, temperature=args.temperature, format=fmt,
         style_audio=args.style_audio, style_text=args.style_text, style_strength=args.style_strength,
+        **continuation_fields(args),
     )
     import torch
     from tqdm import tqdm
 
     from ..audio import write_audio
     from ..pipeline import DECODE_STEPS, MusicPipeline
+    from .tokens import write_npy_atomic
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = args.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
@@ -119,9 +134,13 @@ def run(args: argparse.Namespace) -> int:
         result = pipeline.generate(request, progress=show)
     finally:
         bar.close()
-    for audio, path, seed in zip(result.audio, paths, result.seeds):
+    for audio, tokens, path, seed, decode_seed in zip(result.audio, result.tokens, paths, result.seeds,
+                                                      result.decode_seeds):
         write_audio(path, audio, result.sample_rate, title=request.tags)
-        print(f"{path}  ({audio.shape[-1] / result.sample_rate:.1f} s, seed {seed})")
+        if args.save_tokens:
+            write_npy_atomic(path.with_suffix(".npy"), tokens)
+        decoded = f", decoded with seed {decode_seed}" if decode_seed != seed else ""
+        print(f"{path}  ({audio.shape[-1] / result.sample_rate:.1f} s, seed {seed}{decoded})")
     t = result.timings
     print(
         f"done in {t['total']:.1f} s (loading {t.get('loading', 0):.1f}, tokens {t.get('tokens', 0):.1f}, "
@@ -129,6 +148,22 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def continuation_fields(args: argparse.Namespace) -> dict:
+    """MusicRequest's prefix, cut and decode_seed from --continue, --from and --take-seed (checked there)."""
+    from ..request import cut_at, parse_time
+
+    if args.prefix is None:
+        if args.cut is not None or args.take_seed is not None:
+            raise ValueError("--from and --take-seed go with --continue TAKE.npy")
+        return {}
+    from .tokens import read_prefix
+
+    prefix = read_prefix(args.prefix)
+    cut = cut_at(parse_time(args.cut)) if args.cut is not None else None
+    decode_seed = args.take_seed if args.take_seed is not None else args.seed
+    return {"prefix": prefix, "cut": cut, "decode_seed": decode_seed}
 
 
 def _read_lyrics(path: Path) -> str:

@@ -26,6 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     lyrics.add_argument("--lyrics", help="the lyrics text")
     lyrics.add_argument("--lyrics-file", type=Path, help="a UTF-8 text file with the lyrics")
     p.add_argument("--frames", required=True, type=int, help="most frames to generate (12.5 per second)")
+    p.add_argument(
+        "--continue",
+        dest="prefix",
+        type=Path,
+        metavar="PREFIX.npy",
+        help="continue these frames (int64 [P, 8] .npy, e.g. an earlier --out): they are prefilled after the "
+        "prompt and up to --frames new ones follow; --out then holds the whole song, the P frames first",
+    )
     p.add_argument("--cfg", type=float, default=1.5, help="classifier-free guidance scale (default 1.5; 1 = off)")
     p.add_argument("--topk", type=int, default=50, help="top-k sampling (default 50; 1 = greedy)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
@@ -75,6 +83,22 @@ def write_npy_atomic(path: Path, array) -> None:
         raise
 
 
+def read_prefix(path: Path):
+    """The frames of a .npy file to continue, read-only int64 array [P, 8], or InvalidRequest saying what is wrong."""
+    import numpy as np
+
+    from ..errors import InvalidRequest
+    from ..request import prefix_codes
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InvalidRequest(f"--continue {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(f"--continue {path} is not a .npy array: {exc}") from None
+    return prefix_codes(array)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import InvalidRequest
     from ..weights import parse_dtype
@@ -85,17 +109,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.parent.is_dir():
         raise InvalidRequest(f"output folder does not exist: {args.out.parent}")
     lyrics = args.lyrics if args.lyrics is not None else args.lyrics_file.read_text(encoding="utf-8")
+    prefix = read_prefix(args.prefix) if args.prefix is not None else None
 
     import torch
 
     from ..lm.config import FRAME_MS, HeartMuLaConfig
+    from ..lm.continuation import check_continuation
     from ..lm.generation import check_length, generate_tokens
     from ..lm.heartmula import load_heartmula
     from ..lm.prompting import PromptBuilder
 
     config = HeartMuLaConfig.from_folder(args.lm)
     prompt = PromptBuilder.from_folder(args.gen, config.audio_num_codebooks).build(args.tags, lyrics)
-    check_length(prompt.length, args.frames, config.backbone.max_seq_len)
+    if prefix is None:
+        check_length(prompt.length, args.frames, config.backbone.max_seq_len)
+    else:
+        check_continuation(prompt.length, prefix.shape[0], args.frames, config.backbone.max_seq_len)
     model = load_heartmula(args.lm, dtype=dtype, device=device, int8=args.int8)
     seed = args.seed if args.seed is not None else secrets.randbits(63)
     log.info("seed %d, prompt %d tokens, up to %d frames", seed, prompt.length, args.frames)
@@ -109,9 +138,11 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         generators=[generator],
         compiled=args.compile,
+        prefix=None if prefix is None else torch.from_numpy(prefix.copy()),
     )
-    tokens = result.variant(0).cpu().numpy().astype("int64")  # (frames, 8)
+    tokens = result.variant(0).cpu().numpy().astype("int64")  # (frames, 8), the kept frames first
     write_npy_atomic(args.out, tokens)
     seconds = len(tokens) * FRAME_MS / 1000
-    print(f"wrote {len(tokens)} frames ({seconds:.2f} s of audio) to {args.out}")
+    kept = f" ({prefix.shape[0]} kept, {len(tokens) - prefix.shape[0]} new)" if prefix is not None else ""
+    print(f"wrote {len(tokens)} frames{kept} ({seconds:.2f} s of audio) to {args.out}")
     return 0

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import FRAME_RATE, HOP_CODES, OVERLAP_CODES, OVERLAP_LATENTS, SAMPLE_RATE, WINDOW_CODES, WINDOW_LATENTS
+from .config import (
+    FRAME_RATE,
+    HOP_CODES,
+    HOP_SAMPLES,
+    OVERLAP_CODES,
+    OVERLAP_LATENTS,
+    SAMPLE_RATE,
+    WINDOW_CODES,
+    WINDOW_LATENTS,
+)
 
 
 def target_samples(frames: int) -> int:
@@ -21,6 +30,15 @@ def window_count(frames: int) -> int:
     """Number of 372-code windows (hop 320) that decode `frames` code frames."""
     length = max(WINDOW_CODES, frames)
     return max(1, math.ceil((length - OVERLAP_CODES) / HOP_CODES))
+
+
+def settled_samples(frames: int) -> int:
+    """Samples at the start of a song that its first `frames` code frames fix, whatever follows them (with the
+    same codec seed): the audio of every window lying wholly inside those frames, up to where the next window
+    fades in. 0 when no window fits (fewer than 372 frames)."""
+    if frames < WINDOW_CODES:
+        return 0
+    return ((frames - WINDOW_CODES) // HOP_CODES + 1) * HOP_SAMPLES
 
 
 def pad_codes(codes: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from ..errors import Cancelled, InvalidRequest
 from .config import CODEC_CODEBOOK_SIZE
+from .continuation import as_prefix, check_continuation, extend_prompt
 from .heartmula import HeartMuLa
 from .prompting import Prompt
 from .sampling import FrameNoise, cfg_guidance, sample_topk, sample_topk_uniform
@@ -215,6 +216,7 @@ def generate_tokens(
     cancel: threading.Event | None = None,
     compiled: bool = False,
     on_frame: Callable[[Tensor, Tensor], None] | None = None,
+    prefix: Tensor | None = None,
 ) -> GeneratedTokens:
     """Generate up to `frames` frames of audio codes for a prompt, for one or more variants at once.
 
@@ -235,9 +237,19 @@ def generate_tokens(
             and each variant's length once it has ended (`frames` while it runs), both on the model's device
             (views: read them during the call). Variant b's first min(n, lengths[b]) frames are final: a
             consumer can use them before the song ends (the pipeline decodes codec windows with them).
+            With a prefix, these tokens and lengths start with the kept frames.
+        prefix: kept frames (P, 8) int64 to continue from (`continuation.py`): prefilled after the prompt in
+            one pass, every variant continues them; up to `frames` new frames follow.
     Returns:
-        GeneratedTokens: tokens (B, n, 8) int64 with n = the longest variant, and each variant's length.
+        GeneratedTokens: tokens (B, n, 8) int64 with n = the longest variant, and each variant's length; with
+        a prefix each variant is the whole song, the P kept frames then its new ones.
     """
+    kept = 0
+    if prefix is not None:
+        prefix = as_prefix(prefix, model.num_codebooks)
+        kept = prefix.shape[0]
+        check_continuation(prompt.length, kept, frames, model.config.backbone.max_seq_len)
+        prompt = extend_prompt(prompt, prefix)
     check_request(model, prompt, frames, cfg_scale, topk, temperature)
     gens: list[torch.Generator | None] = list(generators) if generators else [None]
     variants, books, device = len(gens), model.num_codebooks, model.device
@@ -262,30 +274,33 @@ def generate_tokens(
     model.setup_caches(rows, cache_length(prompt.length, frames, model.config.backbone.max_seq_len))
     last_h = prefill(model, prompt, style_rows, uncond_rows)
 
-    out = torch.zeros((variants, frames, books), dtype=torch.long, device=device)
-    lengths = torch.full((variants,), frames, dtype=torch.long, device=device)
+    # The song: the kept frames (if any), then the new ones; `frame` below counts new frames only.
+    out = torch.zeros((variants, kept + frames, books), dtype=torch.long, device=device)
+    if kept:
+        out[:, :kept] = prefix.to(device)
+    lengths = torch.full((variants,), kept + frames, dtype=torch.long, device=device)
     alive = torch.ones(variants, dtype=torch.bool, device=device)
 
     pick.start_frame(first=True)
     steps = FrameSteps(compiled, device)
     codes = steps.first(model, last_h, pick)  # (R, 8)
-    out[:, 0] = codes[:variants]
+    out[:, kept] = codes[:variants]
     if progress is not None:
         progress(1, frames)
     if on_frame is not None:
-        on_frame(out[:, :1], lengths)
+        on_frame(out[:, : kept + 1], lengths)
     for frame in range(1, frames):
         _check_cancel(cancel)
         pick.start_frame(first=False)
         codes = steps.next(model, codes, prompt.length + frame - 1, pick)
-        out[:, frame] = codes[:variants]
+        out[:, kept + frame] = codes[:variants]
         ended = alive & (codes[:variants] >= eos).any(dim=-1)
-        lengths.masked_fill_(ended, frame)
+        lengths.masked_fill_(ended, kept + frame)
         alive &= ~ended
         if progress is not None:
             progress(frame + 1, frames)
         if on_frame is not None:
-            on_frame(out[:, : frame + 1], lengths)
+            on_frame(out[:, : kept + frame + 1], lengths)
         if frame % stop_check_every == 0 and not bool(alive.any()):
             break
 

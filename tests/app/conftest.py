@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app.songwriter.backends import LLMBackend, OllamaBackend, OpenAIBackend
+from tests.conftest import HEARTMULA_REF
 from tests.llm_server import LLMServer
 
 TEST_MODEL = "tiny-songwriter:latest"
@@ -34,3 +37,14 @@ def refused_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def tiny_settings(data_dir: Path) -> Any:
+    """App settings that make music with the tiny checkpoints on the CPU, keeping songs in `data_dir`."""
+    from app.settings import load_settings
+
+    tiny = HEARTMULA_REF / "tiny"
+    return load_settings(
+        Path("/dev/null"), data_dir=data_dir, lm_dir=tiny / "HeartMuLa-tiny", gen_dir=tiny / "HeartMuLaGen-tiny",
+        codec_dir=tiny / "HeartCodec-tiny", device="cpu", dtype="float32",
+    )

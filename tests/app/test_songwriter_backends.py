@@ -97,7 +97,9 @@ def test_http_500_is_one_line_naming_backend_and_url(llm_server: LLMServer, prot
 def test_slow_answer_past_the_timeout(llm_server: LLMServer, protocol: str) -> None:
     llm_server.script(Reply.json({"title": "late"}, delay_s=30))
     backend = backend_on(llm_server, protocol, timeout_s=0.5)
-    with pytest.raises(LLMError, match=rf"^{protocol} at .*: no complete answer within 0.5 s \(timeout\)$"):
+    # Two clocks run out together: our deadline ("no complete answer") and the client library's read timeout
+    # ("no answer"), which a loaded machine can let win. Either is the same one-line timeout.
+    with pytest.raises(LLMError, match=rf"^{protocol} at .*: no (complete )?answer within 0.5 s \(timeout\)$"):
         backend.chat_json(MESSAGES, SCHEMA)
 
 

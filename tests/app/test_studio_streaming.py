@@ -4,22 +4,19 @@ the first take live from its first piece, and nothing of a stopped song left to 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from app.settings import load_settings
 from app.studio.errors import JobCancelled
 from app.studio.jobs import Finished, Listening, MusicSettings, Sheet, TakeAudio
 from app.studio.service import Studio
 from heartmula_core.audio import read_audio
-from tests.conftest import HEARTMULA_REF
 
+from .conftest import tiny_settings
 from .test_live import PCM_LSB
 
-TINY = HEARTMULA_REF / "tiny"
 SHEET = Sheet(description="tiny", title="Live", lyrics="[verse]\nla la la\n[chorus]\nla", tags="pop", seconds=2.0)
 FLAC_LSB = 2 / 2**23  # the kept takes are 24-bit FLAC
 
@@ -27,10 +24,7 @@ FLAC_LSB = 2 / 2**23  # the kept takes are 24-bit FLAC
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Studio:
     """One studio for the module, so the tiny models load once."""
-    settings = load_settings(
-        Path("/dev/null"), data_dir=tmp_path_factory.mktemp("data"), lm_dir=TINY / "HeartMuLa-tiny",
-        gen_dir=TINY / "HeartMuLaGen-tiny", codec_dir=TINY / "HeartCodec-tiny", device="cpu", dtype="float32",
-    )
+    settings = tiny_settings(tmp_path_factory.mktemp("data"))
     return Studio(settings)
 
 

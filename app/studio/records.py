@@ -1,0 +1,64 @@
+"""What a kept song is, as the history reads it back: the song, its takes, and the take it was continued from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Take:
+    """One kept variant of a song: its files on disk."""
+
+    index: int  # 1-based, as the page shows it
+    seed: int
+    audio: Path
+    tokens: Path | None
+    sample_rate: int
+    decode_seed: int | None = None  # the codec's seed when it is not `seed` (a continued song: its parent's)
+
+    @property
+    def codec_seed(self) -> int:
+        """The seed its audio was decoded with (what re-decoding uses)."""
+        return self.seed if self.decode_seed is None else self.decode_seed
+
+
+@dataclass(frozen=True)
+class ParentLink:
+    """Where a continued song came from: take `take` of song `song_id`, kept up to `kept_seconds`.
+
+    `kind` is "extend" (the whole take kept, more made after it) or "redo" (kept up to a time, the rest made
+    again). The parent may since have been deleted: the child keeps its own tokens and audio."""
+
+    song_id: str
+    take: int
+    kind: str
+    kept_seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"song": self.song_id, "take": self.take, "kind": self.kind, "kept_seconds": self.kept_seconds}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ParentLink | None:
+        if not data:
+            return None
+        return cls(str(data["song"]), int(data["take"]), str(data["kind"]), float(data["kept_seconds"]))
+
+
+@dataclass(frozen=True)
+class Song:
+    """A kept song: the sheet it was made from, the generation settings, and its takes."""
+
+    id: str
+    created: float  # Unix time (UTC)
+    title: str
+    description: str
+    lyrics: str
+    tags: str
+    seconds: float
+    takes: tuple[Take, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None
+    style_reference: Path | None = None  # the kept copy of the reference recording it was styled after
+    parent: ParentLink | None = None  # the take it was continued from, for an extended or redone song

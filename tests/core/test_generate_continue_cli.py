@@ -1,0 +1,59 @@
+"""`python -m heartmula_core generate --continue TAKE.npy [--from TIME]`: a take continued from the CLI writes the
+whole song (kept frames first), and every misuse is one line with exit status 2. Real CLI in a subprocess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from .test_pipeline_cli import generate
+
+
+@pytest.fixture(scope="module")
+def model_args(heartmula_ref: Path) -> list[str]:
+    tiny = heartmula_ref / "tiny"
+    return ["--lm", str(tiny / "HeartMuLa-tiny"), "--gen", str(tiny / "HeartMuLaGen-tiny"),
+            "--codec", str(tiny / "HeartCodec-tiny"), "--steps", "2"]
+
+
+def test_redo_from_a_time_writes_the_kept_frames_then_new_ones(tmp_path, model_args):
+    song = ["--tags", "pop,piano", "--lyrics", "[verse]\\nhello there", *model_args]
+    first = generate(tmp_path, *song, "--seconds", "2", "--seed", "3", "--save-tokens", "--out", str(tmp_path / "a.wav"))
+    assert first.returncode == 0, first.stderr
+    take = np.load(tmp_path / "a.npy")
+    assert take.shape == (25, 8)
+    second = generate(tmp_path, *song, "--seconds", "3", "--seed", "4", "--continue", str(tmp_path / "a.npy"),
+                      "--from", "0:01.2", "--take-seed", "3", "--save-tokens", "--out", str(tmp_path / "b.wav"))
+    assert second.returncode == 0, second.stderr
+    redo = np.load(tmp_path / "b.npy")
+    assert redo.shape == (38, 8) and np.array_equal(redo[:15], take[:15])  # round(1.2 x 12.5) = 15 kept
+    assert "seed 4, decoded with seed 3" in second.stdout
+    assert abs(sf.info(str(tmp_path / "b.wav")).frames - 3 * 48_000) <= 48_000 / 12.5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "5"], "--from and --take-seed go with --continue"),
+        (["--continue", "{take}", "--from", "9"], "the cut must keep 1 to 25 frames"),
+        (["--continue", "{take}", "--from", "x:1"], "seconds or mm:ss"),
+        (["--continue", "{take}", "--seconds", "1"], "already 2 s long"),
+        (["--continue", "{bad}"], "codes the codec cannot decode"),
+        (["--continue", "{missing}"], "no such file"),
+    ],
+)
+def test_bad_continuations_are_one_line(tmp_path, model_args, args, message):
+    np.save(tmp_path / "take.npy", np.ones((25, 8), np.int64))
+    np.save(tmp_path / "bad.npy", np.full((25, 8), 8193, np.int64))
+    names = {"take": tmp_path / "take.npy", "bad": tmp_path / "bad.npy", "missing": tmp_path / "nope.npy"}
+    args = [a.format(**names) for a in args]
+    base = {"--tags": "pop", "--lyrics": "la", "--seconds": "3"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    out = generate(tmp_path, *[x for pair in base.items() for x in pair], *model_args, "--out", str(tmp_path / "x.wav"))
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.glob("*.wav"))
