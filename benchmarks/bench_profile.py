@@ -4,10 +4,10 @@
   with a TorchDispatchMode over a real generation of the `medium` LM, frames 2..n minus frame 1; and the host
   syncs per frame (`is_nonzero`/`item`: a `bool()`/`.item()` of a tensor, which on a GPU waits for the
   queue to drain). On the CPU the end-of-audio check is read every frame; the GPU path reads it every 8.
-- Weight bytes per frame for the full 3B model in bf16: the backbone and codebook-0 head once, the decoder,
-  its input projection and one codebook head for each of the 7 decoder steps (counted from the model built
-  on `meta`), plus the backbone KV cache read at the end of a 240 s song; at the H100's ~3.35 TB/s that is
-  the per-frame lower bound.
+- Weight bytes per frame for the full 3B model in bf16 (`floor.frame_weight_bytes` on the model built on
+  `meta`: the backbone and the heads once, the decoder and its input projection for each of the 7 decoder
+  steps), plus the backbone KV cache read at the end of a 240 s song; at the H100's ~3.35 TB/s that is the
+  per-frame lower bound.
 - Codec estimator FLOPs per window (full-size layout on `meta`): one guided Euler step is one estimator call
   on 2 rows of 744 latent frames; a window is 10 steps.
 """
@@ -23,6 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.bench_lm import build
+from benchmarks.floor import cache_bytes, frame_weight_bytes, frame_weight_parts
 from heartmula_core.codec.checkpoint import build_heartcodec
 from heartmula_core.codec.config import FRAME_RATE, HOP_CODES, HeartCodecConfig
 from heartmula_core.lm.config import FLAVORS, FRAME_MS, HeartMuLaConfig
@@ -89,25 +90,17 @@ def lm_op_rows(config: str = "medium", frames: int = 9) -> list[dict]:
     }]
 
 
-def _numel(params) -> int:
-    return sum(p.numel() for p in params)
-
-
 def full_lm_bytes_rows() -> list[dict]:
     """Bytes the full 3B LM reads per frame in bf16, and the H100 bandwidth bound they imply."""
     cfg = HeartMuLaConfig(backbone=FLAVORS["llama-3B"], decoder=FLAVORS["llama-300M"])
-    model = build_heartmula(cfg)  # meta: shapes only
-    books, bf16 = cfg.audio_num_codebooks, 2
-    once = _numel(model.backbone.parameters()) + model.codebook0_head.weight.numel()
-    per_step = (_numel(model.decoder.parameters()) + model.projection.weight.numel()
-                + model.audio_head[0].numel())
-    weights = bf16 * (once + (books - 1) * per_step)
-    bb = cfg.backbone
-    kv = 2 * bb.num_layers * bb.num_kv_heads * bb.head_dim * bf16 * 2 * SONG_240S_FRAMES  # k+v, 2 CFG rows
+    model = build_heartmula(cfg).to(torch.bfloat16)  # meta: shapes only
+    once, per_step, _ = frame_weight_parts(model)
+    weights = frame_weight_bytes(model)
+    kv = cache_bytes(cfg.backbone, 2, SONG_240S_FRAMES, torch.bfloat16.itemsize)  # 2 CFG rows
     bound_ms = (weights + kv) / H100_BYTES_PER_S * 1000
     return [
         {"part": "profile", "what": "3B bf16 weight bytes per frame", "value": f"{weights / 1e9:.2f} GB",
-         "note": f"backbone+head0 {once * bf16 / 1e9:.2f} GB once, decoder step {per_step * bf16 / 1e9:.2f} GB x{books - 1}"},
+         "note": f"backbone and heads {once / 1e9:.2f} GB once, decoder step {per_step / 1e9:.2f} GB x{cfg.audio_num_codebooks - 1}"},
         {"part": "profile", "what": "3B KV cache read per frame at 240 s", "value": f"{kv / 1e9:.2f} GB",
          "note": f"2 CFG rows x {SONG_240S_FRAMES} positions"},
         {"part": "profile", "what": "H100 bandwidth bound per frame", "value": f"{bound_ms:.2f} ms",

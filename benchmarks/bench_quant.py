@@ -1,7 +1,10 @@
-"""What int8 weights cost and save: weight memory, speed, and quality against the unquantised model.
+"""What reading fewer weight bytes buys: bfloat16 and int8 weights against float32, speed and quality.
 
+A frame of the LM is memory-bound (`floor.py`): its time is the weight bytes it reads over the machine's read
+bandwidth. Each row gives the bytes a frame reads with that kind of weights, the floor they imply, the
+measured ms/frame (the kinds take turns in every repetition) and what the fewer bytes cost in quality.
 Quality is measured with teacher forcing, so one early difference does not make every later frame differ:
-the unquantised model generates greedy frames (cfg 1.5); the int8 model then reads the same frames and
+the float32 model generates greedy frames (cfg 1.5); the other model then reads the same frames and
 predicts each code from the same history. `code agreement` is the share of its greedy codes that equal the
 reference ones; `c0 logit error` is the relative error of the first frame's codebook-0 logits.
 Random-weight models (tiny, medium) have nearly flat logits, which makes this a pessimistic test: a trained
@@ -11,23 +14,15 @@ model's peaked distributions leave fewer near-ties for the rounding to flip.
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import torch
 
-from benchmarks.bench_lm import REF, build
-from heartmula_core.lm.config import FLAVORS, FRAME_MS, HeartMuLaConfig
+from benchmarks.bench_lm import REPEATS, build, golden_prompt, ours, time_interleaved
+from benchmarks.floor import floor_columns, frame_cache_bytes, frame_weight_bytes, read_bandwidth
+from heartmula_core.lm.config import FLAVORS, HeartMuLaConfig
 from heartmula_core.lm.generation import FramePicker, generate_tokens, prefill
 from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula
-from heartmula_core.lm.prompting import Prompt, PromptBuilder
+from heartmula_core.lm.prompting import Prompt
 from heartmula_core.lm.quantize import weight_bytes
-
-
-def _prompt() -> Prompt:
-    golden = np.load(REF / "golden" / "heartmula_tiny.npz")
-    builder = PromptBuilder.from_folder(REF / "tiny" / "HeartMuLaGen-tiny")
-    return builder.build(str(golden["tags_text"]), str(golden["lyrics_text"]))
 
 
 @torch.inference_mode()
@@ -61,28 +56,43 @@ def teacher_forced(model: HeartMuLa, prompt: Prompt, reference: torch.Tensor) ->
     return agree / total, c0
 
 
-_SPEED_NOTE = {
-    torch.float32: "CPU float32 converts each int8 matrix per call (memory, not speed, is its point)",
-    torch.bfloat16: "CPU bfloat16 reads the int8 bytes directly (torch's int8 weight-only kernel)",
-    None: "the device converts each int8 matrix per call",
+WEIGHTS = {
+    "float32": (torch.float32, False),
+    "bfloat16": (torch.bfloat16, False),
+    "int8, bfloat16 activations": (torch.bfloat16, True),
+    "int8, float32 activations": (torch.float32, True),
+}
+"""Row label -> (activation dtype, int8 weights). float32 is the reference the others are compared with."""
+
+_INT8_NOTE = {
+    "int8, bfloat16 activations": "CPU: torch's int8 weight-only kernel reads the int8 bytes directly",
+    "int8, float32 activations": "CPU: each int8 matrix is converted per call (its point is memory, not speed)",
 }
 
 
-def _ms_per_frame(model: HeartMuLa, prompt: Prompt, frames: int) -> float:
-    times = []
-    for n in (1, frames, 1, frames):  # the second pair is the warm one
-        start = time.perf_counter()
-        generate_tokens(model, prompt, frames=n, cfg_scale=1.5, topk=50, generators=[torch.Generator().manual_seed(0)])
-        times.append(time.perf_counter() - start)
-    return (times[3] - times[2]) / (frames - 1) * 1000
+def _variant(config: str, device: torch.device, dtype: torch.dtype, int8: bool) -> HeartMuLa:
+    model = build(config, device)[0].to(dtype)
+    return model.quantize_int8() if int8 else model  # in place: the float weights go one matrix at a time
 
 
-def quant_rows(configs: list[str], device: str, quick: bool = False) -> list[dict]:
-    """One row per config and activation dtype (float32, bfloat16): weight memory and ms/frame of the float
-    and the int8 model, and the int8 model's teacher-forced code agreement with the float32 one."""
+def quant_rows(
+    configs: list[str],
+    device: str,
+    quick: bool = False,
+    bandwidth: float | None = None,
+    repeats: int = REPEATS,
+    frames: int | None = None,
+) -> list[dict]:
+    """Per config, one row per kind of weights (`WEIGHTS`), timed in turns: ms/frame, the weight bytes a frame
+    reads and the floor they imply at `bandwidth` (bytes/s; measured here when None), and quality against the
+    float32 model (teacher-forced code agreement, first frame's codebook-0 logit error). Shows what reading
+    fewer bytes buys on this machine. `full` gives the 3B layout's memory only (built on `meta`). `frames` as in
+    `bench_lm.lm_rows`."""
     rows = []
-    prompt = _prompt()
-    frames = 11 if quick else 41
+    prompt = golden_prompt()
+    frames = frames or (11 if quick else 41)
+    dev = torch.device(device)
+    bandwidth = bandwidth or read_bandwidth(dev)
     for config in configs:
         if config == "full":
             full = HeartMuLaConfig(backbone=FLAVORS["llama-3B"], decoder=FLAVORS["llama-300M"])
@@ -90,30 +100,34 @@ def quant_rows(configs: list[str], device: str, quick: bool = False) -> list[dic
             bf16 = weight_bytes(model)
             int8 = weight_bytes(model.quantize_int8())
             note = "bfloat16 vs int8 weights of the 3B LM (embeddings stay bfloat16)"
-            rows.append({"part": "int8", "config": "full (meta)", "float MB": round(bf16 / 1e6), "int8 MB": round(int8 / 1e6), "note": note})
+            rows.append({"part": "weights", "config": "full (meta)", "weights": "bfloat16 / int8",
+                         "weights MB": f"{bf16 / 1e6:.0f} / {int8 / 1e6:.0f}", "note": note})
             continue
-        dev = torch.device(device)
-        reference_model, _ = build(config, dev)
+        models = {label: _variant(config, dev, dtype, int8) for label, (dtype, int8) in WEIGHTS.items()}
+        reference_model = models["float32"]
         reference = generate_tokens(reference_model, prompt, frames=frames, cfg_scale=1.5, topk=1).variant(0)
         _, c0_ref = teacher_forced(reference_model, prompt, reference)
-        for dtype in (torch.float32, torch.bfloat16):
-            float_model = build(config, dev)[0].to(dtype)
-            float_ms, float_bytes = _ms_per_frame(float_model, prompt, frames), weight_bytes(float_model)
-            int8_model = float_model.quantize_int8()  # in place: the float weights go one matrix at a time
-            agreement, c0 = teacher_forced(int8_model, prompt, reference)
-            ms = _ms_per_frame(int8_model, prompt, frames)
-            rows.append({
-                "part": "int8",
+        timings, _ = time_interleaved({label: ours(m, prompt) for label, m in models.items()}, frames, dev, repeats)
+        slots = prompt.length + frames // 2
+        for label, model in models.items():
+            ms = timings[label].ms
+            row = {
+                "part": "weights",
                 "config": config,
-                "dtype": str(dtype).removeprefix("torch."),
-                "float MB": round(float_bytes / 1e6, 1),
-                "int8 MB": round(weight_bytes(int8_model) / 1e6, 1),
-                "float ms/frame": round(float_ms, 2),
+                "weights": label,
+                "weights MB": round(weight_bytes(model) / 1e6, 1),
                 "ms/frame": round(ms, 2),
-                "RTF": round(ms / FRAME_MS, 4),
-                "code agreement": f"{agreement:.1%}",
-                "c0 logit error": f"{float((c0 - c0_ref).norm() / c0_ref.norm()):.2%}",
-                "note": f"teacher-forced over {len(reference)} greedy frames of the float32 model; "
-                + _SPEED_NOTE[dtype if dev.type == "cpu" else None],
-            })
+                "cpu ms/frame": round(timings[label].cpu_ms, 2),
+                "vs float32": f"{timings['float32'].ms / ms:.2f}x",
+                **floor_columns(frame_weight_bytes(model), frame_cache_bytes(model, 2, slots, False), bandwidth, ms),
+            }
+            if label == "float32":
+                row["code agreement"] = "(reference)"
+            else:
+                agreement, c0 = teacher_forced(model, prompt, reference)
+                row["code agreement"] = f"{agreement:.1%}"
+                row["c0 logit error"] = f"{float((c0 - c0_ref).norm() / c0_ref.norm()):.2%}"
+            row["note"] = _INT8_NOTE.get(label, "") if dev.type == "cpu" else ""
+            rows.append(row)
+        del models, reference_model
     return rows

@@ -1,8 +1,9 @@
 """Print Heartsong's speed table: `python benchmarks/run.py [--config tiny|medium|full] [--device cpu|cuda] [--quick]`.
 
 Each part of the engine measures itself in its own `benchmarks/bench_<part>.py` (functions returning rows,
-one dict per line of the table); this script only picks the parts and prints one table per part (LM, int8,
-song, codec, style, stream), each with only the columns its rows fill.
+one dict per line of the table); this script only picks the parts and prints one table per part (bandwidth,
+LM, matmuls, weights, song, codec, style, stream), each with only the columns its rows fill. The LM rows carry the
+official algorithm timed in the same run and the floor set by the measured weight-read bandwidth.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import torch  # noqa: E402
 from benchmarks.bench_codec import codec_rows  # noqa: E402
 from benchmarks.bench_encoder import encoder_rows  # noqa: E402
 from benchmarks.bench_lm import CONFIGS, lm_rows  # noqa: E402
+from benchmarks.bench_matmul import matmul_rows  # noqa: E402
 from benchmarks.bench_pipeline import pipeline_rows  # noqa: E402
 from benchmarks.bench_profile import profile_rows  # noqa: E402
 from benchmarks.bench_quant import quant_rows  # noqa: E402
 from benchmarks.bench_stream import stream_rows  # noqa: E402
 from benchmarks.bench_style import style_rows  # noqa: E402
+from benchmarks.floor import bandwidth_row, read_bandwidth  # noqa: E402
 
 
 def print_tables(rows: list[dict]) -> None:
@@ -56,14 +59,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer frames/steps: a smoke test, not a measurement")
     parser.add_argument("--profile", action="store_true", help="also print where GPU time will go (op counts, bytes)")
     parser.add_argument("--compile", action="store_true", help="also time the LM with its frame step compiled")
-    parser.add_argument("--int8", action="store_true", help="also measure int8 weights: memory, speed, quality")
+    parser.add_argument("--int8", action="store_true", help="also measure bfloat16 and int8 weights: bytes, speed, quality")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, as the official timings)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     configs = args.config or (["tiny", "medium", "full"] if args.device == "cuda" else ["tiny", "medium"])
-    rows = lm_rows(configs, args.device, args.quick, args.compile)
+    bandwidth = read_bandwidth(args.device)  # with the thread count just set: the LM rows' floors divide by it
+    rows = [bandwidth_row(args.device, bandwidth)]
+    rows += lm_rows(configs, args.device, args.quick, args.compile, bandwidth)
+    rows += matmul_rows(configs, args.device, bandwidth)  # CPU: the wall, or a kernel short of it?
     if args.int8:
-        rows += quant_rows(configs + (["full"] if "full" not in configs else []), args.device, args.quick)
+        full = [] if "full" in configs else ["full"]
+        rows += quant_rows(configs + full, args.device, args.quick, bandwidth)
     rows += pipeline_rows(configs, args.device, args.quick)
     rows += codec_rows(configs, args.device, args.quick)
     rows += style_rows(configs, args.device, args.quick)

@@ -135,7 +135,8 @@ class Attention(nn.Module):
         self.output_proj = nn.Linear(cfg.num_heads * cfg.head_dim, cfg.embed_dim, bias=False)
         self.cache: KVCache | None = None
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, input_pos: int) -> Tensor:
+    def project(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Rotated queries and keys and the values of x (B, T, D): (B, H, T, hd), (B, KV, T, hd), (B, KV, T, hd)."""
         b, t, _ = x.shape
         h, kv = self.num_heads, self.num_kv_heads
         qkv = self.qkv_proj(x).view(b, t, h + 2 * kv, self.head_dim)  # (B, T, H + 2KV, hd)
@@ -143,12 +144,20 @@ class Attention(nn.Module):
         q = qk[:, :, :h].transpose(1, 2)  # (B, H, T, hd)
         k = qk[:, :, h:].transpose(1, 2)  # (B, KV, T, hd)
         v = qkv[:, :, h + kv :].transpose(1, 2)  # (B, KV, T, hd)
+        return q, k, v
+
+    def merge_heads(self, out: Tensor) -> Tensor:
+        """The output projection of attention's result, (B, H, T, hd) -> (B, T, D)."""
+        b, _, t, _ = out.shape
+        return self.output_proj(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim))
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, input_pos: int) -> Tensor:
+        q, k, v = self.project(x, cos, sin)
         if self.cache is not None:
             k, v = self.cache.update(input_pos, k, v)  # (B, KV, input_pos + T, hd)
         elif input_pos != 0:
             raise ValueError("an uncached forward must start at position 0")
-        out = attend(q, k, v, input_pos)  # (B, H, T, hd)
-        return self.output_proj(out.transpose(1, 2).reshape(b, t, h * self.head_dim))
+        return self.merge_heads(attend(q, k, v, input_pos))
 
 
 class FeedForward(nn.Module):
