@@ -57,7 +57,7 @@ def encode_recording(args: argparse.Namespace) -> tuple[torch.Tensor, Path]:
     from ..codec.encoder.chunks import chunk_count
     from ..codec.encoder.recording import read_recording
     from ..codec.encoder.resample import resampled_length
-    from .tokens import parse_device
+    from ..weights import parse_device
 
     audio, rate = read_recording(args.recording, max_seconds=args.max_seconds)
     device = parse_device(args.device)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..audio import write_audio
-    from ..codec import load_heartcodec
+    from ..codec import decode_windows, load_heartcodec
 
     codec = load_heartcodec(codec_folder, "float32", args.device)
     seed = args.seed if args.seed is not None else random.randrange(2**31)
@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        windows = codec.decode_windows(
-            codes, generator=torch.Generator().manual_seed(seed), steps=args.steps, guidance=args.guidance,
-            progress=progress,
+        windows = decode_windows(
+            codec, [codes], generators=[torch.Generator().manual_seed(seed)], steps=args.steps,
+            guidance=args.guidance, progress=progress,
         )
         audio = torch.cat([window.audio for window in windows], dim=1).numpy()
     report = write_audio(args.out, audio, codec.sample_rate)
