@@ -46,7 +46,7 @@ from heartmula_core.lm.generation import FramePicker, FrameSteps, generate_token
 from heartmula_core.lm.heartmula import HeartMuLa  # noqa: E402
 from heartmula_core.pipeline import MusicPipeline  # noqa: E402
 from heartmula_core.lm.prompting import PromptBuilder  # noqa: E402
-from heartmula_core.lm.quantize import quantize_int8, weight_bytes  # noqa: E402
+from heartmula_core.lm.quantize import weight_bytes  # noqa: E402
 from heartmula_core.request import FRAME_RATE, MusicRequest  # noqa: E402
 
 LATE_POSITION = 3000
@@ -197,7 +197,7 @@ def token_rows(dev: Device, lm: HeartMuLa, frames: int, compiled: bool) -> list[
 def int8_rows(dev: Device, model: HeartMuLa, frames: int) -> list[dict]:
     """Quantises `model` in place (run last): whether the device's int8 kernel runs, ms/frame and weight bytes."""
     before = weight_bytes(model)
-    quantize_int8(model)
+    model.quantize_int8()
     row = {"part": "int8", "weights GB before": round(before / GB, 2), "weights GB int8": round(weight_bytes(model) / GB, 2)}
     try:
         row["ms/frame (1 variant, position 100)"] = round(frame_ms(dev, model, 1, 100, frames, compiled=False), 2)

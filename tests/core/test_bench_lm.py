@@ -17,7 +17,6 @@ from benchmarks.run import print_tables
 from heartmula_core.lm.config import HeartMuLaConfig
 from heartmula_core.lm.generation import generate_tokens
 from heartmula_core.lm.heartmula import build_heartmula, load_heartmula
-from heartmula_core.lm.quantize import quantize_int8
 
 SMALL_PROBE = 4 * 2**20  # a quick bandwidth probe: the tests check the table, not the machine
 
@@ -54,7 +53,7 @@ def test_frame_weight_bytes_count_backbone_once_and_the_decoder_seven_times(hear
     assert frame_weight_bytes(model) == 4 * (once + 7 * per_step + gathered)
     assert frame_weight_bytes(model.to(torch.bfloat16)) == 2 * (once + 7 * per_step + gathered)
     # int8 matrices (1 byte + one bfloat16 scale per output row) read fewer bytes than bfloat16
-    assert frame_weight_bytes(quantize_int8(model)) < 2 * (once + 7 * per_step + gathered)
+    assert frame_weight_bytes(model.quantize_int8()) < 2 * (once + 7 * per_step + gathered)
 
 
 def test_the_official_path_reads_the_whole_cache():
