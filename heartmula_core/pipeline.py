@@ -108,7 +108,9 @@ class MusicPipeline:
         if decode_steps < 1:
             raise InvalidRequest(f"decode steps must be at least 1, got {decode_steps}")
         self.models = models
-        self.device = parse_device(device)
+        # A handed-in accelerator answers for its own devices (the placement test runs the CUDA path on a
+        # stand-in); otherwise a device this torch cannot use is refused here, not deep inside a model load.
+        self.device = torch.device(device) if accelerator is not None else parse_device(device)
         self.dtype = parse_dtype(dtype)
         self.decode_steps = decode_steps
         self.decode_guidance = decode_guidance

@@ -62,6 +62,7 @@ class HeartCodec(nn.Module):
     def device(self) -> torch.device:
         return self.cond_proj.weight.device
 
+    @codec_precision
     def window_audio(self, latents: torch.Tensor, keep: list[int]) -> list[torch.Tensor]:
         """Per row of latents [b, 744, 256], the first keep[row] samples of its waveform [2, keep[row]], on the CPU.
 

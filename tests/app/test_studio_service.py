@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import threading
 import time
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.studio.models import HubSizes
+from heartmula_core.hub import Catalogue
 from app.settings import load_settings
 from app.songwriter.errors import LLMError, SheetError
 from app.studio.engines import LlmChoice
@@ -30,6 +34,11 @@ class CountingMaker:
     def __init__(self, frames: int = 5) -> None:
         self.frames = frames
         self.started = threading.Event()
+        self._cache = tempfile.TemporaryDirectory()  # no models on this computer, and the Hub is not asked
+        self.hub_sizes = HubSizes()
+
+    def catalogue(self) -> Catalogue:
+        return Catalogue(cache_dir=self._cache.name, offline=True)
 
     def make(self, sheet, settings, progress, cancel):
         clock = EtaClock()

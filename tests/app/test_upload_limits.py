@@ -40,12 +40,13 @@ def long_silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # Each entry point an upload reaches, run in a fresh interpreter so its peak memory is its own.
 ENTRY_POINTS = {
     "transcribe": "studio.transcribe(path)",
-    "transcribe upload note": "upload_note(studio, path, 'Ready to transcribe', "
-                              "max_seconds=studio.settings.max_transcribe_audio_s)",
+    "transcribe upload note": "upload_note(path, 'Ready to transcribe', functools.partial("
+                              "studio.check_upload, max_seconds=studio.settings.max_transcribe_audio_s))",
     "style reference (compose)": "studio.compose(Sheet(lyrics='[verse]\\nla', tags='pop'), frozenset(), "
                                  "MusicSettings(style_audio=path))",
 }
 PROBE = textwrap.dedent("""
+    import functools
     import sys
     from pathlib import Path
 

@@ -81,7 +81,7 @@ def test_missing_models_offline(tmp_path):
     out = generate(tmp_path, "--tags", "pop", "--lyrics", "la", "--seconds", "1", "--out", str(tmp_path / "x.wav"))
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
-    assert "python -m heartmula_core download rl" in out.stderr
+    assert "python -m heartmula_core download hny" in out.stderr
 
 
 def _default_sigint() -> None:
