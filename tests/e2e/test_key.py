@@ -25,7 +25,7 @@ def _check(page, server: LLMServer, url: str, key: str) -> None:
     page.locator("#settings-openai-key").get_by_role("textbox").fill(key)
     page.get_by_role("button", name="Check the LLM servers").click()
     _wait_for(page, lambda: len(server.requests) > asked)  # the line below may still show an earlier check
-    page.get_by_text(f"openai at {url}: 1 model,").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text(f"openai at {url}: 1 model,").filter(visible=True).first.wait_for(timeout=TIMEOUT_MS)
 
 
 def _wait_for(page, condition: Callable[[], bool]) -> None:
