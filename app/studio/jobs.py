@@ -42,10 +42,11 @@ PHASE_TEXT = {
     "tokens": "Making the music",
     "decoding": "Turning it into audio",
     "saving": "Keeping the song",
-    "transcribing": "Listening for the words (the first time, the model loads too)",
-    "redecoding": "Making the take's audio again from its notes",
+    "transcribing": "Listening for the words",
+    "redecoding": "Rendering the take's audio again from its notes",
     "done": "Done",
 }
+UNITS = {"tokens": "frame", "transcribing": "part"}  # of 30 s, for transcribing; anything else counts steps
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,8 @@ class Progress:
             ahead = "1 song" if self.place == 1 else f"{self.place} songs"
             return f"{text}: {ahead} ahead of yours"
         if self.total:
-            unit = "frames" if self.phase == "tokens" else "steps"
-            text += f": {self.done} / {self.total} {unit}"
+            unit = UNITS.get(self.phase, "step")
+            text += f": {self.done} / {self.total} {unit}{'' if self.total == 1 else 's'}"
         if self.eta_s is not None and self.phase not in ("done", "waiting"):
             text += f", about {max(1, round(self.eta_s))} s left"
         return text
