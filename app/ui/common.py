@@ -72,6 +72,11 @@ def upload_note(path: str | None, what: str, check: Callable[[str], tuple[Any, i
     return progress_html(None, f"{what}: {audio.shape[-1] / rate:.1f} s of audio.")
 
 
+def counted(count: int, noun: str) -> str:
+    """"1 take", "2 takes": a count with its noun in the right number."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def progress_html(progress: Progress | None, note: str = "") -> str:
     """A progress bar with the phase line under it (empty when nothing runs)."""
     if progress is None:

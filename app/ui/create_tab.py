@@ -142,9 +142,10 @@ def build(studio: Studio) -> CreateTab:
                     topk = gr.Slider(1, 500, value=50, step=1, label="Top-k")
                     shared = studio.shared_lm_folder()
                     lm_variant = gr.Radio(
-                        ["hny", "rl", "base"], value=settings.lm_variant, label="Model variant", interactive=shared is None,
-                        info=f"One folder serves hny, rl and base here ({shared}): the choice changes nothing." if shared
-                        else "hny: the authors' recommended release", elem_id="create-variant",
+                        ["hny", "rl", "base"], value=settings.lm_variant, label="Model variant",
+                        interactive=shared is None, elem_id="create-variant",
+                        info=f"One folder serves hny, rl and base here ({shared}): the choice changes nothing."
+                        if shared else "hny: the authors' recommended release",
                     )
                 with gr.Accordion("Style", open=False, elem_id="create-style") as style_box:
                     style_audio = gr.File(label="Reference recording (wins over the text)", file_types=["audio"],
@@ -234,7 +235,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     text_outputs = [*tab.fields.values(), *tab.generate.values(), tab.status]
     tab.write.click(
         write, tab.text_inputs() | llm_args, text_outputs, api_visibility="private", concurrency_limit=None,
-        show_progress="hidden",
+        show_progress="hidden", show_progress_on=[tab.status],
     )
 
     @guarded
@@ -247,7 +248,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     music_outputs = [tab.live, tab.song_id, *tab.take_outputs()]
     tab.compose.click(
         compose, tab.text_inputs() | tab.music_inputs() | llm_args, [*text_outputs, *music_outputs],
-        api_visibility="private", concurrency_limit=None, show_progress="hidden",
+        api_visibility="private", concurrency_limit=None, show_progress="hidden", show_progress_on=[tab.status],
     )
 
     @guarded

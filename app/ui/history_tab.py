@@ -16,7 +16,7 @@ from app.studio.jobs import Finished, Progress
 from app.studio.service import Studio
 
 from . import continue_panel
-from .common import guarded, progress_html, session_of
+from .common import counted, guarded, progress_html, session_of
 from .continue_panel import ContinuePanel
 
 SORTS = {"Newest first": "newest", "Oldest first": "oldest", "Title": "title"}
@@ -125,7 +125,7 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
     @guarded
     def search(query: str, sort: str) -> dict[Any, Any]:
         songs = continue_panel.nest(studio.search(query or "", SORTS.get(sort, "newest")))
-        note = f"{len(songs)} song(s)" if songs else ("No song matches." if query else "No songs kept yet.")
+        note = counted(len(songs), "song") if songs else ("No song matches." if query else "No songs kept yet.")
         return {tab.table: rows(songs), tab.ids: [s.id for s, _ in songs], tab.status: progress_html(None, note),
                 **hidden_selection}
 
@@ -188,8 +188,9 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
             yield {tab.status: "", tab.redecode: gr.update(interactive=True)}  # the guard shows the error
             raise
 
+    # The status line is the progress: Gradio's own would still mark the player "processing" (hidden or not).
     tab.redecode.click(redecode, [tab.selected, tab.take], [*selection_outputs, tab.status], api_visibility="private",
-                       concurrency_limit=None, show_progress="hidden")
+                       concurrency_limit=None, show_progress="hidden", show_progress_on=[tab.status])
 
     tab.delete.click(lambda: gr.update(visible=True), None, tab.confirm_row, api_visibility="private", queue=False)
     tab.keep.click(lambda: gr.update(visible=False), None, tab.confirm_row, api_visibility="private", queue=False)

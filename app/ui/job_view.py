@@ -1,8 +1,9 @@
 """What the Create tab shows while a Write or a Compose runs: one loop that turns job events into page updates.
 
 Text streams into the ticked fields, the status line follows the phases, the first take plays live from its
-first decoded piece, each take gets its own player as soon as it is complete (Take 1's replaces the live one,
-going on from where it was: handover.py), and the kept song's downloads follow. A Stop (or any error) leaves no player behind: nothing of a stopped song may be heard.
+first decoded piece, each take gets its own player as soon as it is complete (Take 1's replaces the live
+one, going on from where it was: handover.py), and the kept song's downloads follow. A Stop (or any error)
+leaves no player behind: nothing of a stopped song may be heard.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from app.studio.live import PCM_SCALE
 from app.studio.service import Studio
 
 from . import handover
-from .common import progress_html
+from .common import counted, progress_html
 from .live_text import partial_fields
 from .live_route import live_url
 
@@ -149,5 +150,5 @@ class JobView:
         yield {**take_updates(tab, self.studio, song, ("flac", "wav"), keep), tab.song_id: song.id, **gone,
                tab.status: progress_html(None, "Encoding MP3 and OGG downloads…")}
         yield {**take_updates(tab, self.studio, song, EXPORT_FORMATS, keep),
-               tab.status: progress_html(None, f"Kept “{song.title or 'Untitled'}” with {len(song.takes)} "
-                                               "take(s) in History.")}
+               tab.status: progress_html(None, f"Kept “{song.title or 'Untitled'}” with "
+                                               f"{counted(len(song.takes), 'take')} in History.")}

@@ -109,5 +109,5 @@ def wire(tab: TranscribeTab, studio: Studio, demo: gr.Blocks) -> Callable[[str |
                tab.status: progress_html(None, "Done: edit the lyrics, then Send to Create.")}
 
     tab.run.click(transcribe, tab.upload, [tab.lyrics, tab.status, tab.run], api_visibility="private",
-                  show_progress="hidden", concurrency_limit=None)
+                  show_progress="hidden", show_progress_on=[tab.status], concurrency_limit=None)
     return reopened
