@@ -15,15 +15,18 @@ by side.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.studio.engines import LlmChoice
-from app.studio.errors import DiskFull, JobCancelled, SongNotFound, explain
+from app.studio.errors import DiskFull, InvalidInput, JobCancelled, SongNotFound, explain
 from app.studio.headless import compose_new, kept_song
 from app.studio.history import Song
 from app.studio.jobs import Event, MusicSettings, Progress, SheetWritten
@@ -38,6 +41,7 @@ from .manifest import KeptSong, Manifest
 
 # Failures that would end every other song the same way: the album stops instead of trying each one.
 ALBUM_FAILURES = (DiskFull, ModelsMissing, ModelNotAvailable)
+LOCK = ".heartsong-album.lock"
 JOIN_POLL_S = 0.2  # the main thread wakes this often, so a Ctrl-C is handled at once
 
 
@@ -54,6 +58,18 @@ class Outcome:
     @property
     def kept(self) -> int:
         return len(self.made) + len(self.skipped)
+
+
+@contextlib.contextmanager
+def only_run_in(out: Path) -> Iterator[None]:
+    """Hold the album folder for this run: a second run into the same folder at the same time would make its
+    songs twice, so it is refused (the lock goes with the process, however it ends)."""
+    with open(out / LOCK, "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidInput(f"another `batch` is making songs into {out}: wait for it, or stop it first") from None
+        yield
 
 
 class AlbumRun:
@@ -118,6 +134,10 @@ class AlbumRun:
     def run(self) -> Outcome:
         """Skip what is kept, make the rest; returns what happened. A bug in a song's job is raised here."""
         self.out.mkdir(parents=True, exist_ok=True)
+        with only_run_in(self.out):
+            return self._run()
+
+    def _run(self) -> Outcome:
         sweep_temp(self.out)
         for song in self.songs:
             before = self.kept_before(song)

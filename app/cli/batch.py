@@ -71,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format.lower().lstrip(".")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"--format {args.format}: use one of {', '.join(EXPORT_FORMATS)}")
+    songs = read_album(args.album)
     settings = load_settings(args.env_file, **({"threads": args.threads} if args.threads else {}))
     use_threads(settings.threads)
-    songs = read_album(args.album)
     studio = Studio(settings)
     for song in songs:  # the page's rules for a sheet, checked for every line before any song is made
         try:

@@ -13,7 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.album.manifest import MANIFEST
+from app.album.runner import LOCK
+from app.cli import main as app_main
 from app.studio.history import History, Song
 from heartmula_core.audio import read_audio
 from tests.llm_server import LLMServer, Reply
@@ -99,7 +103,7 @@ def test_a_failed_line_is_made_on_the_next_run_and_a_changed_line_is_a_new_song(
     lanterns_again = {**LANTERNS, "variants": 1, "seed": 44}
     write_album(tmp_path, LANTERNS, SEA, lanterns_again)
     llm_server.script(Reply("junk"), Reply("more junk"))  # line 2's song fails; the album goes on
-    first = run_batch(tmp_path, llm_server.url)
+    first = run_batch(tmp_path, llm_server.url, "--parallel", "2")  # the Studio takes two songs at once
     assert first.returncode == 1
     assert "line 2 failed: " in first.stderr and "unusable JSON twice" in first.stderr
     assert "Traceback" not in first.stderr
@@ -148,7 +152,7 @@ def test_ctrl_c_drops_the_song_being_made_and_the_same_command_makes_the_rest(
     assert "Run the same command again to make the other 2" in err and "Traceback" not in err
     # Song 1 is kept whole, song 2 left nothing (in History or the folder), song 3 was never started.
     assert sorted(songs_by_seed(tmp_path)) == [22]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["01-lanterns", MANIFEST]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [LOCK, "01-lanterns", MANIFEST]
     assert not list((tmp_path / "data" / "songs").glob(".tmp-*"))
 
     llm_server.script(Reply.json(SEA_WRITTEN), Reply.json(NEON_WRITTEN))
@@ -160,23 +164,32 @@ def test_ctrl_c_drops_the_song_being_made_and_the_same_command_makes_the_rest(
     assert folders(tmp_path) == ["01-lanterns", "02-salt-roads", "03-neon"]
 
 
-def test_bad_lines_are_one_clear_error_before_any_work(tmp_path: Path) -> None:
-    cases = [
-        ([SEA, {**SEA, "seconds": 9999}], "album.jsonl line 2: seconds: Input should be less than or equal to 600"),
-        ([SEA, "", "{oops"], "album.jsonl line 3: not JSON"),
-        ([{"descripton": "a song"}], "album.jsonl line 1: unknown field 'descripton'"),
-        ([{**SEA, "variants": 1.5}], "album.jsonl line 1: variants: Input should be a valid integer"),
-        (["[1, 2]"], "album.jsonl line 1: a song is a JSON object ({...}), not an array"),
-        ([SEA, {"seconds": 5}], "album.jsonl line 2: Describe the song first"),
-        ([{"title": "x", "lyrics": "la\n" * 5000}], "album.jsonl line 1: The lyrics"),
-        ([""], "album.jsonl: no songs in it"),
-    ]
-    for lines, expected in cases:
+@pytest.mark.parametrize(("lines", "expected"), [
+    ([SEA, {**SEA, "seconds": 9999}], " line 2: seconds: Input should be less than or equal to 600"),
+    ([SEA, "", "{oops"], " line 3: not JSON"),
+    ([{"descripton": "a song"}], " line 1: unknown field 'descripton'"),
+    ([{**SEA, "variants": 1.5}], " line 1: variants: Input should be a valid integer"),
+    (["[1, 2]"], " line 1: a song is a JSON object ({...}), not an array"),
+    ([""], ": no songs in it"),
+])
+def test_a_bad_line_is_one_clear_error_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[Any], expected: str
+) -> None:
+    album = write_album(tmp_path, *lines)
+    out = tmp_path / "out"
+    assert app_main(["batch", str(album), "--out", str(out), "--threads", "1", "--env-file", os.devnull]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {album}{expected}") and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sheet_the_page_would_refuse_is_refused_by_its_line(tmp_path: Path) -> None:
+    for lines, expected in [([SEA, {"seconds": 5}], "album.jsonl line 2: Describe the song first"),
+                            ([{"title": "x", "lyrics": "la\n" * 5000}], "album.jsonl line 1: The lyrics")]:
         write_album(tmp_path, *lines)
         done = run_batch(tmp_path, refused_url())
-        assert done.returncode == 2, (lines, done.stderr)
-        assert done.stderr.splitlines() == [f"error: {expected}" + done.stderr.split(expected, 1)[1].rstrip()], lines
-        assert not (tmp_path / "out").exists() and done.stdout == ""
+        assert done.returncode == 2 and done.stderr.startswith(f"error: {expected}"), done.stderr
+        assert len(done.stderr.splitlines()) == 1 and done.stdout == "" and not (tmp_path / "out").exists()
 
 
 def test_an_llm_that_is_down_is_one_line_and_nothing_is_made(tmp_path: Path) -> None:
