@@ -276,7 +276,6 @@ class History:
             _forget(db, song_id)
             # Its own link goes; links to it stay, so its children still say what they came from.
             db.execute("DELETE FROM song_parents WHERE song_id = ?", (song_id,))
-        self._checkpoint()
         log.info("deleted song %s", song_id)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -394,7 +393,6 @@ class History:
                     _forget(db, song_id)
                     removed += 1
         if removed:
-            self._checkpoint()
             log.warning("history: removed %d leftover(s) of interrupted saves", removed)
         return removed
 
@@ -409,13 +407,6 @@ class History:
         finally:
             db.close()
 
-    def _checkpoint(self) -> None:
-        """Move the log's pages into the database and empty the log, so a deleted song's old pages are gone
-        from both files. Best effort: a reader holding an old snapshot delays it to a later checkpoint."""
-        with self._connect() as db:
-            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            log.info("history: the log could not be emptied yet (a reader is busy); SQLite will do it later")
 
 
 def _forget(db: sqlite3.Connection, song_id: str) -> None:
