@@ -17,6 +17,7 @@ opened) or, in the instant between rename and commit, a folder with no row (swep
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -135,8 +136,9 @@ class History:
         total = _SAVE_OVERHEAD_BYTES + 4 * text_chars
         for take in takes:
             total += np.asarray(take.audio).size * 4 + 1024
-            if take.tokens is not None:
-                total += np.asarray(take.tokens).nbytes + 1024
+            for array in (take.tokens, take.codec_tails):
+                if array is not None:
+                    total += np.asarray(array).nbytes + 1024
         if style_reference is not None:
             total += Path(style_reference).stat().st_size
         return total
@@ -240,7 +242,7 @@ class History:
         take = _find_take(song, index)
         with disk_errors(self.folder, self.free_space):
             write_audio(take.audio, audio, sample_rate)
-        return Take(take.index, take.seed, take.audio, take.tokens, sample_rate, take.decode_seed)
+        return dataclasses.replace(take, sample_rate=sample_rate)
 
     def export(self, song_id: str, index: int, fmt: str) -> Path:
         """Take `index` as a `fmt` file ("wav", "flac", "mp3", "ogg") for download, made once and kept beside it."""
@@ -296,6 +298,8 @@ class History:
                 tokens=folder / t["tokens"] if t.get("tokens") else None,
                 sample_rate=t["sample_rate"],
                 decode_seed=t.get("decode_seed"),
+                codec_tails=folder / t["codec_tails"] if t.get("codec_tails") else None,
+                gain=float(t.get("gain", 1.0)),
             )
             for t in meta["takes"]
         )
