@@ -18,6 +18,7 @@ opened) or, in the instant between rename and commit, a folder with no row (swep
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -137,8 +138,9 @@ class History:
         total = _SAVE_OVERHEAD_BYTES + 4 * text_chars
         for take in takes:
             total += np.asarray(take.audio).size * 4 + 1024
-            if take.tokens is not None:
-                total += np.asarray(take.tokens).nbytes + 1024
+            for array in (take.tokens, take.codec_tails):
+                if array is not None:
+                    total += np.asarray(array).nbytes + 1024
         for kept in (style_reference, recording):
             if kept is not None:
                 total += Path(kept).stat().st_size
@@ -247,7 +249,7 @@ class History:
         take = _find_take(song, index)
         with disk_errors(self.folder, self.free_space):
             write_audio(take.audio, audio, sample_rate)
-        return Take(take.index, take.seed, take.audio, take.tokens, sample_rate, take.decode_seed)
+        return dataclasses.replace(take, sample_rate=sample_rate)
 
     def export(self, song_id: str, index: int, fmt: str) -> Path:
         """Take `index` as a `fmt` file ("wav", "flac", "mp3", "ogg") for download, made once and kept beside it."""
@@ -283,7 +285,6 @@ class History:
             _forget(db, song_id)
             # Its own link goes; links to it stay, so its children still say what they came from.
             db.execute("DELETE FROM song_parents WHERE song_id = ?", (song_id,))
-        self._checkpoint()
         log.info("deleted song %s", song_id)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -304,6 +305,8 @@ class History:
                 tokens=folder / t["tokens"] if t.get("tokens") else None,
                 sample_rate=t["sample_rate"],
                 decode_seed=t.get("decode_seed"),
+                codec_tails=folder / t["codec_tails"] if t.get("codec_tails") else None,
+                gain=float(t.get("gain", 1.0)),
             )
             for t in meta["takes"]
         )
@@ -402,7 +405,6 @@ class History:
                     _forget(db, song_id)
                     removed += 1
         if removed:
-            self._checkpoint()
             log.warning("history: removed %d leftover(s) of interrupted saves", removed)
         return removed
 
@@ -417,13 +419,6 @@ class History:
         finally:
             db.close()
 
-    def _checkpoint(self) -> None:
-        """Move the log's pages into the database and empty the log, so a deleted song's old pages are gone
-        from both files. Best effort: a reader holding an old snapshot delays it to a later checkpoint."""
-        with self._connect() as db:
-            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            log.info("history: the log could not be emptied yet (a reader is busy); SQLite will do it later")
 
 
 def _forget(db: sqlite3.Connection, song_id: str) -> None:

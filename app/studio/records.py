@@ -19,6 +19,8 @@ class Take:
     tokens: Path | None
     sample_rate: int
     decode_seed: int | None = None  # the codec's seed when it is not `seed` (a continued song: its parent's)
+    codec_tails: Path | None = None  # each codec window's last latents, for continuations (`song_files.NewTake`)
+    gain: float = 1.0  # what the audio was scaled by when written (below 1 for a take that would have clipped)
 
     @property
     def codec_seed(self) -> int:
