@@ -39,6 +39,7 @@ PHASE_TEXT = {
     "writing": "Writing the song",
     "loading": "Loading the models",
     "prompt": "Reading the lyrics and tags",
+    "encoding": "Turning the recording into notes (tokens)",
     "tokens": "Making the music",
     "decoding": "Turning it into audio",
     "saving": "Keeping the song",
@@ -104,7 +105,7 @@ class Progress:
             ahead = "1 song" if self.place == 1 else f"{self.place} songs"
             return f"{text}: {ahead} ahead of yours"
         if self.total:
-            unit = "frames" if self.phase == "tokens" else "steps"
+            unit = {"tokens": "frames", "encoding": "chunks of 30 s"}.get(self.phase, "steps")
             text += f": {self.done} / {self.total} {unit}"
         if self.eta_s is not None and self.phase not in ("done", "waiting"):
             text += f", about {max(1, round(self.eta_s))} s left"
@@ -334,6 +335,7 @@ class ComposeJob:
             style_reference=reference,
             before_commit=self.gate.keep,
             parent=self.continuation.parent if self.continuation is not None else None,
+            recording=self.continuation.recording if self.continuation is not None else None,
         )
         emit(Finished(song))
         return song
