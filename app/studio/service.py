@@ -31,9 +31,9 @@ from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, clean_sheet, clea
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
-from . import continuing, remaking
+from . import continuing, recordings, remaking
 from .continuing import Kind
-from .models import ModelRow, download_all, model_rows, shared_lm_folder, song_model_names
+from .models import ModelRow, ModelsMissing, download_all, model_rows, shared_lm_folder, song_model_names
 from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
 
 if TYPE_CHECKING:
@@ -198,6 +198,47 @@ class Studio:
         if music is None:
             music = dataclasses.replace(MusicSettings.of_song(parent, self.settings.lm_variant), variants=1, seed=None)
         return self._compose(sheet, fill, music, choice, session, plan, description=parent.description)
+
+    # -- starting from a recording (recordings.py) ---------------------------------------------------------
+
+    def check_recording(self, path: str | Path) -> tuple[np.ndarray, int]:
+        """An uploaded recording read within its caps: float32 (channels, samples) and its rate."""
+        return recordings.check_recording(path, self.settings)
+
+    def recording_missing(self, variant: str | None = None) -> str | None:
+        """Why a recording cannot be started from here (a model is not on this computer), or None."""
+        return recordings.missing_models(self.music, variant or self.settings.lm_variant)
+
+    def keep_recording(self, path: str | Path, sheet: Sheet, *, lm_variant: str | None = None,
+                       session: str = "") -> Iterator[Event]:
+        """Encode a recording into tokens and keep it as a song (its take: what the tokens hold; the recording
+        kept beside it), to extend or redo with `continue_song`. Progress "encoding" counts 30 s chunks, then
+        "decoding"; ends with `Finished`. The recording, the sheet (tags or lyrics) and the models are checked at
+        once; Stop keeps nothing."""
+        return self._run(session, self._recording_job(path, sheet, lm_variant).run)
+
+    def continue_recording(self, path: str | Path, sheet: Sheet, kind: Kind, *, seconds: float,
+                           from_seconds: float | None = None, new_lyrics: str = "",
+                           fill: frozenset[str] = frozenset(), music: MusicSettings | None = None,
+                           choice: LlmChoice | None = None, session: str = "") -> Iterator[Event]:
+        """`keep_recording`, then `continue_song` on its take (arguments as there), all checked before encoding.
+        The kept recording is announced as `recordings.RecordingKept`, the new song as `Finished`."""
+        job = self._recording_job(path, sheet, music.lm_variant if music is not None else None)
+        recordings.check_continuation(kind, seconds, from_seconds, fill, job.audio.shape[-1] / job.rate)
+        recordings.check_words(kind, job.sheet.lyrics, new_lyrics, fill)
+        return recordings.chain(self._run(session, job.run), lambda song: self.continue_song(
+            song.id, 1, kind, seconds=seconds, from_seconds=from_seconds, new_lyrics=new_lyrics, fill=fill,
+            music=music, choice=choice, session=session))
+
+    def _recording_job(self, path: str | Path, sheet: Sheet, variant: str | None) -> recordings.RecordingJob:
+        variant = variant or self.settings.lm_variant
+        audio, rate = self.check_recording(path)
+        sheet = recordings.recording_sheet(path, sheet, audio.shape[-1] / rate, self.settings.max_lyrics_chars)
+        missing = self.recording_missing(variant)
+        if missing:
+            raise ModelsMissing(missing)
+        return recordings.RecordingJob(Path(path), audio, rate, sheet, variant, self.settings, self.music,
+                                       self.history, self.device_queue)
 
     def _run(
         self, session: str, work: Callable[[Any, KeepGate], None], on_stopped: Callable[[], None] | None = None,
