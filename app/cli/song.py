@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     from app.settings import load_settings
     from app.studio.errors import StudioError, explain
-    from app.studio.jobs import Finished, MusicSettings, Progress, Sheet, SheetWritten
+    from app.studio.jobs import MusicSettings, Progress, Sheet, SheetWritten
+    from app.studio.headless import DEFAULT_SECONDS, compose_new, kept_song
     from app.studio.recordings import RecordingKept
     from app.studio.service import Studio
 
@@ -70,31 +71,30 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--from goes with --continue SONG_ID[:TAKE] or --continue-audio FILE")
         if not args.description.strip():
             raise ValueError("describe the song (the first argument), or --continue a kept one")
-        sheet = Sheet(args.description, args.title, lyrics, args.tags, 30.0 if args.seconds is None else args.seconds)
-        fill = frozenset(f for f in ("title", "lyrics", "tags") if not getattr(sheet, f).strip())
+        seconds = DEFAULT_SECONDS if args.seconds is None else args.seconds
+        sheet = Sheet(args.description, args.title, lyrics, args.tags, seconds)
         choice = studio.llm_choice(args.backend or settings.llm_backend, model=args.model)
-        events = studio.compose(sheet, fill, music, choice if fill else None)
+        events = compose_new(studio, sheet, music, choice)
     else:
         events = continue_events(studio, args, lyrics, music)
-    song = None
-    last = ""
+    shown = [""]
+
+    def show(event: object) -> None:
+        if isinstance(event, Progress) and event.describe() != shown[0]:
+            shown[0] = event.describe()
+            print(shown[0], file=sys.stderr)
+        elif isinstance(event, SheetWritten):
+            print(f"written: {event.sheet.title!r}, tags {event.sheet.tags!r}", file=sys.stderr)
+        elif isinstance(event, RecordingKept):
+            print(f"kept the recording in history as {event.song.id}: {event.song.title}", file=sys.stderr)
+
     try:
-        for event in events:
-            if isinstance(event, Progress) and event.describe() != last:
-                last = event.describe()
-                print(last, file=sys.stderr)
-            elif isinstance(event, RecordingKept):
-                print(f"kept the recording in history as {event.song.id}: {event.song.title}", file=sys.stderr)
-            elif isinstance(event, SheetWritten):
-                print(f"written: {event.sheet.title!r}, tags {event.sheet.tags!r}", file=sys.stderr)
-            elif isinstance(event, Finished):
-                song = event.song
+        song = kept_song(events, show)
     except Exception as exc:
         message = explain(exc)
         if message is None:
             raise
         raise StudioError(message) from None
-    assert song is not None  # compose and continue_song end with Finished or raise
     outputs = []
     for take in song.takes:
         target = args.out if len(song.takes) == 1 else args.out.with_name(f"{args.out.stem}-{take.index}{args.out.suffix}")
