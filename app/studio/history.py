@@ -6,6 +6,7 @@ Layout under the data folder::
     songs/<song id>/song.json       everything about the song (no secrets, ever)
     songs/<song id>/take-N.flac     the audio of take N, (channels, samples) at the pipeline's sample rate
     songs/<song id>/take-N.npy      its audio tokens, (frames, codebooks) int, for re-decoding
+    songs/<song id>/take-N.codec.npy  its codec windows' last latents, so a continuation reuses its decode
     songs/<song id>/style-reference.<ext>   the reference recording the song was styled after, if any
     songs/<song id>/recording.<ext>         the musician's recording the song was made from, if any
 
