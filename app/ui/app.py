@@ -11,7 +11,7 @@ from app.studio.service import Studio
 
 from starlette.middleware import Middleware
 
-from . import api, create_tab, history_tab, live_route, models_tab, take_route, transcribe_tab
+from . import api, api_recording, create_tab, history_tab, live_route, models_tab, take_route, transcribe_tab
 from .common import CSS, guarded
 from .guard import RequestGuard, allowed_hosts
 
@@ -33,6 +33,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 models = models_tab.build(studio)
 
         api.register(studio)  # first, so the named endpoints get their plain names (/write, /compose, /search)
+        api_recording.register(studio)
         create_tab.wire(create, studio, models.llm_inputs, demo)
         refresh_history, listing = history_tab.wire(history, studio)
         transcribe_tab.wire(transcribe, studio, demo)

@@ -35,11 +35,14 @@ def tiny_env(tmp_path: Path, llm_url: str) -> dict[str, str]:
     }
 
 
-def run_song(tmp_path: Path, server: LLMServer, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI from an empty folder with the tiny models, a fresh data folder and the scripted Ollama."""
+def run_song(tmp_path: Path, server: LLMServer, *args: str, env_extra: dict[str, str] | None = None,
+             ) -> subprocess.CompletedProcess[str]:
+    """The CLI from an empty folder with the tiny models, a fresh data folder and the scripted Ollama (and
+    `env_extra`'s settings on top)."""
     return subprocess.run(
         [sys.executable, "-m", "app", "song", *args, "--env-file", os.devnull],
-        cwd=tmp_path, env=tiny_env(tmp_path, server.url), capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env=tiny_env(tmp_path, server.url) | (env_extra or {}), capture_output=True, text=True,
+        timeout=300,
     )
 
 
