@@ -14,10 +14,11 @@ from app.studio.history import EXPORT_FORMATS
 from app.studio.jobs import FIELDS, MAX_STYLE_STRENGTH, MusicSettings, Progress, Sheet
 from app.studio.service import Studio
 
-from . import first_run
+from . import first_run, recording_panel
 from .common import guarded, progress_html, session_of, upload_note
 from .first_run import FirstRun
 from .job_view import JobView, cleared
+from .recording_panel import RecordingPanel
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class CreateTab:
     takes: list[TakeSlot]
     song_id: gr.State
     first_run: FirstRun  # the models a song needs and the LLM servers, before the first click
+    recording: RecordingPanel  # "Start from a recording": its songs play in the players below
 
     def text_inputs(self) -> set[Any]:
         return {*self.fields.values(), *self.generate.values(), self.seconds}
@@ -127,6 +129,7 @@ def build(studio: Studio) -> CreateTab:
                     )
             gr.Markdown(QUOTE_HINT, elem_classes="hs-hint")
             gr.Examples(EXAMPLES, [fields["description"]], label="Not sure where to start? Pick a description")
+            recording = recording_panel.build()
         with gr.Column(scale=2):
             with gr.Row():
                 llm_backend = gr.Radio(
@@ -182,7 +185,7 @@ def build(studio: Studio) -> CreateTab:
     song_id = gr.State(None)
     return CreateTab(fields, generate, seconds, variants, seed, cfg, temperature, topk, lm_variant, style_audio,
                      style_text, style_strength, style_box, llm_backend, llm_model, refresh_models, write, compose,
-                     stop, status, live, takes, song_id, ready)
+                     stop, status, live, takes, song_id, ready, recording)
 
 
 def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks) -> None:
@@ -219,6 +222,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         return models_of(backend, ollama_url, openai_url, key, quiet=True)
 
     first_run.wire(tab.first_run, studio, tab.lm_variant, llm_inputs, demo)
+    recording_panel.wire(tab.recording, tab, studio, llm_inputs)
     model_inputs = [tab.llm_backend, *llm_inputs]
     tab.llm_backend.change(list_models, model_inputs, tab.llm_model, api_visibility="private")
     tab.refresh_models.click(list_models, model_inputs, tab.llm_model, api_visibility="private")
