@@ -29,7 +29,8 @@ class Board:
         self.done = 0
         self._now: dict[int, tuple[str, str]] = {}  # track -> (label, what it is doing), for songs being made
         self._phase: dict[int, str] = {}  # track -> the last phase written as a plain line
-        self._lock = threading.Lock()
+        # Re-entrant: a Ctrl-C handler runs on the main thread, which may be in the middle of a line here.
+        self._lock = threading.RLock()
 
     def _name(self, song: AlbumSong) -> str:
         return f"{song.track:02d} {self._now.get(song.track, (song.label, ''))[0]}"

@@ -102,6 +102,8 @@ class AlbumRun:
         self._stopping = threading.Event()
         self._todo: queue.Queue[AlbumSong] = queue.Queue()
         self._bug: BaseException | None = None
+        self._note = ""
+        self._note_shown = False
 
     # -- what is left ------------------------------------------------------------------------------------
 
@@ -122,8 +124,10 @@ class AlbumRun:
 
     # -- running -----------------------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Drop the songs being made and start no other (safe from a signal handler: it only sets events)."""
+    def stop(self, note: str = "") -> None:
+        """Drop the songs being made and start no other; `note` is shown once, by the main thread. Safe from a
+        signal handler: it only sets events (the main thread may be in the middle of a line of progress)."""
+        self._note = self._note or note
         self._stopping.set()
         self.studio.stop(self.session)
 
@@ -156,6 +160,9 @@ class AlbumRun:
         for worker in workers:
             while worker.is_alive():
                 worker.join(JOIN_POLL_S)
+                if self._note and not self._note_shown:
+                    self.board.note(self._note)
+                    self._note_shown = True
         self.board.close()
         if self._bug is not None:
             raise self._bug

@@ -24,7 +24,6 @@ from heartmula_core.cli import add_threads_arg
 from heartmula_core.threads import use_threads
 
 if TYPE_CHECKING:  # imported when the command runs: the Studio brings numpy and the models' code
-    from app.album.board import Board
     from app.album.runner import AlbumRun, Outcome
 
 EXIT_FAILED = 1  # some songs failed; the rest are kept
@@ -92,20 +91,19 @@ def run(args: argparse.Namespace) -> int:
             who = f"line {lines} needs" if len(writes) == 1 else f"lines {lines} need"
             raise StudioError(f"{health.message} ({who} it to write their empty fields)".replace(
                 "needs it to write their", "needs it to write its"))
-    with stop_on_signals(album, board):
+    with stop_on_signals(album):
         outcome = album.run()
     return report(outcome, len(songs), args)
 
 
 @contextlib.contextmanager
-def stop_on_signals(album: AlbumRun, board: Board) -> Iterator[None]:
+def stop_on_signals(album: AlbumRun) -> Iterator[None]:
     """While the album runs, Ctrl-C (or SIGTERM) asks it to stop cleanly; a second Ctrl-C stops at once."""
 
     def handle(signum: int, frame: object) -> None:
         if album.stopping:
             raise KeyboardInterrupt
-        board.note("stopping: the songs being made are dropped (Ctrl-C again to quit at once)")
-        album.stop()
+        album.stop("stopping: the songs being made are dropped (Ctrl-C again to quit at once)")
 
     previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -121,7 +119,8 @@ def report(outcome: Outcome, total: int, args: argparse.Namespace) -> int:
     rerun = shlex.join(["python", "-m", "app", "batch", str(args.album), "--out", str(args.out)])
     where = f"{outcome.kept} of {total} songs are kept in {args.out}"
     for song, message in outcome.failed:
-        print(f"line {song.line_no} failed: {message}", file=sys.stderr)
+        if message != outcome.album_failure:  # that one is said once, below
+            print(f"line {song.line_no} failed: {message}", file=sys.stderr)
     if outcome.album_failure is not None:
         print(f"error: the album stopped: {outcome.album_failure}", file=sys.stderr)
         print(f"{where}; once that is fixed, run the same command again for the rest: {rerun}", file=sys.stderr)

@@ -7,7 +7,6 @@ show progress and stop it; `stop(session)` cancels whatever that browser session
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import threading
@@ -20,6 +19,7 @@ import numpy as np
 from app.songwriter.backends import Health
 from app.songwriter.lyrics import length_warning
 from app.songwriter.prompts import PromptLibrary
+from app.songwriter.tag_hints import suggest_tags
 from heartmula_core.audio import read_audio
 from heartmula_core.hub.catalogue import CATALOGUE
 from heartmula_core.errors import InvalidRequest
@@ -31,7 +31,7 @@ from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, clean_sheet, clea
 from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
-from . import continuing, recordings
+from . import continuing, recordings, remaking
 from .continuing import Kind
 from .models import ModelRow, ModelsMissing, download_all, model_rows, shared_lm_folder, song_model_names
 from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
@@ -97,6 +97,10 @@ class Studio:
         if not lyrics.strip() or seconds <= 0:
             return None
         return length_warning(lyrics, seconds, PromptLibrary().structure_table())
+
+    def tag_suggestions(self, typed: str) -> list[str]:
+        """Vocabulary tags to offer while the musician types `typed` in the Tags field (songwriter/tag_hints.py)."""
+        return suggest_tags(typed, PromptLibrary().vocabulary())  # read each time: a musician may extend it
 
     # -- composing ---------------------------------------------------------------------------------------
 
@@ -284,15 +288,6 @@ class Studio:
             if not running:
                 self._running.pop(session, None)
 
-    @contextlib.contextmanager
-    def _session(self, session: str) -> Iterator[threading.Event]:
-        cancel = self._enter(session)
-        try:
-            yield cancel
-        finally:
-            cancel.set()  # a job whose page went away winds down
-            self._leave(session, cancel)
-
     def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> Sheet:
         """Refuse what cannot work, before any LLM or model time is spent; returns the sheet with its text
         cleaned (control characters out, each field within its cap: app/studio/inputs.py)."""
@@ -333,17 +328,17 @@ class Studio:
     def export(self, song_id: str, index: int, fmt: str) -> Path:
         return self.history.export(song_id, index, fmt)
 
+    def remake_audio(self, song_id: str, index: int, session: str = "") -> Iterator[Event]:
+        """Make take `index`'s audio again from its saved tokens (same seed), on the device, in turn: Progress
+        ("waiting", then "redecoding" windows done of total), then `Finished(song)`. Checked at once."""
+        work = remaking.remake_audio(self.history, self.music, self.device_queue, self.settings.lm_variant,
+                                     song_id, index)
+        return self._run(session, work)
+
     def redecode(self, song_id: str, index: int, session: str = "") -> Take:
-        """Make take `index`'s audio again from its saved tokens (same seed), on the device, in turn."""
-        song = self.history.get(song_id)
-        take = next((t for t in song.takes if t.index == index), None)
-        if take is None or take.tokens is None:
-            raise InvalidInput("This take has no saved tokens to re-decode.")
-        tokens = np.load(take.tokens)
-        variant = str(song.settings.get("lm_variant", self.settings.lm_variant))
-        with self._session(session) as cancel, self.device_queue.turn(lambda place: None, cancel):
-            audio, rate = self.music.decode(variant, tokens, take.codec_seed)
-        return self.history.replace_take_audio(song_id, index, audio, rate)
+        """`remake_audio` without its progress: the take with its new audio."""
+        *_, finished = self.remake_audio(song_id, index, session)
+        return next(t for t in finished.song.takes if t.index == index)
 
     # -- uploads and transcription -------------------------------------------------------------------------
 
@@ -367,9 +362,19 @@ class Studio:
         check_reference_length(audio.shape[-1], rate, Path(path).name)
         return audio, rate
 
-    def transcribe(self, path: str | Path) -> str:
-        """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear."""
+    def transcribing(self, path: str | Path, session: str = "") -> Iterator[Event | remaking.Transcribed]:
+        """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear: Progress
+        ("waiting", "loading", then "transcribing" parts done of total), then one `Transcribed`. The upload is
+        checked at once."""
         self.check_upload(path, max_seconds=self.settings.max_transcribe_audio_s)
+        return self._run(session, remaking.transcribe_upload(path, self._need_transcriber, self.device_queue))
+
+    def transcribe(self, path: str | Path) -> str:
+        """`transcribing` without its progress: the lyrics' text."""
+        *_, heard = self.transcribing(path)
+        return heard.text
+
+    def _need_transcriber(self) -> Transcriber:
         from heartmula_core.transcribe import Transcriber  # torch: imported when first used, like the pipeline
 
         with self._lock:
@@ -377,10 +382,7 @@ class Studio:
                 folder = self.music.catalogue().resolve("transcriptor", download=False).path
                 device, _ = device_and_dtype(self.settings)
                 self._transcriber = Transcriber(folder, device, "float32" if device == "cpu" else "float16")
-            transcriber = self._transcriber
-        with self.device_queue.turn(lambda place: None, threading.Event()):
-            result = transcriber.transcribe(path, sections=True)
-        return str(result.text)
+            return self._transcriber
 
     # -- models ------------------------------------------------------------------------------------------
 

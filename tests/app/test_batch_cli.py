@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,9 +46,9 @@ def batch_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "app", "batch", "album.jsonl", "--out", "out", *args, "--env-file", os.devnull]
 
 
-def run_batch(tmp_path: Path, llm_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(batch_command(*args), cwd=tmp_path, env=tiny_env(tmp_path, llm_url), capture_output=True,
-                          text=True, timeout=300)
+def run_batch(tmp_path: Path, llm_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(batch_command(*args), cwd=tmp_path, env=tiny_env(tmp_path, llm_url) | env,
+                          capture_output=True, text=True, timeout=300)
 
 
 def songs_by_seed(tmp_path: Path) -> dict[int, Song]:
@@ -89,12 +90,16 @@ def test_an_album_of_three_lands_in_history_and_its_folder(llm_server: LLMServer
     assert any(line.startswith("[1/3] 02 Lanterns: Making the music") for line in out)
     assert out[-1] == "[3/3] 03 Neon: kept: 03-neon"
     assert "\r" not in done.stdout and "\x1b" not in done.stdout
-    # The same command again makes nothing: every song is already kept (and the LLM is not asked).
+    # The same command again makes nothing: every song is already kept (and the LLM is not asked). A song
+    # folder deleted meanwhile is written again from History.
+    shutil.rmtree(tmp_path / "out" / "02-lanterns")
     again = run_batch(tmp_path, llm_server.url)
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines() == ["[1/3] 01 already kept: 01-salt-roads", "[2/3] 02 already kept: 02-lanterns",
                                          "[3/3] 03 already kept: 03-neon"]
     assert len(History(tmp_path / "data")) == 3 and len(llm_server.chat_requests) == 2
+    assert read_audio(tmp_path / "out" / "02-lanterns" / "take-2.flac")[0].shape == read_audio(
+        lanterns.takes[1].audio)[0].shape
 
 
 def test_a_failed_line_is_made_on_the_next_run_and_a_changed_line_is_a_new_song(
@@ -149,6 +154,7 @@ def test_ctrl_c_drops_the_song_being_made_and_the_same_command_makes_the_rest(
         watchdog.cancel()
     assert proc.returncode == 130, "".join(seen) + err
     assert "[1/3] 02 a calm folk song about the sea: stopped; nothing of it was kept" in rest.splitlines()
+    assert "[1/3] stopping: the songs being made are dropped (Ctrl-C again to quit at once)" in rest.splitlines()
     assert "Run the same command again to make the other 2" in err and "Traceback" not in err
     # Song 1 is kept whole, song 2 left nothing (in History or the folder), song 3 was never started.
     assert sorted(songs_by_seed(tmp_path)) == [22]
@@ -200,3 +206,17 @@ def test_an_llm_that_is_down_is_one_line_and_nothing_is_made(tmp_path: Path) -> 
     assert done.stderr.splitlines() == [f"error: ollama at {url}: cannot connect (is Ollama running? `ollama serve` "
                                         "starts it) (line 2 needs it to write its empty fields)"]
     assert not (tmp_path / "out").exists() and len(History(tmp_path / "data")) == 0
+
+
+def test_a_failure_every_song_would_share_stops_the_album_in_one_go(tmp_path: Path) -> None:
+    write_album(tmp_path, LANTERNS, {**LANTERNS, "seed": 23})
+    (tmp_path / "empty").mkdir()
+    done = run_batch(tmp_path, refused_url(), HEARTSONG_LM_DIR=str(tmp_path / "empty"))  # no LM on this computer
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2 and "Traceback" not in done.stderr
+    assert lines[0].startswith(f"error: the album stopped: {tmp_path / 'empty'} ") and "download" in lines[0]
+    assert lines[1].startswith("0 of 2 songs are kept in out; once that is fixed, run the same command again")
+    assert f"[0/2] 01 Lanterns: failed (line 1): {tmp_path / 'empty'} " in done.stdout
+    assert "02 " not in done.stdout  # the second song was never started
+    assert len(History(tmp_path / "data")) == 0
