@@ -44,7 +44,7 @@ def test_upload_a_recording_extend_it_and_find_it_in_history(page, app_env, tmp_
     page.locator("#recording-more input[type=number]").fill("1")
     page.locator("#recording-new-lyrics textarea").fill("[chorus]\nthe night comes in")
     page.locator("#recording-compose").click()
-    page.locator("#create-status").get_by_text("Kept “Porch Hum (recording) (extended)” with 1 take(s) in History.") \
+    page.locator("#create-status").get_by_text("Kept “Porch Hum (recording) (extended)” with 1 take in History.") \
         .wait_for(timeout=TIMEOUT_MS)
     wait_playable(page, "#take-1-audio", 2.0, TIMEOUT_MS)
     screenshot(page, "recording-extended")
