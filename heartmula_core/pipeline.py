@@ -37,9 +37,6 @@ from .accelerator import Accelerator
 from .codec import HeartCodec, decode_windows, load_heartcodec
 from .codec.checkpoint import loaded_bytes
 from .codec.config import SAMPLE_RATE
-from .codec.decoding import replay_join
-from .codec.resume import WindowJoin, join_from_tails
-from .codec.windows import kept_windows, settled_samples
 from .errors import Cancelled, InvalidRequest, ModelNotAvailable, check_cancel
 from .hub import Catalogue, MusicModels
 from .hub.catalogue import DEFAULT_STYLE
@@ -58,7 +55,7 @@ from .memory import (
 )
 from .progress import TOKENS_SHARE, ProgressCallback, Reporter, timed
 from .request import FRAME_RATE, AudioChunk, MusicRequest, MusicResult, Phase, random_seed, variant_seed
-from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator
+from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator, kept_join, kept_start
 from .style import StyleEncoder, scale_style
 from .style.encoder import DEFAULT_MAX_SECONDS
 from .weights import parse_device, parse_dtype
@@ -325,22 +322,10 @@ class MusicPipeline:
         self, seeds: list[int], cancel, on_audio: AudioCallback | None = None,
         request: MusicRequest | None = None, known: np.ndarray | None = None,
     ) -> SongDecoder:
-        join = None if known is None else self._join(request, cancel)
+        join = None if known is None else kept_join(self._codec, request, steps=self.decode_steps,
+                                                    guidance=self.decode_guidance, cancel=cancel)
         return SongDecoder(self._codec, seeds, steps=self.decode_steps, guidance=self.decode_guidance,
                            cancel=cancel, on_audio=on_audio, join=join, known=known)
-
-    def _join(self, request: MusicRequest, cancel) -> WindowJoin:
-        """The codec state after a continuation's kept windows: from the parent's kept latents, or else by
-        running those windows' flow again with the parent's codec seed."""
-        windows = kept_windows(request.kept)
-        latents = request.kept_latents
-        if latents is None:
-            codes = torch.from_numpy(request.kept_codes.copy())
-            return replay_join(self._codec, codes, codec_generator(request.decode_seed), windows,
-                               steps=self.decode_steps, guidance=self.decode_guidance, cancel=cancel)
-        if len(latents) < windows:
-            raise InvalidRequest(f"the kept codec latents cover {len(latents)} windows; the kept part has {windows}")
-        return join_from_tails(self._codec, torch.from_numpy(latents[:windows].copy()))
 
     def _tokens(
         self, lm, prompt, request: MusicRequest, seeds: list[int], report, cancel, style: torch.Tensor | None,
@@ -409,16 +394,3 @@ class MusicPipeline:
             for window in windows:
                 yield window.audio.numpy()
 
-
-def kept_start(request: MusicRequest) -> np.ndarray | None:
-    """The audio of a continuation's windows lying wholly inside its kept part, float32 [2, windows x 1,228,800]
-    from `request.kept_audio`; None when none was handed in or no window lies wholly inside (under 29.76 s)."""
-    if request.kept_audio is None or kept_windows(request.kept) == 0:
-        return None
-    samples = settled_samples(request.kept)
-    if request.kept_audio.shape[1] < samples:
-        raise InvalidRequest(
-            f"the kept audio is {request.kept_audio.shape[1] / SAMPLE_RATE:g} s long; the kept part's whole codec "
-            f"windows need {samples / SAMPLE_RATE:g} s"
-        )
-    return request.kept_audio[:, :samples]

@@ -20,11 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .codec.resume import WindowJoin, tail_of
+from .codec.config import SAMPLE_RATE
+from .codec.decoding import replay_join
+from .codec.resume import WindowJoin, join_from_tails, tail_of
 from .codec.stream import BatchDecoder, DecodedWindow
-from .codec.windows import window_count
+from .codec.windows import kept_windows, settled_samples, window_count
 from .errors import InvalidRequest
-from .request import AudioChunk
+from .request import AudioChunk, MusicRequest
 
 AudioCallback = Callable[[AudioChunk], None]
 WindowProgress = Callable[[int, int], None]
@@ -143,3 +145,33 @@ class SongDecoder:
             self._tails[window.variant].append(tail_of(window.latents).numpy())
             if self._on_audio is not None:
                 self._on_audio(AudioChunk(window.variant, samples, window.last))
+
+
+def kept_start(request: MusicRequest) -> np.ndarray | None:
+    """The audio of a continuation's windows lying wholly inside its kept part, float32 [2, windows x 1,228,800]
+    from `request.kept_audio`; None when none was handed in or no window lies wholly inside (under 29.76 s)."""
+    if request.kept_audio is None or kept_windows(request.kept) == 0:
+        return None
+    samples = settled_samples(request.kept)
+    if request.kept_audio.shape[1] < samples:
+        raise InvalidRequest(
+            f"the kept audio is {request.kept_audio.shape[1] / SAMPLE_RATE:g} s long; the kept part's whole codec "
+            f"windows need {samples / SAMPLE_RATE:g} s"
+        )
+    return request.kept_audio[:, :samples]
+
+
+def kept_join(
+    codec, request: MusicRequest, *, steps: int, guidance: float, cancel: threading.Event | None = None
+) -> WindowJoin:
+    """The codec state after a continuation's kept windows (`kept_start`'s): from the parent's kept latents, or
+    else by running those windows' flow again with the parent's codec seed."""
+    windows = kept_windows(request.kept)
+    latents = request.kept_latents
+    if latents is None:
+        codes = torch.from_numpy(request.kept_codes.copy())
+        return replay_join(codec, codes, codec_generator(request.decode_seed), windows, steps=steps,
+                           guidance=guidance, cancel=cancel)
+    if len(latents) < windows:
+        raise InvalidRequest(f"the kept codec latents cover {len(latents)} windows; the kept part has {windows}")
+    return join_from_tails(codec, torch.from_numpy(latents[:windows].copy()))

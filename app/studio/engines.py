@@ -245,10 +245,18 @@ class PipelineMusicMaker:
                 result.audio, result.tokens, result.seeds, result.decode_seeds, result.codec_tails, strict=True)
         ]
 
-    def decode(self, variant: str, tokens: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
-        """Re-make the audio of saved tokens (frames, codebooks); returns (audio (channels, samples), rate)."""
+    def decode(self, variant: str, tokens: np.ndarray, seed: int,
+               progress: Callable[[int, int, float | None], None] | None = None,
+               cancel: threading.Event | None = None) -> tuple[np.ndarray, int]:
+        """Re-make the audio of saved tokens (frames, codebooks); returns (audio (channels, samples), rate).
+        `progress(windows done, windows total, eta s or None)` follows the codec's windows."""
         pipeline = self.pipeline(variant)
-        return pipeline.decode(tokens, seed), pipeline.sample_rate
+
+        def on_progress(event: ProgressEvent) -> None:
+            if progress is not None and event.phase.value == "decoding":
+                progress(event.done, event.total, event.eta)
+
+        return pipeline.decode(tokens, seed, progress=on_progress, cancel=cancel), pipeline.sample_rate
 
     @property
     def loaded(self) -> list[str]:

@@ -6,7 +6,9 @@ Layout under the data folder::
     songs/<song id>/song.json       everything about the song (no secrets, ever)
     songs/<song id>/take-N.flac     the audio of take N, (channels, samples) at the pipeline's sample rate
     songs/<song id>/take-N.npy      its audio tokens, (frames, codebooks) int, for re-decoding
+    songs/<song id>/take-N.codec.npy  its codec windows' last latents, so a continuation reuses its decode
     songs/<song id>/style-reference.<ext>   the reference recording the song was styled after, if any
+    songs/<song id>/recording.<ext>         the musician's recording the song was made from, if any
 
 A song is written into `songs/.tmp-<pid>-<id>/` first; the folder is renamed into place inside the open
 transaction that inserts its row, and the transaction commits only after the rename. So a crash, a cancel or a
@@ -51,6 +53,7 @@ _ORDER_SQL: dict[str, str] = {
 _SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|authorization|bearer)", re.IGNORECASE)
 _TMP_PREFIX = ".tmp-"
 STYLE_REFERENCE = "style-reference"  # the kept reference's file name, before the upload's extension
+RECORDING = "recording"  # the kept recording's file name (a song started from a recording), likewise
 _TRASH_PREFIX = ".trash-"
 # A song folder with no row is only an orphan once no writer can still be between rename and commit.
 _ORPHAN_GRACE_S = 60.0
@@ -129,7 +132,7 @@ class History:
                 db.execute("PRAGMA journal_mode=DELETE")
 
     def space_needed(self, takes: Sequence[NewTake], style_reference: str | os.PathLike[str] | None = None,
-                     text_chars: int = 0) -> int:
+                     text_chars: int = 0, recording: str | os.PathLike[str] | None = None) -> int:
         """Bytes a save of these takes can write, at most: each take's audio as FLAC (never more than its
         float32 samples), its tokens, the reference's copy, the text (in song.json and the database) and room
         for the database's journal."""
@@ -139,8 +142,9 @@ class History:
             for array in (take.tokens, take.codec_tails):
                 if array is not None:
                     total += np.asarray(array).nbytes + 1024
-        if style_reference is not None:
-            total += Path(style_reference).stat().st_size
+        for kept in (style_reference, recording):
+            if kept is not None:
+                total += Path(kept).stat().st_size
         return total
 
     def _check_room(self, needed: int) -> None:
@@ -169,6 +173,7 @@ class History:
         style_reference: str | os.PathLike[str] | None = None,
         before_commit: Callable[[], None] | None = None,
         parent: ParentLink | None = None,
+        recording: str | os.PathLike[str] | None = None,
     ) -> Song:
         """Keep a song with all its takes, atomically. Raises `DiskFull` when the disk is full (nothing kept).
 
@@ -180,11 +185,12 @@ class History:
         "stopped" exclude each other at the last possible moment).
 
         `parent` links a continued song to the take it came from (`children` lists it under that song).
+        `recording` is the musician's recording the song was made from: a copy is kept like the reference's.
         """
         if not takes:
             raise ValueError("a song needs at least one take")
         texts = len(title) + len(description) + len(lyrics) + len(tags)
-        self._check_room(self.space_needed(takes, style_reference, texts))
+        self._check_room(self.space_needed(takes, style_reference, texts, recording))
         song_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
         created = time.time()
         tmp = self.songs_dir / f"{_TMP_PREFIX}{os.getpid()}-{song_id}"
@@ -209,6 +215,8 @@ class History:
                     meta["takes"].append(write_take(tmp, index, take))
                 if style_reference is not None:
                     meta["style_reference"] = keep_copy(Path(style_reference), tmp, STYLE_REFERENCE)
+                if recording is not None:
+                    meta["recording"] = keep_copy(Path(recording), tmp, RECORDING)
                 write_json(tmp / "song.json", meta)
                 with self._connect() as db:  # commits on leaving the block, after the rename
                     db.execute(
@@ -316,6 +324,7 @@ class History:
             folder=folder,
             style_reference=folder / meta["style_reference"] if meta.get("style_reference") else None,
             parent=ParentLink.from_json(meta.get("parent")),
+            recording=folder / meta["recording"] if meta.get("recording") else None,
         )
 
     def children(self, song_id: str) -> list[Song]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+RECORDING_ORIGIN = "recording"  # song.settings["origin"] of a song made from a musician's recording
+
 
 @dataclass(frozen=True)
 class Take:
@@ -63,4 +65,5 @@ class Song:
     settings: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = None
     style_reference: Path | None = None  # the kept copy of the reference recording it was styled after
+    recording: Path | None = None  # the kept copy of the musician's recording it was made from (recordings.py)
     parent: ParentLink | None = None  # the take it was continued from, for an extended or redone song

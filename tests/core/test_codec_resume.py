@@ -103,3 +103,19 @@ def test_bad_resumes_are_refused(codec, parent) -> None:
     decoder.resume([join_from_tails(codec, tails)])
     with pytest.raises(InvalidRequest, match="end inside the windows it resumed after"):
         list(decoder.finish([codes[:600]]))
+
+
+def test_variants_resumed_together_each_equal_their_whole_decode(codec, parent) -> None:
+    """A redo's variants share the kept windows and the parent's seed, then go different ways: resumed as one
+    batch from one join, each gives what it gives decoded whole (batching changes fp32 sums at most)."""
+    codes, windows = parent
+    children = [torch.cat([codes[:700], random_codes(300, seed=40 + i)]) for i in range(2)]
+    join = join_from_tails(codec, torch.stack([tail_of(w.latents) for w in windows[:2]]))
+    known = torch.cat([w.audio for w in windows], dim=1)[:, : settled_samples(700)]
+    decoder = BatchDecoder(codec, [codec_generator(SEED), codec_generator(SEED)], steps=FAST, guidance=1.25)
+    decoder.resume([join, join])
+    made = list(decoder.finish(children))
+    assert [(w.variant, w.index) for w in made] == [(0, 2), (1, 2)]
+    for variant, child in enumerate(children):
+        resumed = torch.cat([known] + [w.audio for w in made if w.variant == variant], dim=1)
+        torch.testing.assert_close(resumed, whole(codec, child), rtol=0, atol=1e-6)
