@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import ray
 from ray import serve
@@ -18,6 +19,7 @@ from .worker import APP_NAME, MusicWorker
 log = logging.getLogger(__name__)
 
 LOCAL = "local"  # HEARTSONG_RAY_ADDRESS=local: a cluster of this computer, started (and stopped) by the studio
+CONNECT_S = 5.0  # how long a cluster's address may take to answer at all
 
 
 def first_line(exc: BaseException) -> str:
@@ -35,6 +37,9 @@ def join(address: str) -> None:
     """
     if ray.is_initialized():
         return
+    silent = unanswered(address)
+    if silent is not None:
+        raise ClusterUnreachable(_unreachable(address, silent))
     # The workers' logs stay in the cluster's log folder: the studio's console is the musician's.
     options = {"log_to_driver": False, "logging_level": logging.WARNING}
     try:
@@ -43,10 +48,26 @@ def join(address: str) -> None:
         else:
             ray.init(address=address, **options)
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
-        raise ClusterUnreachable(
-            f"No Ray cluster answers at HEARTSONG_RAY_ADDRESS={address} ({first_line(exc)}). Start one "
-            "(`ray start --head`), fix the address, or leave the setting empty to make the music on this computer."
-        ) from None
+        raise ClusterUnreachable(_unreachable(address, first_line(exc))) from None
+
+
+def _unreachable(address: str, why: str) -> str:
+    return (f"No Ray cluster answers at HEARTSONG_RAY_ADDRESS={address} ({why}). Start one (`ray start --head`), "
+            "fix the address, or leave the setting empty to make the music on this computer.")
+
+
+def unanswered(address: str) -> str | None:
+    """Why nothing answers at a "HOST:PORT" or "ray://HOST:PORT" address within `CONNECT_S`, or None when
+    something does (or the address names no port: "auto", "local"). Ray itself waits for a cluster's GCS for
+    ever at a HOST:PORT address, and 30 s at a ray:// one; the studio says so at once instead."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_S):
+            return None
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or exc}"
 
 
 def leave() -> None:
