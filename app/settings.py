@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # Lengths are read from a recording's header before it is decoded: a small compressed file can hold hours.
     max_style_audio_s: float = Field(600.0, gt=0, description="longest style reference recording, seconds")
     max_transcribe_audio_s: float = Field(900.0, gt=0, description="longest recording to transcribe, seconds")
+    max_recording_audio_s: float = Field(600.0, gt=0, description="longest recording to start a song from "
+                                         "(Create's \"Start from a recording\"), seconds")
     max_lyrics_lines: int = Field(300, gt=0, description="most lyrics lines a song may have")
     max_lyrics_chars: int = Field(12_000, gt=0, description="most lyrics characters a song may have")
 

@@ -27,7 +27,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benchmarks.floor import floor_columns, frame_cache_bytes, frame_weight_bytes, read_bandwidth
+from benchmarks.floor import (
+    floor_columns,
+    frame_cache_bytes,
+    frame_memory_bytes,
+    frame_weight_bytes,
+    last_level_cache_bytes,
+    read_bandwidth,
+)
 from benchmarks.official_lm import official_generate, official_path_model
 from heartmula_core.lm.config import CODEC_CODEBOOK_SIZE, FLAVORS, FRAME_MS, HeartMuLaConfig, LlamaConfig
 from heartmula_core.lm.generation import generate_tokens
@@ -190,6 +197,7 @@ def lm_rows(
         timings, tokens = time_interleaved(runs, frames, dev, repeats)
         notes[OFFICIAL_PATH] = f"sampled tokens equal ours: {torch.equal(tokens[OFFICIAL_PATH], tokens['eager'])}"
         weights = frame_weight_bytes(model)
+        from_memory = frame_memory_bytes(model, last_level_cache_bytes(dev))
         context = model.config.backbone.max_seq_len
         caches = {
             OFFICIAL_PATH: frame_cache_bytes(model, 2, context, whole_decoder=True),
@@ -215,7 +223,7 @@ def lm_rows(
                 "speed-up (cpu)": "" if step == OFFICIAL_PATH else f"{reference_cpu / timing.cpu_ms:.1f}x",
                 "stored official ms/frame": round(stored_ms, 1) if stored_ms else "",
                 "stored / this": f"{stored_ms / timing.ms:.1f}x" if stored_ms else "",
-                **floor_columns(weights, caches.get(step, caches["eager"]), bandwidth, timing.ms),
+                **floor_columns(weights, caches.get(step, caches["eager"]), bandwidth, timing.ms, from_memory),
                 "first frame ms": round(timing.first_ms, 1),
                 "note": notes.get(step, ""),
             })

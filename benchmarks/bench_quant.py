@@ -17,7 +17,14 @@ from __future__ import annotations
 import torch
 
 from benchmarks.bench_lm import REPEATS, build, golden_prompt, ours, time_interleaved
-from benchmarks.floor import floor_columns, frame_cache_bytes, frame_weight_bytes, read_bandwidth
+from benchmarks.floor import (
+    floor_columns,
+    frame_cache_bytes,
+    frame_memory_bytes,
+    frame_weight_bytes,
+    last_level_cache_bytes,
+    read_bandwidth,
+)
 from heartmula_core.lm.config import FLAVORS, HeartMuLaConfig
 from heartmula_core.lm.generation import FramePicker, generate_tokens, prefill
 from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula
@@ -119,7 +126,10 @@ def quant_rows(
                 "ms/frame": round(ms, 2),
                 "cpu ms/frame": round(timings[label].cpu_ms, 2),
                 "vs float32": f"{timings['float32'].ms / ms:.2f}x",
-                **floor_columns(frame_weight_bytes(model), frame_cache_bytes(model, 2, slots, False), bandwidth, ms),
+                **floor_columns(
+                    frame_weight_bytes(model), frame_cache_bytes(model, 2, slots, False), bandwidth, ms,
+                    frame_memory_bytes(model, last_level_cache_bytes(dev)),
+                ),
             }
             if label == "float32":
                 row["code agreement"] = "(reference)"

@@ -27,7 +27,7 @@ from heartmula_core.codec import load_heartcodec
 from heartmula_core.codec.stream import frames_to_stream
 from heartmula_core.codec.windows import window_count
 from heartmula_core.pipeline import MusicPipeline
-from heartmula_core.request import FRAME_RATE, MusicRequest
+from heartmula_core.request import FRAME_RATE, MusicRequest, MusicResult
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula"
 GEN = REF / "tiny" / "HeartMuLaGen-tiny"
@@ -39,9 +39,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _song(pipe: MusicPipeline, seconds: float) -> dict:
-    """Times of one streamed song: first chunk, end to end, LM and decoding seconds, frames and windows."""
-    request = MusicRequest(**SONG, seconds=seconds)
+def timed_song(pipe: MusicPipeline, request: MusicRequest) -> tuple[MusicResult, float, float, float]:
+    """`pipe.generate(request)` streamed: (result, seconds to the first chunk, seconds to the end, CPU seconds)."""
     first: list[float] = []
 
     def on_audio(_chunk) -> None:
@@ -50,9 +49,14 @@ def _song(pipe: MusicPipeline, seconds: float) -> dict:
 
     start, cpu = time.perf_counter(), time.process_time()
     result = pipe.generate(request, on_audio=on_audio)
-    total, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return result, first[0], time.perf_counter() - start, time.process_time() - cpu
+
+
+def _song(pipe: MusicPipeline, seconds: float) -> dict:
+    """Times of one streamed song: first chunk, end to end, LM and decoding seconds, frames and windows."""
+    result, first, total, cpu = timed_song(pipe, MusicRequest(**SONG, seconds=seconds))
     frames = len(result.tokens[0])
-    return {"first_s": first[0], "total_s": total, "cpu_s": cpu, "lm_s": result.timings["tokens"],
+    return {"first_s": first, "total_s": total, "cpu_s": cpu, "lm_s": result.timings["tokens"],
             "decoding_s": result.timings["decoding"], "frames": frames, "windows": window_count(frames),
             "audio_s": result.seconds[0]}
 

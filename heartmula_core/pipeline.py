@@ -12,6 +12,9 @@
 - Codec windows are decoded while the LM runs, between two frames, as soon as their codes are final
   (`song_decoder.py`), so the first audio comes long before the LM ends; on CUDA only when the codec fits
   beside the LM, otherwise after it.
+- A continuation that hands in its kept part's audio (`MusicRequest.kept_audio`) gives it to `on_audio` first,
+  before any new frame is made, and the codec starts after the windows lying wholly inside the kept part
+  (`codec/resume.py`): they are not decoded again.
 - Progress goes to a callback as `ProgressEvent`s; a `threading.Event` cancels (checked every frame and every
   codec window/step): `Cancelled` is raised within a second, scratch memory is freed, nothing is written.
 
@@ -51,8 +54,8 @@ from .memory import (
     weights_bytes,
 )
 from .progress import TOKENS_SHARE, ProgressCallback, Reporter, timed
-from .request import FRAME_RATE, MusicRequest, MusicResult, Phase, random_seed, variant_seed
-from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator
+from .request import FRAME_RATE, AudioChunk, MusicRequest, MusicResult, Phase, random_seed, variant_seed
+from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator, kept_join, kept_start
 from .style import StyleEncoder, scale_style
 from .style.encoder import DEFAULT_MAX_SECONDS
 from .weights import parse_device, parse_dtype
@@ -258,7 +261,11 @@ class MusicPipeline:
         report = Reporter(progress)
         timings: dict[str, float] = {}
         start = time.perf_counter()
+        known = kept_start(request)
         with self._lock, freed_on_failure(self.device):
+            if known is not None and on_audio is not None:  # known already: heard before anything is made
+                for variant in range(request.variants):
+                    on_audio(AudioChunk(variant, known, final=False))
             with timed(timings, "style"):
                 # First, so a reference that cannot be read fails before any generation starts.
                 style = self.style_vector(request)
@@ -275,7 +282,8 @@ class MusicPipeline:
                 early = self._codec_beside_lm(lm, prompt.length, request)
                 if early:
                     self._need_codec()
-            songs = self._song_decoder(decode_seeds, cancel, on_audio) if early else None
+            with timed(timings, "decoding"):
+                songs = self._song_decoder(decode_seeds, cancel, on_audio, request, known) if early else None
             with timed(timings, "tokens"):
                 report.begin(Phase.TOKENS)
                 on_frame = songs.on_frame if songs is not None else None
@@ -286,7 +294,7 @@ class MusicPipeline:
                 report(Phase.LOADING, 2, 2, TOKENS_SHARE)
             with timed(timings, "decoding"):
                 report.begin(Phase.DECODING)
-                songs = songs or self._song_decoder(decode_seeds, cancel, on_audio)
+                songs = songs or self._song_decoder(decode_seeds, cancel, on_audio, request, known)
                 audio = songs.finish(tokens, report.decoding())
             # Windows decoded between LM frames are decoding time, not token time.
             timings["tokens"] -= songs.early_seconds
@@ -294,7 +302,7 @@ class MusicPipeline:
             check_cancel(cancel, "generation")  # a cancel from the last chunk's callback still means no result
         timings["total"] = time.perf_counter() - start
         report(Phase.DONE, 1, 1, 1.0)
-        return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request, decode_seeds)
+        return MusicResult(audio, tokens, seeds, self.sample_rate, timings, request, decode_seeds, songs.codec_tails)
 
     def _codec_beside_lm(self, lm, prompt_length: int, request: MusicRequest) -> bool:
         """Whether windows can be decoded while the LM runs: always on the CPU; on a GPU only when the codec is
@@ -310,9 +318,14 @@ class MusicPipeline:
         slots = cache_length(prompt_length + request.kept, request.frames, backbone.max_seq_len)
         return fits_now(self.device, codec + kv_cache_bytes(backbone, rows, slots, self.dtype), self.accelerator)
 
-    def _song_decoder(self, seeds: list[int], cancel, on_audio: AudioCallback | None = None) -> SongDecoder:
+    def _song_decoder(
+        self, seeds: list[int], cancel, on_audio: AudioCallback | None = None,
+        request: MusicRequest | None = None, known: np.ndarray | None = None,
+    ) -> SongDecoder:
+        join = None if known is None else kept_join(self._codec, request, steps=self.decode_steps,
+                                                    guidance=self.decode_guidance, cancel=cancel)
         return SongDecoder(self._codec, seeds, steps=self.decode_steps, guidance=self.decode_guidance,
-                           cancel=cancel, on_audio=on_audio)
+                           cancel=cancel, on_audio=on_audio, join=join, known=known)
 
     def _tokens(
         self, lm, prompt, request: MusicRequest, seeds: list[int], report, cancel, style: torch.Tensor | None,
@@ -380,3 +393,4 @@ class MusicPipeline:
             )
             for window in windows:
                 yield window.audio.numpy()
+

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidRequest
+from .kept_part import kept_audio_array, kept_latents_array
 from .lm.config import CODEC_CODEBOOK_SIZE
 from .lm.config import FRAME_RATE_HZ as FRAME_RATE
 
@@ -87,6 +88,11 @@ class MusicRequest:
             keeps all of it (an extension).
         decode_seed: the codec seed of every variant, instead of its own: with the parent take's seed, the
             kept part sounds exactly as before up to the last codec window that lies wholly inside it.
+        kept_audio: optional, the parent take's audio float32 [2, samples] as decoded with `decode_seed` (at
+            least its windows wholly inside the kept part): those windows are not decoded again, their samples
+            are the new song's, and they are the first audio `on_audio` gets, before any new frame is made.
+        kept_latents: optional, with `kept_audio`: the parent's `MusicResult.codec_tails`, float32
+            [windows, 168, 256]. Without them the kept windows' flow runs again (not their waveform decode).
     """
 
     tags: str = ""
@@ -106,6 +112,8 @@ class MusicRequest:
     prefix: Any = None
     cut: int | None = None
     decode_seed: int | None = None
+    kept_audio: Any = None
+    kept_latents: Any = None
 
     def __post_init__(self) -> None:
         def bad(message: str) -> InvalidRequest:
@@ -153,8 +161,8 @@ class MusicRequest:
                 raise InvalidRequest(f"decode seed must be 0 to {MAX_SEED}, got {seed}")
             object.__setattr__(self, "decode_seed", seed)
         if self.prefix is None:
-            if self.cut is not None:
-                raise InvalidRequest("a cut needs a prefix to cut")
+            if self.cut is not None or self.kept_audio is not None:
+                raise InvalidRequest(f"{'a cut' if self.cut is not None else 'kept audio'} needs a prefix")
             return
         prefix = prefix_codes(self.prefix)
         if self.cut is not None:
@@ -166,11 +174,22 @@ class MusicRequest:
                 )
             object.__setattr__(self, "cut", cut)
         object.__setattr__(self, "prefix", prefix)
+        self._check_kept_audio()
         if frames_for(self.seconds) <= self.kept:
             raise InvalidRequest(
                 f"the kept part is already {self.kept / FRAME_RATE:g} s long: ask for a song longer than that "
                 f"(got {self.seconds:g} s in all)"
             )
+
+    def _check_kept_audio(self) -> None:
+        if self.kept_audio is not None:
+            if self.decode_seed is None:
+                raise InvalidRequest("kept audio needs the decode seed it was decoded with")
+            object.__setattr__(self, "kept_audio", kept_audio_array(self.kept_audio))
+        if self.kept_latents is not None:
+            if self.kept_audio is None:
+                raise InvalidRequest("kept codec latents need the kept audio they were decoded into")
+            object.__setattr__(self, "kept_latents", kept_latents_array(self.kept_latents))
 
     def _check_style_source(self) -> None:
         sources = [n for n in ("style", "style_audio", "style_text") if getattr(self, n) is not None]
@@ -383,6 +402,8 @@ class MusicResult:
         seeds: per variant, the seed that re-makes it alone (`MusicRequest(..., variants=1, seed=seeds[i])`).
         decode_seeds: per variant, the seed its audio was decoded with (`MusicPipeline.decode` takes it): its
             own seed, or the request's `decode_seed` for a continuation. Empty: the same as `seeds`.
+        codec_tails: per variant, float32 [windows, 168, 256]: each codec window's last latent frames, what a
+            continuation of it hands back as `MusicRequest.kept_latents` (empty when not kept).
         sample_rate: 48000.
         timings: seconds spent per phase ("loading", "prompt", "tokens", "decoding", "total").
         request: the request, with its seed filled in.
@@ -395,6 +416,7 @@ class MusicResult:
     timings: dict[str, float] = field(default_factory=dict)
     request: MusicRequest | None = None
     decode_seeds: list[int] = field(default_factory=list)
+    codec_tails: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.decode_seeds:

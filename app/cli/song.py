@@ -24,8 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "--from the redone song's whole length (default: the take's)")
     p.add_argument("--continue", dest="parent", metavar="SONG_ID[:TAKE]",
                    help="extend take TAKE (default 1) of a kept song: a new song that starts with it")
+    p.add_argument("--continue-audio", dest="recording", type=Path, metavar="FILE",
+                   help="start from your own recording (wav, flac, ogg, mp3): it is turned into tokens with the "
+                   "HeartCodec encoder, kept in history with --title, --tags (needed) and the description, then "
+                   "extended like --continue")
+    p.add_argument("--recording-lyrics", type=Path, metavar="FILE",
+                   help="with --continue-audio: the words sung in the recording (the new ones go in --lyrics-file)")
     p.add_argument("--from", dest="cut", metavar="TIME",
-                   help="with --continue: keep the take up to TIME (seconds or mm:ss) and make the rest again")
+                   help="with --continue or --continue-audio: keep the take up to TIME (seconds or mm:ss) and make "
+                   "the rest again")
     p.add_argument("--variants", type=int, default=1)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--backend", choices=("ollama", "openai"), default=None, help="the LLM (default: the setting)")
@@ -42,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     from app.settings import load_settings
     from app.studio.errors import StudioError, explain
-    from app.studio.jobs import Finished, MusicSettings, Progress, Sheet, SheetWritten
+    from app.studio.jobs import MusicSettings, Progress, Sheet, SheetWritten
+    from app.studio.headless import DEFAULT_SECONDS, compose_new, kept_song
+    from app.studio.recordings import RecordingKept
     from app.studio.service import Studio
 
     check_extension("--out", args.out, SUPPORTED_EXTENSIONS)
@@ -51,34 +60,41 @@ def run(args: argparse.Namespace) -> int:
     use_threads(settings.threads)
     studio = Studio(settings)
     music = MusicSettings(variants=args.variants, seed=args.seed, lm_variant=settings.lm_variant)
-    if args.parent is None:
+    if args.recording_lyrics is not None and args.recording is None:
+        raise ValueError("--recording-lyrics goes with --continue-audio FILE")
+    if args.recording is not None:
+        if args.parent is not None:
+            raise ValueError("continue a kept song (--continue) or a recording (--continue-audio), not both")
+        events = recording_events(studio, args, lyrics, music)
+    elif args.parent is None:
         if args.cut is not None:
-            raise ValueError("--from goes with --continue SONG_ID[:TAKE]")
+            raise ValueError("--from goes with --continue SONG_ID[:TAKE] or --continue-audio FILE")
         if not args.description.strip():
             raise ValueError("describe the song (the first argument), or --continue a kept one")
-        sheet = Sheet(args.description, args.title, lyrics, args.tags, 30.0 if args.seconds is None else args.seconds)
-        fill = frozenset(f for f in ("title", "lyrics", "tags") if not getattr(sheet, f).strip())
+        seconds = DEFAULT_SECONDS if args.seconds is None else args.seconds
+        sheet = Sheet(args.description, args.title, lyrics, args.tags, seconds)
         choice = studio.llm_choice(args.backend or settings.llm_backend, model=args.model)
-        events = studio.compose(sheet, fill, music, choice if fill else None)
+        events = compose_new(studio, sheet, music, choice)
     else:
         events = continue_events(studio, args, lyrics, music)
-    song = None
-    last = ""
+    shown = [""]
+
+    def show(event: object) -> None:
+        if isinstance(event, Progress) and event.describe() != shown[0]:
+            shown[0] = event.describe()
+            print(shown[0], file=sys.stderr)
+        elif isinstance(event, SheetWritten):
+            print(f"written: {event.sheet.title!r}, tags {event.sheet.tags!r}", file=sys.stderr)
+        elif isinstance(event, RecordingKept):
+            print(f"kept the recording in history as {event.song.id}: {event.song.title}", file=sys.stderr)
+
     try:
-        for event in events:
-            if isinstance(event, Progress) and event.describe() != last:
-                last = event.describe()
-                print(last, file=sys.stderr)
-            elif isinstance(event, SheetWritten):
-                print(f"written: {event.sheet.title!r}, tags {event.sheet.tags!r}", file=sys.stderr)
-            elif isinstance(event, Finished):
-                song = event.song
+        song = kept_song(events, show)
     except Exception as exc:
         message = explain(exc)
         if message is None:
             raise
         raise StudioError(message) from None
-    assert song is not None  # compose and continue_song end with Finished or raise
     outputs = []
     for take in song.takes:
         target = args.out if len(song.takes) == 1 else args.out.with_name(f"{args.out.stem}-{take.index}{args.out.suffix}")
@@ -117,3 +133,25 @@ def continue_events(studio, args: argparse.Namespace, lyrics: str, music):
     seconds = args.seconds if args.seconds is not None else parent.seconds
     find_take(parent, take)  # a wrong take number is named before the time is checked against it
     return studio.continue_song(song_id, take, "redo", seconds=seconds, from_seconds=parse_time(args.cut), music=music)
+
+
+def recording_events(studio, args: argparse.Namespace, lyrics: str, music):
+    """The Studio's events for --continue-audio: the recording kept as a song, then extended by --seconds, or
+    with --from redone to --seconds in all (default: the recording's length)."""
+    from heartmula_core.request import parse_time
+
+    from app.studio.jobs import Sheet
+
+    words = args.recording_lyrics.read_text(encoding="utf-8") if args.recording_lyrics else ""
+    sheet = Sheet(args.description, args.title, words, args.tags)
+    if args.cut is None:
+        seconds = 30.0 if args.seconds is None else args.seconds
+        return studio.continue_recording(args.recording, sheet, "extend", seconds=seconds, new_lyrics=lyrics,
+                                         music=music)
+    if lyrics:
+        raise ValueError("a redo keeps the recording's lyrics: --lyrics-file is for an extension")
+    if args.seconds is None:
+        audio, rate = studio.check_recording(args.recording)
+        args.seconds = audio.shape[-1] / rate
+    return studio.continue_recording(args.recording, sheet, "redo", seconds=args.seconds,
+                                     from_seconds=parse_time(args.cut), music=music)

@@ -23,8 +23,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-import ray
-from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from app.settings import Settings
@@ -34,13 +32,14 @@ from app.studio.errors import JobCancelled
 from app.studio.history import NewTake
 from app.studio.jobs import MusicSettings, Progress, Sheet, TakeAudio
 from app.studio.models import HubSizes
+from heartmula_core.errors import Cancelled as MakingCancelled
 from heartmula_core.hub import Catalogue
 from heartmula_core.request import random_seed
 
 from .errors import ClusterLost
-from .messages import Failed, Heartbeat, Made, SongJob, Started
+from .messages import Decoded, Failed, Heartbeat, Made, SongJob, Started
 from .placement import ReplicaPlan
-from .session import deploy, join, leave, worker_lost
+from .session import deploy, first_line, join, leave, worker_lost
 
 log = logging.getLogger(__name__)
 
@@ -156,31 +155,13 @@ class ClusterMusicMaker:
         if settings.seed is None:  # fixed here, so that a retry on another worker makes the same song
             settings = dataclasses.replace(settings, seed=random_seed())
         job = SongJob.of(sheet, settings, continuation)
-        sent = AudioSent()
         self._using(settings.lm_variant)
-        return self._retrying(lambda: self._attempt(job, emit, cancel, sent), cancel, emit)
+        sent = AudioSent()
 
-    def _attempt(
-        self, job: SongJob, emit: Callable[[Progress | TakeAudio], None], cancel: threading.Event, sent: AudioSent,
-    ) -> list[NewTake]:
-        emit(Progress("waiting"))  # until a worker takes it: the cluster's queue, shared with other studios
-        response = self.handle.options(stream=True).make.remote(job)
-        pump = ReplyPump(response)
-        pieces: dict[int, list[np.ndarray]] = {}
-        started: Started | None = None
-        heard = time.monotonic()
-        ended = False
-        try:
-            while True:
-                if cancel.is_set():
-                    raise JobCancelled("Stopped; nothing was kept.")
-                try:
-                    reply = pump.replies.get(timeout=POLL_S)
-                except queue.Empty:
-                    if started is not None and time.monotonic() - heard > SILENCE_S:
-                        raise self._lost(f"its worker {started.replica} said nothing for {SILENCE_S:g} s") from None
-                    continue
-                heard = time.monotonic()
+        def attempt() -> list[NewTake]:
+            pieces: dict[int, list[np.ndarray]] = {}
+
+            def on_reply(reply: object) -> list[NewTake] | None:
                 if isinstance(reply, TakeAudio):
                     taken = pieces.setdefault(reply.index, [])
                     part = sent.new_part(reply, sum(p.shape[-1] for p in taken))
@@ -189,25 +170,59 @@ class ClusterMusicMaker:
                         emit(part)
                 elif isinstance(reply, Progress):
                     emit(reply)
-                elif isinstance(reply, Started):
-                    started = reply
-                    log.info("song on worker %s (pid %d on %s)", reply.replica, reply.pid, reply.node)
-                elif isinstance(reply, Heartbeat):
-                    pass
                 elif isinstance(reply, Made):
-                    ended = True
                     return [take.with_audio(np.concatenate(pieces[i], axis=-1)) for i, take in enumerate(reply.takes)]
+                return None
+
+            emit(Progress("waiting"))  # until a worker takes it: the cluster's queue, shared with other studios
+            return self._call("make", (job,), on_reply, cancel)
+
+        try:
+            return self._retrying(attempt, cancel, emit)
+        except MakingCancelled:
+            raise JobCancelled("Stopped; nothing was kept.") from None
+
+    def _call(self, method: str, args: tuple[Any, ...], on_reply: Callable[[object], T | None],
+              cancel: threading.Event) -> T:
+        """One streamed call of a worker's `method(*args)`: its replies go to `on_reply` until that returns an
+        answer. Raises the worker's own error (`Failed`), `Cancelled` after a Stop (the request is cancelled,
+        which stops the worker's pipeline), `WorkerLost` when the worker died, `ClusterLost` when the cluster
+        stopped answering."""
+        response = getattr(self.handle.options(stream=True), method).remote(*args)
+        pump = ReplyPump(response)
+        started: Started | None = None
+        heard = time.monotonic()
+        ended = False
+        try:
+            while True:
+                if cancel.is_set():
+                    raise MakingCancelled(f"{method} cancelled")
+                try:
+                    reply = pump.replies.get(timeout=POLL_S)
+                except queue.Empty:
+                    if started is not None and time.monotonic() - heard > SILENCE_S:
+                        raise self._lost(f"its worker {started.replica} said nothing for {SILENCE_S:g} s") from None
+                    continue
+                heard = time.monotonic()
+                if isinstance(reply, Started):
+                    started = reply
+                    log.info("%s on worker %s (pid %d on %s)", method, reply.replica, reply.pid, reply.node)
                 elif isinstance(reply, Failed):
                     ended = True
                     raise reply.error
                 elif isinstance(reply, _End):
                     ended = True
-                    raise self._lost("its worker ended the request without a song")
+                    raise self._lost("its worker ended the request without an answer")
                 elif isinstance(reply, _Broken):
                     ended = True
                     if worker_lost(reply.error):
-                        raise WorkerLost(str(reply.error).splitlines()[0]) from None
-                    raise self._lost(str(reply.error).splitlines()[0]) from None
+                        raise WorkerLost(first_line(reply.error)) from None
+                    raise self._lost(first_line(reply.error)) from None
+                elif not isinstance(reply, Heartbeat):
+                    answer = on_reply(reply)
+                    if answer is not None:
+                        ended = True
+                        return answer
         finally:
             if not ended:
                 response.cancel()  # the Stop (or the studio giving up) reaches the worker's pipeline
@@ -232,25 +247,27 @@ class ClusterMusicMaker:
                 if emit is not None:
                     emit(Progress("waiting"))
                 if cancel.wait(RETRY_WAIT_S * number):
-                    raise JobCancelled("Stopped; nothing was kept.") from None
+                    raise MakingCancelled("cancelled while waiting for another worker")
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     # -- takes, models, memory -----------------------------------------------------------------------------
 
-    def decode(self, variant: str, tokens: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
-        """Re-make a take's audio from its tokens [frames, 8] on a worker: (audio [channels, samples], rate)."""
-
+    def decode(self, variant: str, tokens: np.ndarray, seed: int,
+               progress: Callable[[int, int, float | None], None] | None = None,
+               cancel: threading.Event | None = None) -> tuple[np.ndarray, int]:
+        """Re-make a take's audio from its tokens [frames, 8] on a worker: (audio [channels, samples], rate).
+        `progress(windows done, total, eta s or None)` follows the codec's windows; `cancel` raises `Cancelled`."""
         self._using(variant)
+        cancel = cancel or threading.Event()
 
-        def attempt() -> tuple[np.ndarray, int]:
-            try:
-                return self.handle.decode.remote(variant, tokens, seed).result()
-            except ray.exceptions.RayError as exc:
-                if worker_lost(exc):
-                    raise WorkerLost(str(exc).splitlines()[0]) from None
-                raise self._lost(str(exc).splitlines()[0]) from None
+        def on_reply(reply: object) -> tuple[np.ndarray, int] | None:
+            if isinstance(reply, Progress) and progress is not None and reply.phase == "redecoding":
+                progress(reply.done, reply.total, reply.eta_s)
+            elif isinstance(reply, Decoded):
+                return reply.audio, reply.sample_rate
+            return None
 
-        return self._retrying(attempt, threading.Event())
+        return self._retrying(lambda: self._call("decode", (variant, tokens, seed), on_reply, cancel), cancel)
 
     def unload(self) -> int:
         """Free the models of every worker (a worker making a song frees them once the song is made); how many

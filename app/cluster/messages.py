@@ -2,7 +2,8 @@
 
 One song is one `SongJob` in; out comes `Started` (which worker took it), then the job's own `Progress` and
 `TakeAudio` pieces (app/studio/jobs.py) as the worker's pipeline makes them, `Heartbeat`s while nothing else
-happens (so a silent cluster can be told from a slow one), and last either `Made` or `Failed`.
+happens (so a silent cluster can be told from a slow one), and last either `Made` or `Failed`. A re-decode
+streams the same way and ends with `Decoded`.
 
 The audio travels once: `Made` carries each take's tokens and seeds, not its audio, because the studio already
 has the audio from the pieces (they concatenate exactly to the take: `MusicPipeline.generate`).
@@ -103,6 +104,14 @@ class Made:
     """The song is made: its takes, in order."""
 
     takes: list[MadeTake]
+
+
+@dataclass(frozen=True, eq=False)
+class Decoded:
+    """A take's audio made again from its tokens: float32 [channels, samples] at `sample_rate`."""
+
+    audio: np.ndarray
+    sample_rate: int
 
 
 @dataclass(frozen=True, eq=False)

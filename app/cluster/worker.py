@@ -28,10 +28,10 @@ from ray import serve
 
 from app.settings import Settings
 from app.studio.engines import PipelineMusicMaker
-from app.studio.jobs import Progress, TakeAudio
+from app.studio.jobs import Progress
 from heartmula_core.threads import use_threads
 
-from .messages import Failed, Heartbeat, Made, MadeTake, SongJob, Started
+from .messages import Decoded, Failed, Heartbeat, Made, MadeTake, SongJob, Started
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,31 @@ class MusicWorker:
 
     async def make(self, job: SongJob) -> AsyncIterator[Any]:
         """Make `job`'s song: yields Started, Progress / TakeAudio / Heartbeat, then Made or Failed."""
+
+        def work(emit: Callable[[Any], None], cancel: threading.Event) -> Made:
+            with job.local_settings() as settings:
+                takes = self.maker.make(job.sheet, settings, emit, cancel, job.continuation)
+            return Made([MadeTake.of(take) for take in takes])
+
+        async for reply in self._stream(work):
+            yield reply
+
+    async def decode(self, variant: str, tokens: np.ndarray, seed: int) -> AsyncIterator[Any]:
+        """Re-make a take's audio from its tokens [frames, 8]: yields Started, Progress("redecoding", windows
+        done, total) / Heartbeat, then Decoded (audio [channels, samples], rate) or Failed."""
+
+        def work(emit: Callable[[Any], None], cancel: threading.Event) -> Decoded:
+            def progress(done: int, total: int, eta: float | None) -> None:
+                emit(Progress("redecoding", done, total, eta))
+
+            return Decoded(*self.maker.decode(variant, tokens, seed, progress, cancel))
+
+        async for reply in self._stream(work):
+            yield reply
+
+    async def _stream(self, work: Callable[[Callable[[Any], None], threading.Event], Any]) -> AsyncIterator[Any]:
+        """Run `work(emit, cancel)` on the replica's music thread, yielding Started, what it emits (progress
+        thinned out by `ProgressGate`), Heartbeats while it is quiet, then its answer, or Failed."""
         loop = asyncio.get_running_loop()
         replies: asyncio.Queue[Any] = asyncio.Queue()
         cancel = threading.Event()
@@ -91,19 +116,17 @@ class MusicWorker:
         def put(item: Any) -> None:
             loop.call_soon_threadsafe(replies.put_nowait, item)
 
-        def emit(event: Progress | TakeAudio) -> None:
+        def emit(event: Any) -> None:
             if gate.passes(event):
                 put(event)
 
-        def work() -> None:
+        def run() -> None:
             try:
-                with job.local_settings() as settings:
-                    takes = self.maker.make(job.sheet, settings, emit, cancel, job.continuation)
-                put(Made([MadeTake.of(take) for take in takes]))
+                put(work(emit, cancel))
             except Exception as exc:  # every failure goes back to the studio, which raises it as it would locally
                 put(Failed(exc))
 
-        done = loop.run_in_executor(self.pool, work)
+        done = loop.run_in_executor(self.pool, run)
         try:
             yield self.started
             while True:
@@ -112,17 +135,13 @@ class MusicWorker:
                 except asyncio.TimeoutError:
                     reply = Heartbeat()
                 yield reply
-                if isinstance(reply, (Made, Failed)):
+                if isinstance(reply, (Made, Decoded, Failed)):
                     return
         finally:
             # A cancelled request (the musician's Stop, or the studio giving up) stops the pipeline; the request
             # ends when the pipeline has let go, so the next song never waits behind a stopped one.
             cancel.set()
             await asyncio.shield(done)
-
-    async def decode(self, variant: str, tokens: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
-        """Re-make a take's audio from its tokens [frames, 8]: (audio [channels, samples], sample rate)."""
-        return await self._run(self.maker.decode, variant, tokens, seed)
 
     async def unload(self) -> int:
         """Free this replica's models; how many pipelines were loaded."""

@@ -9,6 +9,7 @@ own tokens and audio, so deleting the parent breaks nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -17,6 +18,8 @@ from heartmula_core.request import FRAME_RATE, cut_at, prefix_codes
 
 from .errors import InvalidInput
 from .history import History, ParentLink, Song, Take
+from .kept_audio import kept_audio, kept_latents
+from .records import RECORDING_ORIGIN
 
 Kind = Literal["extend", "redo"]
 
@@ -30,12 +33,19 @@ class Continuation:
         prefix: the kept tokens, int64 [frames, 8].
         decode_seed: the parent take's codec seed: every new take decodes with it.
         old_lyrics: the parent's lyrics (the prompt holds the whole song's lyrics).
+        audio, latents: the kept part's audio float32 [2, samples] and the parent's codec latents, so its
+            codec windows are not decoded again (`kept_audio.py`); None when the take cannot give them.
+        recording: the musician's recording the parent was made from (`recordings.py`), which the new song keeps
+            a copy of too; None for a parent made here.
     """
 
     parent: ParentLink
     prefix: np.ndarray
     decode_seed: int
     old_lyrics: str
+    audio: np.ndarray | None = None
+    latents: np.ndarray | None = None
+    recording: Path | None = None
 
     @property
     def kept_seconds(self) -> float:
@@ -85,7 +95,9 @@ def plan(history: History, song_id: str, take: int | None, kind: Kind, from_seco
     else:
         raise InvalidInput(f"Continue means extend or redo, not {kind!r}.")
     link = ParentLink(song.id, chosen.index, kind, len(kept) / FRAME_RATE)
-    return Continuation(link, kept, chosen.codec_seed, song.lyrics)
+    recording = song.recording if song.settings.get("origin") == RECORDING_ORIGIN else None
+    return Continuation(link, kept, chosen.codec_seed, song.lyrics, kept_audio(chosen, len(kept)),
+                        kept_latents(chosen), recording)
 
 
 def clock(seconds: float) -> str:

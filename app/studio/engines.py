@@ -211,7 +211,7 @@ class PipelineMusicMaker:
             style_audio=style_audio,
             style_text=None if style_audio or not style_text else style_text,
             style_strength=settings.style_strength,
-            **({} if continuation is None else {"prefix": continuation.prefix, "decode_seed": continuation.decode_seed}),
+            **({} if continuation is None else continuation_fields(continuation)),
         )
 
     def make(
@@ -246,16 +246,34 @@ class PipelineMusicMaker:
             raise JobCancelled("Stopped; nothing was kept.") from None
         return [
             NewTake(audio=audio, sample_rate=result.sample_rate, seed=seed, tokens=tokens,
-                    decode_seed=decode_seed if decode_seed != seed else None)
-            for audio, tokens, seed, decode_seed in zip(result.audio, result.tokens, result.seeds,
-                                                        result.decode_seeds, strict=True)
+                    decode_seed=decode_seed if decode_seed != seed else None, codec_tails=tails)
+            for audio, tokens, seed, decode_seed, tails in zip(
+                result.audio, result.tokens, result.seeds, result.decode_seeds, result.codec_tails, strict=True)
         ]
 
-    def decode(self, variant: str, tokens: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
-        """Re-make the audio of saved tokens (frames, codebooks); returns (audio (channels, samples), rate)."""
+    def decode(self, variant: str, tokens: np.ndarray, seed: int,
+               progress: Callable[[int, int, float | None], None] | None = None,
+               cancel: threading.Event | None = None) -> tuple[np.ndarray, int]:
+        """Re-make the audio of saved tokens (frames, codebooks); returns (audio (channels, samples), rate).
+        `progress(windows done, windows total, eta s or None)` follows the codec's windows."""
         pipeline = self.pipeline(variant)
-        return pipeline.decode(tokens, seed), pipeline.sample_rate
+
+        def on_progress(event: ProgressEvent) -> None:
+            if progress is not None and event.phase.value == "decoding":
+                progress(event.done, event.total, event.eta)
+
+        return pipeline.decode(tokens, seed, progress=on_progress, cancel=cancel), pipeline.sample_rate
 
     @property
     def loaded(self) -> list[str]:
         return sorted(self._pipelines)
+
+
+def continuation_fields(continuation: Continuation) -> dict[str, Any]:
+    """The `MusicRequest` fields of a continued song: its kept tokens, the parent's codec seed, and what of the
+    parent's decode it reuses (its kept audio and codec latents, when the take could give them)."""
+    fields: dict[str, Any] = {"prefix": continuation.prefix, "decode_seed": continuation.decode_seed}
+    if continuation.audio is not None:
+        fields["kept_audio"] = continuation.audio
+        fields["kept_latents"] = continuation.latents
+    return fields

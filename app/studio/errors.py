@@ -10,17 +10,17 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from app.songwriter.errors import SongwriterError
+from heartmula_core.errors import HeartmulaError, ModelNotAvailable
+
 log = logging.getLogger(__name__)
 
 FreeSpace = Callable[[Path], int]  # bytes free for a new file in a folder
 # Below this much free space after a failed write, the failure was the full disk, whatever the writer called it
 # (libsndfile's FLAC encoder says "problem with initialization of the flac decoder").
 LOW_SPACE_BYTES = 1 << 20
-
-from pydantic import ValidationError
-
-from app.songwriter.errors import SongwriterError
-from heartmula_core.errors import HeartmulaError, ModelNotAvailable
 
 
 class StudioError(Exception):

@@ -6,7 +6,9 @@ Layout under the data folder::
     songs/<song id>/song.json       everything about the song (no secrets, ever)
     songs/<song id>/take-N.flac     the audio of take N, (channels, samples) at the pipeline's sample rate
     songs/<song id>/take-N.npy      its audio tokens, (frames, codebooks) int, for re-decoding
+    songs/<song id>/take-N.codec.npy  its codec windows' last latents, so a continuation reuses its decode
     songs/<song id>/style-reference.<ext>   the reference recording the song was styled after, if any
+    songs/<song id>/recording.<ext>         the musician's recording the song was made from, if any
 
 A song is written into `songs/.tmp-<pid>-<id>/` first; the folder is renamed into place inside the open
 transaction that inserts its row, and the transaction commits only after the rename. So a crash, a cancel or a
@@ -17,6 +19,7 @@ opened) or, in the instant between rename and commit, a folder with no row (swep
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -50,6 +53,7 @@ _ORDER_SQL: dict[str, str] = {
 _SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|authorization|bearer)", re.IGNORECASE)
 _TMP_PREFIX = ".tmp-"
 STYLE_REFERENCE = "style-reference"  # the kept reference's file name, before the upload's extension
+RECORDING = "recording"  # the kept recording's file name (a song started from a recording), likewise
 _TRASH_PREFIX = ".trash-"
 # A song folder with no row is only an orphan once no writer can still be between rename and commit.
 _ORPHAN_GRACE_S = 60.0
@@ -128,17 +132,19 @@ class History:
                 db.execute("PRAGMA journal_mode=DELETE")
 
     def space_needed(self, takes: Sequence[NewTake], style_reference: str | os.PathLike[str] | None = None,
-                     text_chars: int = 0) -> int:
+                     text_chars: int = 0, recording: str | os.PathLike[str] | None = None) -> int:
         """Bytes a save of these takes can write, at most: each take's audio as FLAC (never more than its
         float32 samples), its tokens, the reference's copy, the text (in song.json and the database) and room
         for the database's journal."""
         total = _SAVE_OVERHEAD_BYTES + 4 * text_chars
         for take in takes:
             total += np.asarray(take.audio).size * 4 + 1024
-            if take.tokens is not None:
-                total += np.asarray(take.tokens).nbytes + 1024
-        if style_reference is not None:
-            total += Path(style_reference).stat().st_size
+            for array in (take.tokens, take.codec_tails):
+                if array is not None:
+                    total += np.asarray(array).nbytes + 1024
+        for kept in (style_reference, recording):
+            if kept is not None:
+                total += Path(kept).stat().st_size
         return total
 
     def _check_room(self, needed: int) -> None:
@@ -167,6 +173,7 @@ class History:
         style_reference: str | os.PathLike[str] | None = None,
         before_commit: Callable[[], None] | None = None,
         parent: ParentLink | None = None,
+        recording: str | os.PathLike[str] | None = None,
     ) -> Song:
         """Keep a song with all its takes, atomically. Raises `DiskFull` when the disk is full (nothing kept).
 
@@ -178,11 +185,12 @@ class History:
         "stopped" exclude each other at the last possible moment).
 
         `parent` links a continued song to the take it came from (`children` lists it under that song).
+        `recording` is the musician's recording the song was made from: a copy is kept like the reference's.
         """
         if not takes:
             raise ValueError("a song needs at least one take")
         texts = len(title) + len(description) + len(lyrics) + len(tags)
-        self._check_room(self.space_needed(takes, style_reference, texts))
+        self._check_room(self.space_needed(takes, style_reference, texts, recording))
         song_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
         created = time.time()
         tmp = self.songs_dir / f"{_TMP_PREFIX}{os.getpid()}-{song_id}"
@@ -207,6 +215,8 @@ class History:
                     meta["takes"].append(write_take(tmp, index, take))
                 if style_reference is not None:
                     meta["style_reference"] = keep_copy(Path(style_reference), tmp, STYLE_REFERENCE)
+                if recording is not None:
+                    meta["recording"] = keep_copy(Path(recording), tmp, RECORDING)
                 write_json(tmp / "song.json", meta)
                 with self._connect() as db:  # commits on leaving the block, after the rename
                     db.execute(
@@ -240,7 +250,7 @@ class History:
         take = _find_take(song, index)
         with disk_errors(self.folder, self.free_space):
             write_audio(take.audio, audio, sample_rate)
-        return Take(take.index, take.seed, take.audio, take.tokens, sample_rate, take.decode_seed)
+        return dataclasses.replace(take, sample_rate=sample_rate)
 
     def export(self, song_id: str, index: int, fmt: str) -> Path:
         """Take `index` as a `fmt` file ("wav", "flac", "mp3", "ogg") for download, made once and kept beside it."""
@@ -276,7 +286,6 @@ class History:
             _forget(db, song_id)
             # Its own link goes; links to it stay, so its children still say what they came from.
             db.execute("DELETE FROM song_parents WHERE song_id = ?", (song_id,))
-        self._checkpoint()
         log.info("deleted song %s", song_id)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -297,6 +306,8 @@ class History:
                 tokens=folder / t["tokens"] if t.get("tokens") else None,
                 sample_rate=t["sample_rate"],
                 decode_seed=t.get("decode_seed"),
+                codec_tails=folder / t["codec_tails"] if t.get("codec_tails") else None,
+                gain=float(t.get("gain", 1.0)),
             )
             for t in meta["takes"]
         )
@@ -313,6 +324,7 @@ class History:
             folder=folder,
             style_reference=folder / meta["style_reference"] if meta.get("style_reference") else None,
             parent=ParentLink.from_json(meta.get("parent")),
+            recording=folder / meta["recording"] if meta.get("recording") else None,
         )
 
     def children(self, song_id: str) -> list[Song]:
@@ -394,7 +406,6 @@ class History:
                     _forget(db, song_id)
                     removed += 1
         if removed:
-            self._checkpoint()
             log.warning("history: removed %d leftover(s) of interrupted saves", removed)
         return removed
 
@@ -409,13 +420,6 @@ class History:
         finally:
             db.close()
 
-    def _checkpoint(self) -> None:
-        """Move the log's pages into the database and empty the log, so a deleted song's old pages are gone
-        from both files. Best effort: a reader holding an old snapshot delays it to a later checkpoint."""
-        with self._connect() as db:
-            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            log.info("history: the log could not be emptied yet (a reader is busy); SQLite will do it later")
 
 
 def _forget(db: sqlite3.Connection, song_id: str) -> None:

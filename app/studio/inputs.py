@@ -61,6 +61,8 @@ def clean_sheet(sheet: Sheet, *, max_lyrics_chars: int) -> Sheet:
         name: clean_text(getattr(sheet, name), f"the {name}", max_chars=limits[name], multiline=name in MULTILINE)
         for name in ("description", "title", "lyrics", "tags")
     }
+    # A tag picked from the page's suggestions leaves a comma for the next one: none is kept after the last tag.
+    cleaned["tags"] = cleaned["tags"].strip().rstrip(",; ").strip()
     return dataclasses.replace(sheet, **cleaned)
 
 

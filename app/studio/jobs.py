@@ -39,13 +39,17 @@ PHASE_TEXT = {
     "writing": "Writing the song",
     "loading": "Loading the models",
     "prompt": "Reading the lyrics and tags",
+    "encoding": "Turning the recording into notes (tokens)",
     "tokens": "Making the music",
     "decoding": "Turning it into audio",
     "saving": "Keeping the song",
-    "transcribing": "Listening for the words (the first time, the model loads too)",
-    "redecoding": "Making the take's audio again from its notes",
+    "transcribing": "Listening for the words",
+    "redecoding": "Rendering the take's audio again from its notes",
     "done": "Done",
 }
+# What a phase counts, one and many (a count of 1 is "1 / 1 step", never "1 / 1 steps"); anything else counts steps.
+UNITS = {"tokens": ("frame", "frames"), "transcribing": ("part", "parts"),
+         "encoding": ("chunk of 30 s", "chunks of 30 s")}
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,8 @@ class Progress:
             ahead = "1 song" if self.place == 1 else f"{self.place} songs"
             return f"{text}: {ahead} ahead of yours"
         if self.total:
-            unit = "frames" if self.phase == "tokens" else "steps"
-            text += f": {self.done} / {self.total} {unit}"
+            one, many = UNITS.get(self.phase, ("step", "steps"))
+            text += f": {self.done} / {self.total} {one if self.total == 1 else many}"
         if self.eta_s is not None and self.phase not in ("done", "waiting"):
             text += f", about {max(1, round(self.eta_s))} s left"
         return text
@@ -338,6 +342,7 @@ class ComposeJob:
             style_reference=reference,
             before_commit=self.gate.keep,
             parent=self.continuation.parent if self.continuation is not None else None,
+            recording=self.continuation.recording if self.continuation is not None else None,
         )
         emit(Finished(song))
         return song

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+RECORDING_ORIGIN = "recording"  # song.settings["origin"] of a song made from a musician's recording
+
 
 @dataclass(frozen=True)
 class Take:
@@ -17,6 +19,8 @@ class Take:
     tokens: Path | None
     sample_rate: int
     decode_seed: int | None = None  # the codec's seed when it is not `seed` (a continued song: its parent's)
+    codec_tails: Path | None = None  # each codec window's last latents, for continuations (`song_files.NewTake`)
+    gain: float = 1.0  # what the audio was scaled by when written (below 1 for a take that would have clipped)
 
     @property
     def codec_seed(self) -> int:
@@ -61,4 +65,5 @@ class Song:
     settings: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = None
     style_reference: Path | None = None  # the kept copy of the reference recording it was styled after
+    recording: Path | None = None  # the kept copy of the musician's recording it was made from (recordings.py)
     parent: ParentLink | None = None  # the take it was continued from, for an extended or redone song

@@ -7,7 +7,6 @@ show progress and stop it; `stop(session)` cancels whatever that browser session
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import threading
@@ -20,6 +19,7 @@ import numpy as np
 from app.songwriter.backends import Health
 from app.songwriter.lyrics import length_warning
 from app.songwriter.prompts import PromptLibrary
+from app.songwriter.tag_hints import suggest_tags
 from heartmula_core.audio import read_audio
 from heartmula_core.hub.catalogue import CATALOGUE
 from heartmula_core.errors import InvalidRequest
@@ -31,9 +31,9 @@ from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, clean_sheet, clea
 from .engines import LlmChoice, LlmSheetWriter, device_and_dtype, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
-from . import continuing
+from . import continuing, recordings, remaking
 from .continuing import Kind
-from .models import ModelRow, download_all, model_rows, shared_lm_folder, song_model_names
+from .models import ModelRow, ModelsMissing, download_all, model_rows, shared_lm_folder, song_model_names
 from .music import StudioMusic, music_maker
 from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
 
@@ -99,6 +99,10 @@ class Studio:
         if not lyrics.strip() or seconds <= 0:
             return None
         return length_warning(lyrics, seconds, PromptLibrary().structure_table())
+
+    def tag_suggestions(self, typed: str) -> list[str]:
+        """Vocabulary tags to offer while the musician types `typed` in the Tags field (songwriter/tag_hints.py)."""
+        return suggest_tags(typed, PromptLibrary().vocabulary())  # read each time: a musician may extend it
 
     # -- composing ---------------------------------------------------------------------------------------
 
@@ -197,6 +201,47 @@ class Studio:
             music = dataclasses.replace(MusicSettings.of_song(parent, self.settings.lm_variant), variants=1, seed=None)
         return self._compose(sheet, fill, music, choice, session, plan, description=parent.description)
 
+    # -- starting from a recording (recordings.py) ---------------------------------------------------------
+
+    def check_recording(self, path: str | Path) -> tuple[np.ndarray, int]:
+        """An uploaded recording read within its caps: float32 (channels, samples) and its rate."""
+        return recordings.check_recording(path, self.settings)
+
+    def recording_missing(self, variant: str | None = None) -> str | None:
+        """Why a recording cannot be started from here (a model is not on this computer), or None."""
+        return recordings.missing_models(self.music, variant or self.settings.lm_variant)
+
+    def keep_recording(self, path: str | Path, sheet: Sheet, *, lm_variant: str | None = None,
+                       session: str = "") -> Iterator[Event]:
+        """Encode a recording into tokens and keep it as a song (its take: what the tokens hold; the recording
+        kept beside it), to extend or redo with `continue_song`. Progress "encoding" counts 30 s chunks, then
+        "decoding"; ends with `Finished`. The recording, the sheet (tags or lyrics) and the models are checked at
+        once; Stop keeps nothing."""
+        return self._run(session, self._recording_job(path, sheet, lm_variant).run)
+
+    def continue_recording(self, path: str | Path, sheet: Sheet, kind: Kind, *, seconds: float,
+                           from_seconds: float | None = None, new_lyrics: str = "",
+                           fill: frozenset[str] = frozenset(), music: MusicSettings | None = None,
+                           choice: LlmChoice | None = None, session: str = "") -> Iterator[Event]:
+        """`keep_recording`, then `continue_song` on its take (arguments as there), all checked before encoding.
+        The kept recording is announced as `recordings.RecordingKept`, the new song as `Finished`."""
+        job = self._recording_job(path, sheet, music.lm_variant if music is not None else None)
+        recordings.check_continuation(kind, seconds, from_seconds, fill, job.audio.shape[-1] / job.rate)
+        recordings.check_words(kind, job.sheet.lyrics, new_lyrics, fill)
+        return recordings.chain(self._run(session, job.run), lambda song: self.continue_song(
+            song.id, 1, kind, seconds=seconds, from_seconds=from_seconds, new_lyrics=new_lyrics, fill=fill,
+            music=music, choice=choice, session=session))
+
+    def _recording_job(self, path: str | Path, sheet: Sheet, variant: str | None) -> recordings.RecordingJob:
+        variant = variant or self.settings.lm_variant
+        audio, rate = self.check_recording(path)
+        sheet = recordings.recording_sheet(path, sheet, audio.shape[-1] / rate, self.settings.max_lyrics_chars)
+        missing = self.recording_missing(variant)
+        if missing:
+            raise ModelsMissing(missing)
+        return recordings.RecordingJob(Path(path), audio, rate, sheet, variant, self.settings, self.music,
+                                       self.history, self.device_queue)
+
     def _run(
         self, session: str, work: Callable[[Any, KeepGate], None], on_stopped: Callable[[], None] | None = None,
         *, outlive_page: bool = False,
@@ -245,15 +290,6 @@ class Studio:
             if not running:
                 self._running.pop(session, None)
 
-    @contextlib.contextmanager
-    def _session(self, session: str) -> Iterator[threading.Event]:
-        cancel = self._enter(session)
-        try:
-            yield cancel
-        finally:
-            cancel.set()  # a job whose page went away winds down
-            self._leave(session, cancel)
-
     def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> Sheet:
         """Refuse what cannot work, before any LLM or model time is spent; returns the sheet with its text
         cleaned (control characters out, each field within its cap: app/studio/inputs.py)."""
@@ -294,17 +330,17 @@ class Studio:
     def export(self, song_id: str, index: int, fmt: str) -> Path:
         return self.history.export(song_id, index, fmt)
 
+    def remake_audio(self, song_id: str, index: int, session: str = "") -> Iterator[Event]:
+        """Make take `index`'s audio again from its saved tokens (same seed), on the device, in turn: Progress
+        ("waiting", then "redecoding" windows done of total), then `Finished(song)`. Checked at once."""
+        work = remaking.remake_audio(self.history, self.music, self.device_queue, self.settings.lm_variant,
+                                     song_id, index)
+        return self._run(session, work)
+
     def redecode(self, song_id: str, index: int, session: str = "") -> Take:
-        """Make take `index`'s audio again from its saved tokens (same seed), on the device, in turn."""
-        song = self.history.get(song_id)
-        take = next((t for t in song.takes if t.index == index), None)
-        if take is None or take.tokens is None:
-            raise InvalidInput("This take has no saved tokens to re-decode.")
-        tokens = np.load(take.tokens)
-        variant = str(song.settings.get("lm_variant", self.settings.lm_variant))
-        with self._session(session) as cancel, self.device_queue.turn(lambda place: None, cancel):
-            audio, rate = self.music.decode(variant, tokens, take.codec_seed)
-        return self.history.replace_take_audio(song_id, index, audio, rate)
+        """`remake_audio` without its progress: the take with its new audio."""
+        *_, finished = self.remake_audio(song_id, index, session)
+        return next(t for t in finished.song.takes if t.index == index)
 
     # -- uploads and transcription -------------------------------------------------------------------------
 
@@ -328,9 +364,19 @@ class Studio:
         check_reference_length(audio.shape[-1], rate, Path(path).name)
         return audio, rate
 
-    def transcribe(self, path: str | Path) -> str:
-        """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear."""
+    def transcribing(self, path: str | Path, session: str = "") -> Iterator[Event | remaking.Transcribed]:
+        """The lyrics heard in an uploaded song, with [verse]/[chorus] where repetition makes them clear: Progress
+        ("waiting", "loading", then "transcribing" parts done of total), then one `Transcribed`. The upload is
+        checked at once."""
         self.check_upload(path, max_seconds=self.settings.max_transcribe_audio_s)
+        return self._run(session, remaking.transcribe_upload(path, self._need_transcriber, self.device_queue))
+
+    def transcribe(self, path: str | Path) -> str:
+        """`transcribing` without its progress: the lyrics' text."""
+        *_, heard = self.transcribing(path)
+        return heard.text
+
+    def _need_transcriber(self) -> Transcriber:
         from heartmula_core.transcribe import Transcriber  # torch: imported when first used, like the pipeline
 
         with self._lock:
@@ -338,10 +384,7 @@ class Studio:
                 folder = self.music.catalogue().resolve("transcriptor", download=False).path
                 device, _ = device_and_dtype(self.settings)
                 self._transcriber = Transcriber(folder, device, "float32" if device == "cpu" else "float16")
-            transcriber = self._transcriber
-        with self.device_queue.turn(lambda place: None, threading.Event()):
-            result = transcriber.transcribe(path, sections=True)
-        return str(result.text)
+            return self._transcriber
 
     # -- models ------------------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ class NewTake:
         sample_rate: samples per second of `audio`.
         seed: the seed this take was sampled with (so it can be made again).
         tokens: (frames, codebooks) integer audio tokens, or None when there are none to keep.
+        codec_tails: (windows, frames, channels) float32, each codec window's last latents: what a continuation
+            of this take needs so its kept windows are not decoded again (`heartmula_core.codec.resume`).
     """
 
     audio: np.ndarray
@@ -34,19 +36,15 @@ class NewTake:
     seed: int
     tokens: np.ndarray | None = None
     decode_seed: int | None = None  # the codec's seed when it is not `seed` (a continuation decodes with its parent's)
+    codec_tails: np.ndarray | None = None
 
 
 def write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
     """Write one take's audio (and tokens) into `folder`; returns its entry for song.json."""
     audio_name = f"take-{index}.flac"
-    write_audio(folder / audio_name, take.audio, take.sample_rate)
-    tokens_name = None
-    if take.tokens is not None:
-        tokens_name = f"take-{index}.npy"
-        with open(folder / tokens_name, "wb") as f:
-            np.save(f, np.asarray(take.tokens))
-            f.flush()
-            os.fsync(f.fileno())
+    written = write_audio(folder / audio_name, take.audio, take.sample_rate)
+    tokens_name = write_array(folder, f"take-{index}.npy", take.tokens)
+    tails_name = write_array(folder, f"take-{index}.codec.npy", take.codec_tails)
     return {
         "index": index,
         "seed": int(take.seed),
@@ -54,7 +52,21 @@ def write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
         "tokens": tokens_name,
         "sample_rate": int(take.sample_rate),
         **({"decode_seed": int(take.decode_seed)} if take.decode_seed is not None else {}),
+        **({"codec_tails": tails_name} if tails_name is not None else {}),
+        # A too-loud take is written turned down; a continuation turns its kept part back up to join the new one.
+        **({"gain": written.gain} if written.gain != 1.0 else {}),
     }
+
+
+def write_array(folder: Path, name: str, array: np.ndarray | None) -> str | None:
+    """Save `array` as `folder/name`, flushed to disk; returns the name (None, and nothing written, for None)."""
+    if array is None:
+        return None
+    with open(folder / name, "wb") as f:
+        np.save(f, np.asarray(array))
+        f.flush()
+        os.fsync(f.fileno())
+    return name
 
 
 def keep_copy(source: Path, folder: Path, stem: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.songwriter.errors import LLMError
 from app.studio.errors import explain
 from app.studio.jobs import Progress
 
@@ -25,6 +26,8 @@ def as_message(exc: BaseException) -> gr.Error:
     if message is None:
         log.exception("unexpected error in a page handler", exc_info=exc)
         message = SORRY
+    elif isinstance(exc, LLMError):  # the server's terminal says it too: whoever runs it can mend it there
+        log.warning("the LLM could not answer: %s", message)
     return gr.Error(message, print_exception=False)
 
 
@@ -69,6 +72,11 @@ def upload_note(path: str | None, what: str, check: Callable[[str], tuple[Any, i
     return progress_html(None, f"{what}: {audio.shape[-1] / rate:.1f} s of audio.")
 
 
+def counted(count: int, noun: str) -> str:
+    """"1 take", "2 takes": a count with its noun in the right number."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def progress_html(progress: Progress | None, note: str = "") -> str:
     """A progress bar with the phase line under it (empty when nothing runs)."""
     if progress is None:
@@ -89,5 +97,8 @@ CSS = """
 .hs-live audio { flex: 1; min-width: 0; }
 .hs-ready { font-size: var(--text-md); line-height: 1.6; }
 .hs-ready .hs-missing { color: var(--error-text-color); }
+.hs-chips .wrap { gap: 6px; }
+.hs-chips label { border-radius: 999px; padding: 2px 10px; cursor: pointer; }
+.hs-chips input[type=radio] { display: none; }
 #create-stop { color: var(--error-text-color); border-color: var(--error-border-color); }
 """

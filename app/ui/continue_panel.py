@@ -21,7 +21,7 @@ from app.studio.jobs import Finished, Listening, MusicSettings, Progress
 from app.studio.service import Studio
 from heartmula_core.request import parse_time
 
-from .common import guarded, progress_html, session_of
+from .common import counted, guarded, progress_html, session_of
 from .job_view import STOPPED, live_player
 
 Updates = dict[Any, Any]
@@ -149,9 +149,10 @@ def wire(
                     yield {panel.live: live_player(event.token, "continue-live-audio")}
                 elif isinstance(event, Finished):
                     song = event.song
+                    kept = (f"Kept “{song.title}” with {counted(len(song.takes), 'take')}, "
+                            "under the song it came from.")
                     yield {**refresh(*list_args), **show(song, song.takes[0].index),
-                           panel.status: progress_html(None, f"Kept “{song.title}” with {len(song.takes)} take(s), "
-                                                             "under the song it came from.")}
+                           panel.status: progress_html(None, kept)}
         except JobCancelled:
             yield {panel.status: progress_html(None, STOPPED), panel.live: ""}
 
@@ -184,7 +185,8 @@ def wire(
                                       session=session_of(request))
         yield from follow(events, (query, sort))
 
-    common = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
+    common = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden",
+                  show_progress_on=[panel.status])
     panel.extend.click(extend, [selected, take, panel.more_seconds, panel.new_lyrics, panel.write_lyrics,
                                 panel.variants, *list_inputs], outputs, **common)
     panel.redo.click(redo, [selected, take, panel.cut, panel.total_seconds, panel.variants, *list_inputs], outputs,

@@ -10,18 +10,18 @@ from typing import Any
 import gradio as gr
 
 from app.studio.errors import explain
-from app.studio.history import EXPORT_FORMATS
 from app.studio.jobs import FIELDS, MAX_STYLE_STRENGTH, MusicSettings, Progress, Sheet
 from app.studio.service import Studio
 
-from . import first_run
+from . import first_run, load_song, tag_suggestions, take_slots
 from .common import guarded, progress_html, session_of, upload_note
 from .first_run import FirstRun
 from .job_view import JobView, cleared
+from .load_song import UndoLoad
+from .take_slots import MAX_TAKES, TakeSlot
 
 log = logging.getLogger(__name__)
 
-MAX_TAKES = 8
 LLM_CHOICES = ("Ollama", "OpenAI")
 EXAMPLES = [
     ["a warm acoustic folk song about walking home after a long shift, male vocal"],
@@ -31,15 +31,6 @@ EXAMPLES = [
 ]
 QUOTE_HINT = 'Lines in "double quotes" are kept exactly as you wrote them; the LLM writes around them.'
 KEEP_HINT = "A song you start is finished and kept in History even if you close this tab; Stop drops it."
-
-
-@dataclass
-class TakeSlot:
-    """One take's player and its download buttons (hidden until that take exists)."""
-
-    box: gr.Group
-    audio: gr.Audio
-    downloads: dict[str, gr.DownloadButton]
 
 
 @dataclass
@@ -61,7 +52,6 @@ class CreateTab:
     style_box: gr.Accordion  # opened when a loaded song brings a style back
     llm_backend: gr.Radio
     llm_model: gr.Dropdown
-    refresh_models: gr.Button
     write: gr.Button
     compose: gr.Button
     stop: gr.Button
@@ -70,6 +60,8 @@ class CreateTab:
     takes: list[TakeSlot]
     song_id: gr.State
     first_run: FirstRun  # the models a song needs and the LLM servers, before the first click
+    undo_load: UndoLoad  # brings back the draft a "Load into Create" put aside
+    tag_hints: gr.Radio  # vocabulary tags offered as the musician types the Tags field
 
     def text_inputs(self) -> set[Any]:
         return {*self.fields.values(), *self.generate.values(), self.seconds}
@@ -125,64 +117,57 @@ def build(studio: Studio) -> CreateTab:
                         label="generate", value=name != "description", scale=1, min_width=130,
                         elem_id=f"create-gen-{name}", elem_classes="hs-gen",
                     )
+            tag_hints = tag_suggestions.build(studio)
             gr.Markdown(QUOTE_HINT, elem_classes="hs-hint")
             gr.Examples(EXAMPLES, [fields["description"]], label="Not sure where to start? Pick a description")
         with gr.Column(scale=2):
-            with gr.Row():
+            with gr.Row(equal_height=True):
                 llm_backend = gr.Radio(
                     list(LLM_CHOICES), value="OpenAI" if settings.llm_backend == "openai" else "Ollama",
-                    label="LLM", elem_id="create-llm",
+                    label="LLM", scale=1, min_width=260, elem_id="create-llm",
                 )
+                # Listed again each time it is opened: a model pulled into Ollama meanwhile is there.
                 llm_model = gr.Dropdown(
-                    choices=[], value=None, label="LLM model", allow_custom_value=True, scale=2,
+                    choices=[], value=None, label="LLM model", allow_custom_value=True, scale=1, min_width=150,
                     elem_id="create-llm-model",
                 )
-            refresh_models = gr.Button("Refresh models", size="sm")
             seconds = gr.Slider(1, 600, value=30, step=1, label="Length (seconds)", elem_id="create-seconds")
             with gr.Row():
                 variants = gr.Slider(1, MAX_TAKES, value=2, step=1, label="Variants", elem_id="create-variants")
                 seed = gr.Number(value=-1, precision=0, minimum=-1, label="Seed (-1: random)", elem_id="create-seed")
-            with gr.Accordion("Advanced", open=False):
-                cfg = gr.Slider(1.0, 10.0, value=1.5, step=0.1, label="CFG (how closely to follow tags and lyrics)")
-                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
-                topk = gr.Slider(1, 500, value=50, step=1, label="Top-k")
-                shared = studio.shared_lm_folder()
-                lm_variant = gr.Radio(
-                    ["hny", "rl", "base"], value=settings.lm_variant, label="Model variant", interactive=shared is None,
-                    info=f"One folder serves hny, rl and base here ({shared}): the choice changes nothing." if shared
-                    else "hny: the authors' recommended release", elem_id="create-variant",
-                )
-            with gr.Accordion("Style", open=False, elem_id="create-style") as style_box:
-                style_audio = gr.File(label="Reference recording (wins over the text)", file_types=["audio"],
-                                      elem_id="create-style-audio")
-                style_text = gr.Textbox(label="…or describe the style", placeholder="warm analog synths, 80s",
-                                        elem_id="create-style-text")
-                style_strength = gr.Slider(0.0, MAX_STYLE_STRENGTH, value=1.0, step=0.05,
-                                           label="Strength (0: no style, 1: as heard)",
-                                           elem_id="create-style-strength")
+            with gr.Row(equal_height=False):
+                with gr.Accordion("Advanced", open=False, elem_id="create-advanced"):
+                    cfg = gr.Slider(1.0, 10.0, value=1.5, step=0.1, label="CFG (how closely to follow tags and lyrics)")
+                    temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+                    topk = gr.Slider(1, 500, value=50, step=1, label="Top-k")
+                    shared = studio.shared_lm_folder()
+                    lm_variant = gr.Radio(
+                        ["hny", "rl", "base"], value=settings.lm_variant, label="Model variant",
+                        interactive=shared is None, elem_id="create-variant",
+                        info=f"One folder serves hny, rl and base here ({shared}): the choice changes nothing."
+                        if shared else "hny: the authors' recommended release",
+                    )
+                with gr.Accordion("Style", open=False, elem_id="create-style") as style_box:
+                    style_audio = gr.File(label="Reference recording (wins over the text)", file_types=["audio"],
+                                          elem_id="create-style-audio")
+                    style_text = gr.Textbox(label="…or describe the style", placeholder="warm analog synths, 80s",
+                                            elem_id="create-style-text")
+                    style_strength = gr.Slider(0.0, MAX_STYLE_STRENGTH, value=1.0, step=0.05,
+                                               label="Strength (0: no style, 1: as heard)",
+                                               elem_id="create-style-strength")
             with gr.Row():
-                write = gr.Button("Write", elem_id="create-write")
-                compose = gr.Button("Compose", variant="primary", elem_id="create-compose")
-                stop = gr.Button("Stop", variant="stop", elem_id="create-stop")
-            gr.Markdown(KEEP_HINT, elem_classes="hs-hint", elem_id="create-keep-hint")
+                write = gr.Button("Write", min_width=60, elem_id="create-write")
+                compose = gr.Button("Compose", variant="primary", min_width=90, elem_id="create-compose")
+                stop = gr.Button("Stop", variant="stop", min_width=60, elem_id="create-stop")
             status = gr.HTML(elem_id="create-status")
+            undo_load = load_song.build()
             live = gr.HTML(elem_id="create-live")
-    takes = []
-    with gr.Row():
-        for index in range(1, MAX_TAKES + 1):
-            with gr.Group(visible=False, elem_id=f"take-{index}") as box:
-                audio = gr.Audio(label=f"Take {index}", type="filepath", interactive=False, elem_id=f"take-{index}-audio")
-                with gr.Row():
-                    downloads = {
-                        fmt: gr.DownloadButton(fmt.upper(), size="sm", visible=False, min_width=50,
-                                               elem_id=f"take-{index}-{fmt}")
-                        for fmt in EXPORT_FORMATS
-                    }
-            takes.append(TakeSlot(box, audio, downloads))
+            takes = take_slots.build()
+            gr.Markdown(KEEP_HINT, elem_classes="hs-hint", elem_id="create-keep-hint")
     song_id = gr.State(None)
     return CreateTab(fields, generate, seconds, variants, seed, cfg, temperature, topk, lm_variant, style_audio,
-                     style_text, style_strength, style_box, llm_backend, llm_model, refresh_models, write, compose,
-                     stop, status, live, takes, song_id, ready)
+                     style_text, style_strength, style_box, llm_backend, llm_model, write, compose,
+                     stop, status, live, takes, song_id, ready, undo_load, tag_hints)
 
 
 def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks) -> None:
@@ -196,16 +181,23 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         """The LLM picked on the page (the switch, the model, and the Settings tab's URLs and key)."""
         return choice(data[tab.llm_backend], data[tab.llm_model], *(data[c] for c in llm_inputs))
 
-    def models_of(backend: str, ollama_url: str, openai_url: str, key: str, *, quiet: bool) -> Any:
+    def models_of(backend: str, ollama_url: str, openai_url: str, key: str, *, quiet: bool,
+                  keep: str | None = None) -> Any:
+        """The model list for `backend`; the chosen model is `keep` when given (a refresh), else the configured
+        one. `quiet`: a server that is down changes nothing and says nothing (the readiness line says it)."""
         try:
             models = studio.llm_models(choice(backend, None, ollama_url, openai_url, key))
         except Exception as exc:  # a server that is down is worth a warning, not an error dialog
             message = explain(exc)
             if message is None:
                 log.exception("listing the %s models failed", backend)
-            if not quiet:
-                gr.Warning(message or f"Could not list the {backend} models.")
+            if quiet:
+                return gr.update()
+            log.warning("listing the %s models: %s", backend, message)
+            gr.Warning(message or f"Could not list the {backend} models.")
             return gr.update(choices=[], value=None)
+        if keep:
+            return gr.update(choices=models)
         configured = studio.settings.llm_model(backend.lower())
         value = configured if configured in models else (models[0] if models else None)
         return gr.update(choices=models, value=value)
@@ -219,9 +211,16 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
         return models_of(backend, ollama_url, openai_url, key, quiet=True)
 
     first_run.wire(tab.first_run, studio, tab.lm_variant, llm_inputs, demo)
+    tag_suggestions.wire(tab.tag_hints, tab.fields["tags"], studio)
     model_inputs = [tab.llm_backend, *llm_inputs]
     tab.llm_backend.change(list_models, model_inputs, tab.llm_model, api_visibility="private")
-    tab.refresh_models.click(list_models, model_inputs, tab.llm_model, api_visibility="private")
+
+    @guarded
+    def refresh_models(backend: str, current: str | None, ollama_url: str, openai_url: str, key: str) -> Any:
+        return models_of(backend, ollama_url, openai_url, key, quiet=True, keep=current)
+
+    tab.llm_model.focus(refresh_models, [tab.llm_backend, tab.llm_model, *llm_inputs], tab.llm_model,
+                        api_visibility="private", show_progress="hidden")
     # Filled when the page opens; a server that is down only speaks up when the musician uses it.
     demo.load(list_models_quietly, model_inputs, tab.llm_model, api_visibility="private")
 
@@ -236,7 +235,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     text_outputs = [*tab.fields.values(), *tab.generate.values(), tab.status]
     tab.write.click(
         write, tab.text_inputs() | llm_args, text_outputs, api_visibility="private", concurrency_limit=None,
-        show_progress="hidden",
+        show_progress="hidden", show_progress_on=[tab.status],
     )
 
     @guarded
@@ -249,7 +248,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
     music_outputs = [tab.live, tab.song_id, *tab.take_outputs()]
     tab.compose.click(
         compose, tab.text_inputs() | tab.music_inputs() | llm_args, [*text_outputs, *music_outputs],
-        api_visibility="private", concurrency_limit=None, show_progress="hidden",
+        api_visibility="private", concurrency_limit=None, show_progress="hidden", show_progress_on=[tab.status],
     )
 
     @guarded

@@ -1,4 +1,4 @@
-"""The History tab: find a kept song, play it, load it back into Create, re-decode it, delete it, or extend or
+"""The History tab: find a kept song, play it, load it back into Create, render its audio again, delete it, or extend or
 redo it from a time (`continue_panel.py`)."""
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from typing import Any
 
 import gradio as gr
 
+from app.studio.errors import JobCancelled
 from app.studio.history import EXPORT_FORMATS, Song
-from app.studio.jobs import Progress
+from app.studio.jobs import Finished, Progress
 from app.studio.service import Studio
 
 from . import continue_panel
-from .common import guarded, progress_html, session_of
+from .common import counted, guarded, progress_html, session_of
 from .continue_panel import ContinuePanel
 
 SORTS = {"Newest first": "newest", "Oldest first": "oldest", "Title": "title"}
@@ -66,7 +67,7 @@ def build() -> HistoryTab:
             }
     with gr.Row():
         load = gr.Button("Load into Create", interactive=False, elem_id="history-load")
-        redecode = gr.Button("Make the audio again (same notes)", interactive=False, elem_id="history-redecode")
+        redecode = gr.Button("Render the audio again (same notes)", interactive=False, elem_id="history-redecode")
         delete = gr.Button("Delete…", variant="stop", interactive=False, elem_id="history-delete")
     with gr.Row(visible=False) as confirm_row:
         confirm = gr.Button("Yes, delete it for good", variant="stop", elem_id="history-confirm")
@@ -124,7 +125,7 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
     @guarded
     def search(query: str, sort: str) -> dict[Any, Any]:
         songs = continue_panel.nest(studio.search(query or "", SORTS.get(sort, "newest")))
-        note = f"{len(songs)} song(s)" if songs else ("No song matches." if query else "No songs kept yet.")
+        note = counted(len(songs), "song") if songs else ("No song matches." if query else "No songs kept yet.")
         return {tab.table: rows(songs), tab.ids: [s.id for s, _ in songs], tab.status: progress_html(None, note),
                 **hidden_selection}
 
@@ -172,13 +173,24 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
     def redecode(song_id: str, index: int | None, request: gr.Request) -> Iterator[dict[Any, Any]]:
         song = studio.song(song_id)
         index = int(index or song.takes[0].index)
-        yield {tab.status: progress_html(Progress("redecoding")), tab.redecode: gr.update(interactive=False)}
-        studio.redecode(song_id, index, session_of(request))
-        yield {**show(studio.song(song_id), index),
-               tab.status: progress_html(None, f"Take {index}'s audio was made again from its saved notes (tokens).")}
+        events = studio.remake_audio(song_id, index, session_of(request))  # checked at once
+        yield {tab.status: progress_html(Progress("waiting")), tab.redecode: gr.update(interactive=False)}
+        try:
+            for event in events:
+                if isinstance(event, Progress):
+                    yield {tab.status: progress_html(event)}
+                elif isinstance(event, Finished):
+                    yield {**show(event.song, index), tab.status: progress_html(
+                        None, f"Take {index}'s audio was rendered again from its saved notes.")}
+        except JobCancelled as stopped:  # the Stop of the panel below stops this tab's every job
+            yield {tab.status: progress_html(None, str(stopped)), tab.redecode: gr.update(interactive=True)}
+        except Exception:
+            yield {tab.status: "", tab.redecode: gr.update(interactive=True)}  # the guard shows the error
+            raise
 
+    # The status line is the progress: Gradio's own would still mark the player "processing" (hidden or not).
     tab.redecode.click(redecode, [tab.selected, tab.take], [*selection_outputs, tab.status], api_visibility="private",
-                       concurrency_limit=None, show_progress="hidden")
+                       concurrency_limit=None, show_progress="hidden", show_progress_on=[tab.status])
 
     tab.delete.click(lambda: gr.update(visible=True), None, tab.confirm_row, api_visibility="private", queue=False)
     tab.keep.click(lambda: gr.update(visible=False), None, tab.confirm_row, api_visibility="private", queue=False)

@@ -1,8 +1,9 @@
 """What the Create tab shows while a Write or a Compose runs: one loop that turns job events into page updates.
 
 Text streams into the ticked fields, the status line follows the phases, the first take plays live from its
-first decoded piece, each take gets its own player as soon as it is complete, and the kept song's downloads
-follow. A Stop (or any error) leaves no player behind: nothing of a stopped song may be heard.
+first decoded piece, each take gets its own player as soon as it is complete (Take 1's replaces the live
+one, going on from where it was: handover.py), and the kept song's downloads follow. A Stop (or any error)
+leaves no player behind: nothing of a stopped song may be heard.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from app.studio.jobs import FIELDS, Event, Finished, Listening, Progress, SheetW
 from app.studio.live import PCM_SCALE
 from app.studio.service import Studio
 
-from .common import progress_html
+from . import handover
+from .common import counted, progress_html
 from .live_text import partial_fields
 from .live_route import live_url
 
@@ -133,15 +135,20 @@ class JobView:
         slot = self.tab.takes[event.index]
         audio = preview(self.pieces.pop(event.index), event.sample_rate)
         self.shown.add(event.index)
-        yield {slot.box: gr.update(visible=True), slot.audio: audio}
+        updates: Updates = {slot.box: gr.update(visible=True), slot.audio: audio}
+        if event.index == 0:
+            # Take 1 has its own player now: the live one would be a second Take 1. The page's script
+            # (handover.py) lets Take 1 go on from where the live player was.
+            updates[self.tab.live] = handover.marker()
+        yield updates
 
     def on_finished(self, song: Song) -> Iterator[Updates]:
         tab = self.tab
         keep = frozenset(self.shown)
-        # Lossless downloads at once; the lossy encodes follow a moment later.
-        # The kept takes have their own players now: the live one would be a second Take 1.
-        yield {**take_updates(tab, self.studio, song, ("flac", "wav"), keep), tab.song_id: song.id, tab.live: "",
+        # Lossless downloads at once; the lossy encodes follow a moment later. No live player stays.
+        gone = {} if 0 in self.shown else {tab.live: ""}  # no live player outlives the song
+        yield {**take_updates(tab, self.studio, song, ("flac", "wav"), keep), tab.song_id: song.id, **gone,
                tab.status: progress_html(None, "Encoding MP3 and OGG downloads…")}
         yield {**take_updates(tab, self.studio, song, EXPORT_FORMATS, keep),
-               tab.status: progress_html(None, f"Kept “{song.title or 'Untitled'}” with {len(song.takes)} "
-                                               "take(s) in History.")}
+               tab.status: progress_html(None, f"Kept “{song.title or 'Untitled'}” with "
+                                               f"{counted(len(song.takes), 'take')} in History.")}

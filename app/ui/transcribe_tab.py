@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
+from app.studio.jobs import Progress
+from app.studio.remaking import Transcribed
 from app.studio.service import Studio
 
-from app.studio.jobs import Progress
+from .common import as_message, guarded, progress_html, session_of, upload_note
 
-from .common import as_message, guarded, progress_html, upload_note
-
+MISSING_MARK = "needs the transcriptor model"  # in Studio.transcriber_missing's line
 NOTHING_HEARD = "No words were heard in this recording: write the lyrics yourself, or try a clearer mix."
 
 
@@ -43,9 +44,10 @@ def build() -> TranscribeTab:
     return TranscribeTab(upload, run, lyrics, send, status)
 
 
-def wire(tab: TranscribeTab, studio: Studio, demo: gr.Blocks) -> None:
+def wire(tab: TranscribeTab, studio: Studio, demo: gr.Blocks) -> Callable[[str | None], dict[Any, Any]]:
     """Attach the Transcribe tab's events (sending to Create is wired by the app). Without its model the button is
-    off and the status line says why, from the moment the page opens."""
+    off and the status line says why, from the moment the page opens. Returns the readiness check, for the app
+    to run when the tab is opened (with the status line: a model downloaded meanwhile turns the button on)."""
 
     @guarded
     def readiness() -> dict[Any, Any]:
@@ -55,21 +57,45 @@ def wire(tab: TranscribeTab, studio: Studio, demo: gr.Blocks) -> None:
     demo.load(readiness, None, [tab.run, tab.status], api_visibility="private")
 
     @guarded
-    def check(path: str | None) -> str:
+    def reopened(status: str | None) -> dict[Any, Any]:
+        """On opening the tab: the model may have come or gone meanwhile; an upload's own line is left alone."""
+        missing = studio.transcriber_missing()
+        if missing or MISSING_MARK in (status or ""):
+            return readiness()
+        return {tab.run: gr.update(), tab.status: gr.update()}
+
+    @guarded
+    def check(path: str | None) -> Iterator[dict[Any, Any]]:
         missing = studio.transcriber_missing()
         if missing:
-            return progress_html(None, missing)
-        return upload_note(path, "Ready to transcribe",
-                           functools.partial(studio.check_upload, max_seconds=studio.settings.max_transcribe_audio_s))
+            yield {tab.status: progress_html(None, missing), tab.run: gr.update(interactive=False)}
+            return
+        try:
+            note = upload_note(path, "Ready to transcribe", functools.partial(
+                studio.check_upload, max_seconds=studio.settings.max_transcribe_audio_s))
+        except Exception as exc:  # the status line says what the error says, never "Ready" beside it
+            message = as_message(exc)
+            yield {tab.status: progress_html(None, f"Not usable: {message.message}"),
+                   tab.run: gr.update(interactive=False)}
+            raise message from None
+        yield {tab.status: note, tab.run: gr.update(interactive=True)}
 
-    tab.upload.upload(check, tab.upload, tab.status, api_visibility="private")
+    tab.upload.upload(check, tab.upload, [tab.status, tab.run], api_visibility="private", show_progress="hidden")
+    tab.upload.clear(readiness, None, [tab.run, tab.status], api_visibility="private")
 
-    def transcribe(path: str | None) -> Iterator[dict[Any, Any]]:
+    @guarded
+    def transcribe(path: str | None, request: gr.Request) -> Iterator[dict[Any, Any]]:
         if not path:
             raise gr.Error("Upload a song first.", print_exception=False)
-        yield {tab.status: progress_html(Progress("transcribing"), ""), tab.run: gr.update(interactive=False)}
+        text = ""
         try:
-            text = studio.transcribe(path)
+            events = studio.transcribing(path, session_of(request))  # the upload is checked at once
+            yield {tab.status: progress_html(Progress("waiting")), tab.run: gr.update(interactive=False)}
+            for event in events:
+                if isinstance(event, Progress):
+                    yield {tab.status: progress_html(event)}
+                elif isinstance(event, Transcribed):
+                    text = event.text
         except Exception as exc:  # the status line says what the error says, never "Ready" beside it
             message = as_message(exc)
             yield {tab.status: progress_html(None, f"Not transcribed: {message.message}"),
@@ -83,4 +109,5 @@ def wire(tab: TranscribeTab, studio: Studio, demo: gr.Blocks) -> None:
                tab.status: progress_html(None, "Done: edit the lyrics, then Send to Create.")}
 
     tab.run.click(transcribe, tab.upload, [tab.lyrics, tab.status, tab.run], api_visibility="private",
-                  show_progress="hidden")
+                  show_progress="hidden", show_progress_on=[tab.status], concurrency_limit=None)
+    return reopened

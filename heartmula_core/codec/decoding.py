@@ -14,9 +14,11 @@ crossfade, so a seeded CPU run gives the official waveform), with four differenc
 - Batches: several songs (a request's variants) decode together, window index by window index, each with
   its own noise generator and length.
 
-Two entry points: `decode_windows` (any number of songs, window by window) and `decode` (one song, whole).
+Two entry points: `decode_windows` (any number of songs, window by window) and `decode` (one song, whole);
+`replay_join` starts a continuation's decode after its kept windows when their latents were not kept.
 Window layout and noise draws live in `windows.py`, the window-by-window state (noise, in-context latents,
-crossfades) in `stream.py`, the model's per-window steps in `heartcodec.py`.
+crossfades) in `stream.py`, resuming after known windows in `resume.py`, the model's per-window steps in
+`heartcodec.py`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import torch
 
 from ..errors import InvalidRequest
-from .config import HOP_SAMPLES, WINDOW_SAMPLES
+from .config import HOP_CODES, HOP_SAMPLES, WINDOW_CODES, WINDOW_SAMPLES
 from .heartcodec import HeartCodec
+from .resume import WindowJoin, join_from_tails, tail_of
 from .stream import BatchDecoder, Crossfades, DecodedWindow
 from .windows import target_samples, window_count
 
@@ -115,3 +118,30 @@ def waveform_from_latents(
         keep = total - index * HOP_SAMPLES if last else WINDOW_SAMPLES
         (audio,) = codec.window_audio(latents[None].to(codec.device), [keep])
         yield DecodedWindow(latents.float().cpu(), joins(0, audio, last), index=index, last=last)
+
+
+@torch.inference_mode()
+def replay_join(
+    codec: HeartCodec,
+    codes: torch.Tensor,
+    generator: torch.Generator | None,
+    windows: int,
+    *,
+    steps: int = 10,
+    guidance: float = 1.25,
+    cancel: threading.Event | None = None,
+) -> WindowJoin:
+    """The join after the first `windows` windows of codes [>= 320 (windows - 1) + 372, Q] when their latents
+    were not kept: their flow runs again with `generator` (seeded as their decode was, and used for nothing else:
+    the resumed decode draws their noise again from its own), their SQ decode does not, except for the last
+    window's tail (`resume.join_from_tails`)."""
+    if windows < 1 or codes.shape[0] < (windows - 1) * HOP_CODES + WINDOW_CODES:
+        raise InvalidRequest(f"{codes.shape[0]} code frames do not hold {windows} whole codec windows")
+    decoder = BatchDecoder(codec, [generator], steps=steps, guidance=guidance, cancel=cancel)
+    codes = codec.check_codes(codes)
+    tails = []
+    for index in range(windows):
+        start = index * HOP_CODES
+        latents = decoder.window_latents(index, [0], [codes[start : start + WINDOW_CODES]])  # (1, 744, 256)
+        tails.append(tail_of(latents[0]))
+    return join_from_tails(codec, torch.stack(tails))

@@ -22,6 +22,7 @@ import torch
 from ..errors import InvalidRequest, check_cancel
 from .config import HOP_CODES, HOP_SAMPLES, OVERLAP_LATENTS, OVERLAP_SAMPLES, WINDOW_CODES, WINDOW_SAMPLES
 from .heartcodec import HeartCodec
+from .resume import WindowJoin
 from .windows import noise_draws, pad_codes, target_samples, window_count
 
 
@@ -81,6 +82,27 @@ class BatchDecoder:
         self._fed: list[torch.Tensor | None] = [None] * songs  # the longest codes fed: the final ones must extend them
         self._finished = False
 
+    def resume(self, joins: Sequence[WindowJoin | None]) -> None:
+        """Start each song with a join at that join's window (None: at window 0), before anything is decoded.
+
+        The windows before it are known already (a continuation's kept part, `resume.py`): they are not decoded
+        and yield nothing; the song's noise generator still draws their noise, so every later window draws what
+        it draws in a whole decode, and window `join.index` fades over `join.pending` as it would over the
+        window before it. `finish` then needs the song's final codes to lie past the join's windows.
+        """
+        if len(joins) != self.songs:
+            raise InvalidRequest(f"need a join (or None) for each of the {self.songs} songs, got {len(joins)}")
+        if self.windows_done or self._finished or any(fed is not None for fed in self._fed):
+            raise InvalidRequest("resume before decoding anything")
+        for song, join in enumerate(joins):
+            if join is None:
+                continue
+            for _ in range(join.index):
+                next(self._draws[song])
+            self._previous[song] = join.incontext
+            self._joins.resume(song, join.pending)
+            self.next_window[song] = join.index
+
     @property
     def songs(self) -> int:
         return len(self.next_window)
@@ -132,6 +154,9 @@ class BatchDecoder:
         self._finished = True
         frames = [c.shape[0] for c in codes]
         counts = [window_count(n) for n in frames]
+        for song, (count, done) in enumerate(zip(counts, self.next_window)):
+            if done >= count:  # a resumed song must end past its known windows: its last one is still to come
+                raise InvalidRequest(f"song {song}: {frames[song]} frames end inside the windows it resumed after")
         padded = [pad_codes(c) for c in codes]
         for index in range(min(self.next_window), max(counts)):
             songs = [i for i in range(self.songs) if self.next_window[i] == index and index < counts[i]]
@@ -195,6 +220,12 @@ class Crossfades:
 
     def __init__(self, songs: int) -> None:
         self._pending: list[torch.Tensor | None] = [None] * songs  # per song, the tail waiting for the next window
+
+    def resume(self, song: int, pending: torch.Tensor) -> None:
+        """Join `song`'s next window onto a window decoded elsewhere: its raw last samples [2, 199680]."""
+        if pending.shape[-1] != OVERLAP_SAMPLES:
+            raise InvalidRequest(f"a window's pending tail has {OVERLAP_SAMPLES} samples, got {pending.shape[-1]}")
+        self._pending[song] = pending
 
     def __call__(self, song: int, audio: torch.Tensor, last: bool) -> torch.Tensor:
         """A window's audio [2, n] (from its first sample) -> the part of the song it makes final [2, m]: all of

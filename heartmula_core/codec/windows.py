@@ -36,9 +36,13 @@ def settled_samples(frames: int) -> int:
     """Samples at the start of a song that its first `frames` code frames fix, whatever follows them (with the
     same codec seed): the audio of every window lying wholly inside those frames, up to where the next window
     fades in. 0 when no window fits (fewer than 372 frames)."""
-    if frames < WINDOW_CODES:
-        return 0
-    return ((frames - WINDOW_CODES) // HOP_CODES + 1) * HOP_SAMPLES
+    return kept_windows(frames) * HOP_SAMPLES
+
+
+def kept_windows(frames: int) -> int:
+    """Windows lying wholly inside a song's first `frames` code frames (window k reads [320 k, 320 k + 372)):
+    with the same codec seed they come out the same whatever follows those frames."""
+    return 0 if frames < WINDOW_CODES else (frames - WINDOW_CODES) // HOP_CODES + 1
 
 
 def pad_codes(codes: torch.Tensor) -> torch.Tensor:

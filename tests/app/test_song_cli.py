@@ -23,19 +23,26 @@ WRITTEN = {"title": "Salt Roads", "lyrics": "[verse]\nsalt on the windows\n\n[ch
            "tags": "folk,calm"}
 
 
-def run_song(tmp_path: Path, server: LLMServer, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI from an empty folder with the tiny models, a fresh data folder and the scripted Ollama."""
+def tiny_env(tmp_path: Path, llm_url: str) -> dict[str, str]:
+    """The environment of a CLI run with the tiny models, the data folder `tmp_path/data` and Ollama at `llm_url`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEARTSONG_", "OPENAI_"))}
-    env |= {
+    return env | {
         "PYTHONPATH": str(REPO), "HEARTSONG_DATA_DIR": str(tmp_path / "data"),
         "HEARTSONG_LM_DIR": str(TINY / "HeartMuLa-tiny"), "HEARTSONG_GEN_DIR": str(TINY / "HeartMuLaGen-tiny"),
         "HEARTSONG_CODEC_DIR": str(TINY / "HeartCodec-tiny"), "HEARTSONG_DEVICE": "cpu", "HEARTSONG_DTYPE": "float32",
-        "HEARTSONG_LLM_BACKEND": "ollama", "HEARTSONG_OLLAMA_URL": server.url, "HEARTSONG_OLLAMA_MODEL": TEST_MODEL,
+        "HEARTSONG_LLM_BACKEND": "ollama", "HEARTSONG_OLLAMA_URL": llm_url, "HEARTSONG_OLLAMA_MODEL": TEST_MODEL,
         "HF_HUB_OFFLINE": "1", "NO_PROXY": "127.0.0.1,localhost",
     }
+
+
+def run_song(tmp_path: Path, server: LLMServer, *args: str, env_extra: dict[str, str] | None = None,
+             ) -> subprocess.CompletedProcess[str]:
+    """The CLI from an empty folder with the tiny models, a fresh data folder and the scripted Ollama (and
+    `env_extra`'s settings on top)."""
     return subprocess.run(
         [sys.executable, "-m", "app", "song", *args, "--env-file", os.devnull],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env=tiny_env(tmp_path, server.url) | (env_extra or {}), capture_output=True, text=True,
+        timeout=300,
     )
 
 

@@ -11,7 +11,15 @@ import torch
 
 from benchmarks.bench_lm import MEDIUM_BACKBONE, MEDIUM_DECODER, OFFICIAL_PATH, golden_prompt, lm_rows
 from benchmarks.bench_quant import quant_rows
-from benchmarks.floor import bandwidth_row, frame_cache_bytes, frame_weight_bytes, read_bandwidth
+from benchmarks.floor import (
+    bandwidth_row,
+    frame_cache_bytes,
+    frame_memory_bytes,
+    frame_weight_bytes,
+    frame_weight_parts,
+    last_level_cache_bytes,
+    read_bandwidth,
+)
 from benchmarks.official_lm import official_generate, official_path_model
 from benchmarks.run import print_tables
 from heartmula_core.lm.config import HeartMuLaConfig
@@ -90,3 +98,11 @@ def test_weights_rows_compare_bfloat16_and_int8_with_float32():
     assert kinds["int8, bfloat16 activations"]["weights MB/frame"] < kinds["bfloat16"]["weights MB/frame"]
     for kind in list(kinds)[1:]:
         assert kinds[kind]["code agreement"].endswith("%")
+
+
+def test_a_decoder_that_fits_in_the_cache_is_read_from_memory_once_a_frame(heartmula_ref):
+    model = _tiny(heartmula_ref)
+    once, per_step, gathered = frame_weight_parts(model)
+    assert frame_memory_bytes(model, cache_size=per_step) == once + per_step + gathered
+    assert frame_memory_bytes(model, cache_size=per_step - 1) == frame_weight_bytes(model)
+    assert last_level_cache_bytes("cpu") >= 0

@@ -2,7 +2,7 @@
 
 import torch
 
-from benchmarks.bench_matmul import frame_matrices, matmul_rows
+from benchmarks.bench_matmul import frame_matrices, matmul_rows, memory_bytes
 from benchmarks.floor import frame_weight_bytes
 from heartmula_core.lm.heartmula import load_heartmula
 
@@ -22,3 +22,10 @@ def test_matmul_rows_time_linear_and_packed_for_both_dtypes():
     assert [row["dtype"] for row in rows] == ["float32", "bfloat16"]
     for row in rows:
         assert row["F.linear ms/frame"] > 0 and row["floor/F.linear"].endswith("%")
+
+
+def test_a_repeated_matrix_counts_once_only_when_the_repeated_ones_fit_in_the_cache():
+    shared, head = torch.zeros(8, 8), torch.zeros(4, 8)
+    chain = [head, shared, shared, shared]
+    assert memory_bytes(chain, cache_size=8 * 8 * 4) == (32 + 64) * 4
+    assert memory_bytes(chain, cache_size=8 * 8 * 4 - 1) == (32 + 3 * 64) * 4

@@ -13,7 +13,7 @@ from heartmula_core.codec.windows import settled_samples
 from heartmula_core.errors import InvalidRequest
 from heartmula_core.hub import MusicModels
 from heartmula_core.pipeline import MusicPipeline
-from heartmula_core.request import FRAME_RATE, MusicRequest, cut_at
+from heartmula_core.request import FRAME_RATE, MusicRequest, Phase, cut_at
 
 from .heartmula_support import one_thread  # noqa: F401 (fixture)
 
@@ -71,6 +71,64 @@ def test_extend_keeps_the_whole_take_and_new_lyrics_follow(pipeline, parent):
     kept = settled_samples(450)
     np.testing.assert_allclose(audio[:, :kept], parent.audio[0][:, :kept], rtol=0, atol=1e-7)
     np.testing.assert_array_equal(np.concatenate([c.samples for c in chunks], axis=1), audio)
+
+
+def test_kept_audio_is_reused_and_equals_a_whole_decode(pipeline, parent):
+    """Handed the parent's audio (and its kept codec latents), the kept window is not decoded again: its samples
+    are the parent's, they come before anything else, and the song equals the one decoded whole."""
+    base = dict(tags=SONG["tags"], lyrics=SONG["lyrics"] + MORE, seconds=40, seed=9, prefix=parent.tokens[0],
+                decode_seed=parent.decode_seeds[0])
+    kept = settled_samples(450)  # window 0 (frames 0..371) lies wholly inside the 450 kept frames
+    frames_through_sq: list[int] = []
+    hook = pipeline.codec.decoder.register_forward_hook(
+        lambda _module, _args, audio: frames_through_sq.append(audio.shape[-1] // 1920))  # [b * 2, 1, frames x 1920]
+    try:
+        whole = pipeline.generate(MusicRequest(**base))
+        events: list[tuple] = []
+        reused = pipeline.generate(
+            MusicRequest(**base, kept_audio=parent.audio[0], kept_latents=parent.codec_tails[0]),
+            progress=lambda e: events.append((e.phase, e.done)), on_audio=lambda c: events.append(("audio", c)),
+        )
+        replayed = pipeline.generate(MusicRequest(**base, kept_audio=parent.audio[0]))
+    finally:
+        hook.remove()
+    # the SQ decoder ran over window 0 and 1 for the whole decode; only over window 0's 168-frame tail after
+    assert frames_through_sq == [744, 360, 168, 360, 168, 360]  # window 1 ends the 40 s song: 360 frames
+    for child in (reused, replayed):
+        assert np.array_equal(child.tokens[0], whole.tokens[0])
+        np.testing.assert_allclose(child.audio[0], whole.audio[0], rtol=0, atol=1e-7)
+        assert np.array_equal(child.audio[0][:, :kept], parent.audio[0][:, :kept])
+        assert child.codec_tails[0].shape == (2, 168, 256)
+        np.testing.assert_array_equal(child.codec_tails[0][:1], parent.codec_tails[0][:1])
+    # the kept part is heard first: before the models load, before any new frame is made
+    assert events[0][0] == "audio" and np.array_equal(events[0][1].samples, parent.audio[0][:, :kept])
+    first_frame = next(i for i, e in enumerate(events) if e[0] == Phase.TOKENS and e[1] >= 1)
+    assert [i for i, e in enumerate(events) if e[0] == "audio"][0] < first_frame
+    chunks = [e[1].samples for e in events if e[0] == "audio"]
+    np.testing.assert_array_equal(np.concatenate(chunks, axis=1), reused.audio[0])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kept_audio": np.zeros((2, 10), np.float32)}, "kept audio needs the decode seed"),
+        ({"kept_audio": np.zeros((1, 10), np.float32), "decode_seed": 1}, r"stereo samples \[2, samples\]"),
+        ({"kept_audio": np.full((2, 10), np.nan, np.float32), "decode_seed": 1}, "NaN or infinite"),
+        ({"kept_latents": np.zeros((1, 168, 256), np.float32)}, "kept codec latents need the kept audio"),
+    ],
+)
+def test_bad_kept_audio(change, message):
+    with pytest.raises(InvalidRequest, match=message):
+        MusicRequest(**SONG, seconds=40, prefix=np.zeros((400, 8), np.int64), **change)
+
+
+def test_kept_audio_shorter_than_its_kept_windows_is_refused(pipeline):
+    request = MusicRequest(**SONG, seconds=40, prefix=np.zeros((400, 8), np.int64), decode_seed=1,
+                           kept_audio=np.zeros((2, 48_000), np.float32))
+    with pytest.raises(InvalidRequest, match="the kept audio is 1 s long; the kept part's whole codec windows need 25.6 s"):
+        pipeline.generate(request)
+    with pytest.raises(InvalidRequest, match="kept audio needs a prefix"):
+        MusicRequest(**SONG, seconds=40, kept_audio=np.zeros((2, 10), np.float32), decode_seed=1)
 
 
 def test_without_the_parents_seed_the_kept_audio_is_not_the_parents(pipeline, parent):

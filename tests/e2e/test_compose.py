@@ -51,7 +51,7 @@ def test_compose_two_takes_that_play_then_find_load_and_delete_them(page, app_en
     row.click()
     wait_playable(page, "#history-player", 2.0, TIMEOUT_MS)
     page.locator("#history-redecode").click()
-    page.locator("#history-status").get_by_text("made again from its saved notes").wait_for(timeout=TIMEOUT_MS)
+    page.locator("#history-status").get_by_text("rendered again from its saved notes").wait_for(timeout=TIMEOUT_MS)
     page.locator("#history-load").click()
     page.wait_for_function(
         "(w) => document.querySelector('#create-lyrics textarea').value.includes(w)", arg=LYRIC_WORD,

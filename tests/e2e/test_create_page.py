@@ -1,5 +1,6 @@
-"""The Create page in the browser: examples to start from, a warning when the Length no longer fits the lyrics,
-labels that are not clipped on a narrow window, and the style strength running to the engine's limit."""
+"""The Create page in the browser: examples to start from, tag suggestions from the vocabulary as the musician
+types, a warning when the Length no longer fits the lyrics, labels that are not clipped on a narrow window, and
+the style strength running to the engine's limit."""
 
 from __future__ import annotations
 
@@ -43,3 +44,22 @@ def test_the_style_strength_runs_from_0_to_10(page) -> None:
     slider = page.locator("#create-style-strength input[type=range]")
     slider.wait_for(timeout=TIMEOUT_MS)
     assert (slider.get_attribute("min"), slider.get_attribute("max")) == ("0", "10")
+
+
+def chips(page) -> list[str]:
+    return [c.strip() for c in page.locator("#create-tag-hints label").all_inner_texts()]
+
+
+def test_tag_suggestions_follow_the_typing_and_a_click_adds_the_tag(page) -> None:
+    tags = field(page, "tags")
+    page.locator("#create-tag-hints").get_by_text("rock", exact=True).wait_for(timeout=TIMEOUT_MS)  # genres first
+    tags.press_sequentially("pop,fem", delay=30)
+    page.wait_for_function("() => [...document.querySelectorAll('#create-tag-hints label')].map((l) => l.innerText.trim())"
+                           ".join('|') === 'female vocal|female'", timeout=TIMEOUT_MS)
+    page.locator("#create-tag-hints").get_by_text("female vocal", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#create-tags textarea, #create-tags input').value"
+                           " === 'pop,female vocal,'", timeout=TIMEOUT_MS)
+    # With genre and voice given, the next category HeartMuLa often saw is offered: timbre ("warm", "bright"...).
+    page.locator("#create-tag-hints").get_by_text("warm", exact=True).wait_for(timeout=TIMEOUT_MS)
+    assert "female vocal" not in chips(page) and "pop" not in chips(page)
+    screenshot(page, "create-tag-suggestions")

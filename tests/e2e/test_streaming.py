@@ -1,5 +1,6 @@
 """Streaming in the browser: take 1 plays while the song is still being made, each take's player appears as soon
-as that take is decoded, and the kept file is exactly what the live player played."""
+as that take is decoded, Take 1's player replaces the live one and goes on from where it was (never two Take 1s
+on the page), and the kept file is exactly what the live player played."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ RECORDER = """() => {
     // Gradio may keep a hidden copy of a group beside the shown one: any shown element counts.
     const visible = (sel) => [...document.querySelectorAll(sel)].some((e) => e.offsetParent !== null);
     const start = performance.now();
+    const takeAudio = %s;
     window.__seen = seen;
     window.__timer = setInterval(() => {
         const live = document.querySelector('#create-live-audio');
@@ -41,8 +43,18 @@ RECORDER = """() => {
         mark('take2_player', visible('#take-2'));
         if (live) window.__liveSrc = live.src;
         mark('kept', document.querySelector('#create-status').innerText.includes('Kept'));
-        mark('live_gone', 'kept' in seen && !live);
+        mark('live_gone', 'take1_player' in seen && !live);
+        mark('both', !!live && visible('#take-1'));  // a second Take 1 on the page: must never be seen
+        if (live) window.__liveAt = live.currentTime;
+        const take = takeAudio();
+        if (take && !live) window.__takeAt = Math.max(window.__takeAt || 0, take.currentTime);
     }, 20);
+}"""
+TAKE_AUDIO = """() => {
+    const root = document.querySelector('#take-1');
+    const found = root ? [...root.querySelectorAll('audio')] : [];
+    if (root) root.querySelectorAll('*').forEach((e) => e.shadowRoot && found.push(...e.shadowRoot.querySelectorAll('audio')));
+    return found.find((a) => a.currentSrc || a.src) || null;
 }"""
 
 FETCH_LIVE = """async () => {
@@ -57,12 +69,16 @@ FETCH_LIVE = """async () => {
 def test_take_one_plays_while_the_song_is_made_and_equals_the_kept_file(page, app_env) -> None:
     history = History(app_env["HEARTSONG_DATA_DIR"])
     fill_song(page, LYRICS, TAGS, 30, 2)
-    page.evaluate(RECORDER)
+    page.evaluate(RECORDER % TAKE_AUDIO)
     page.locator("#create-compose").click()
     page.locator("#create-status").get_by_text(KEPT).wait_for(timeout=TIMEOUT_MS * 2)
-    # Once the song is kept its takes have their own players: the live one, a second Take 1, goes.
-    page.wait_for_function("() => 'live_gone' in window.__seen", timeout=TIMEOUT_MS)
+    # Once take 1 has its own player the live one, a second Take 1, is gone; Take 1 goes on from where it was.
+    page.wait_for_function("() => 'live_gone' in window.__seen && window.__takeAt > window.__liveAt",
+                           timeout=TIMEOUT_MS)
     seen = page.evaluate("() => { clearInterval(window.__timer); return window.__seen; }")
+    live_at, take_at = page.evaluate("() => [window.__liveAt, window.__takeAt]")
+    assert "both" not in seen, seen
+    assert live_at > 0 and take_at > live_at, (live_at, take_at)  # went on, not from the start
     screenshot(page, "create-streamed")
 
     # The live player had audio, and played it, while the song was still being made...

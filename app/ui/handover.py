@@ -1,0 +1,77 @@
+"""Handing the live player over to Take 1's player without a gap, and bringing the takes into view.
+
+Take 1 plays live from its first decoded piece (a plain <audio> on `live/<token>.wav`); once the take is complete
+its own player (with its downloads) takes that place and the live one goes, so there is never a second Take 1
+on the page. A musician listening live must not be cut off, nor sent back to the start: the page's script notes
+where the live player is, and when the page says the handover has come (`marker()` in the live player's place)
+and Take 1's player has its audio, it goes on from there. A take complete with its first piece (a song of one
+codec window, up to about 30 s) is the same handover from 0 s: Take 1 starts playing as soon as it exists. A
+live player the musician paused, or one that played to its end, is not handed over. Take 1's player is then
+kept in view for a few seconds (a short window, or a narrow one that stacks the columns), unless the musician
+scrolls up.
+
+The script runs once when the page loads (Gradio's `launch(js=...)`) and looks every 200 ms; Gradio's player
+keeps its <audio> in a shadow root, so it looks there too.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+HANDOVER_S = 30  # how long a handover waits for Take 1's player to have its audio
+FOLLOW_S = 8  # how long Take 1 is then kept in view (its downloads come with the kept song, a moment later)
+
+
+def marker() -> str:
+    """What takes the live player's place when Take 1 is complete: an empty element that tells the page's script
+    to hand over (each one new, so two songs in a row are two handovers)."""
+    return f'<span class="hs-handover" data-handover="{secrets.token_hex(8)}"></span>'
+
+
+HANDOVER_JS = """() => {
+    const LIVE = '#create-live-audio', MARK = '#create-live .hs-handover', TAKE = '#take-1';
+    let live = null, at = 0, wanted = true, done = null, deadline = 0;
+    const audioIn = (sel) => {
+        const root = document.querySelector(sel);
+        if (!root || root.offsetParent === null) return null;
+        const found = [...root.querySelectorAll('audio')];
+        root.querySelectorAll('*').forEach((e) => e.shadowRoot && found.push(...e.shadowRoot.querySelectorAll('audio')));
+        return found.find((a) => a.currentSrc || a.src) || null;
+    };
+    const intoView = (box) => {
+        const r = box.getBoundingClientRect();
+        if (r.top < 0 || r.bottom > innerHeight) box.scrollIntoView({block: 'nearest', behavior: 'smooth'});
+    };
+    let follow = 0, lastY = 0;  // after a handover, Take 1 is kept in view while its downloads come
+    setInterval(() => {
+        if (follow) {
+            const box = document.querySelector(TAKE);
+            // A musician who scrolls up (or waits long enough) is left where they are.
+            if (!box || Date.now() > follow || scrollY < lastY - 4) follow = 0;
+            else { intoView(box); lastY = scrollY; }
+        }
+        const now = document.querySelector(LIVE);
+        if (now && now !== live) {  // a new live take: playing unless the musician pauses it
+            live = now; at = 0; wanted = true;
+            // A pause while the player is still on the page is the musician's (leaving the page pauses too).
+            now.addEventListener('pause', () => { if (now.isConnected && !now.ended) wanted = false; });
+            now.addEventListener('play', () => { wanted = true; });
+        }
+        if (now) { at = now.currentTime; if (now.ended) wanted = false; }
+        const mark = document.querySelector(MARK);
+        if (!mark && !now && !deadline) { live = null; at = 0; wanted = true; }  // between songs: start afresh
+        if (mark && mark.dataset.handover !== done) {
+            done = mark.dataset.handover;
+            deadline = Date.now() + %d * 1000;
+        }
+        if (!deadline) return;
+        const take = audioIn(TAKE);
+        if (Date.now() > deadline) { deadline = 0; return; }
+        if (!take || take.readyState < 1) return;
+        deadline = 0;
+        follow = Date.now() + %d * 1000; lastY = scrollY;
+        if (!wanted) return;
+        take.currentTime = Math.min(at, Math.max(0, (take.duration || at) - 0.05));
+        take.play().catch(() => {});
+    }, 200);
+}""" % (HANDOVER_S, FOLLOW_S)
