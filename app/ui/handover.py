@@ -31,9 +31,11 @@ def marker() -> str:
 HANDOVER_JS = """() => {
     const LIVE = '#create-live-audio', MARK = '#create-live .hs-handover', TAKE = '#take-1';
     let live = null, at = 0, wanted = true, done = null, deadline = 0;
+    // Gradio may keep a hidden copy of a group beside the shown one: only a shown one counts.
+    const shown = (sel) => [...document.querySelectorAll(sel)].find((e) => e.offsetParent !== null) || null;
     const audioIn = (sel) => {
-        const root = document.querySelector(sel);
-        if (!root || root.offsetParent === null) return null;
+        const root = shown(sel);
+        if (!root) return null;
         const found = [...root.querySelectorAll('audio')];
         root.querySelectorAll('*').forEach((e) => e.shadowRoot && found.push(...e.shadowRoot.querySelectorAll('audio')));
         return found.find((a) => a.currentSrc || a.src) || null;
@@ -45,7 +47,7 @@ HANDOVER_JS = """() => {
     let follow = 0, lastY = 0;  // after a handover, Take 1 is kept in view while its downloads come
     setInterval(() => {
         if (follow) {
-            const box = document.querySelector(TAKE);
+            const box = shown(TAKE);
             // A musician who scrolls up (or waits long enough) is left where they are.
             if (!box || Date.now() > follow || scrollY < lastY - 4) follow = 0;
             else { intoView(box); lastY = scrollY; }

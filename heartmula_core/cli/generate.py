@@ -65,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--take-seed", type=int, metavar="N",
                    help="with --continue: the seed the take was decoded with; the kept part then sounds exactly as "
                    "before (default: --seed)")
+    p.add_argument("--take-audio", type=Path, metavar="TAKE.wav|flac",
+                   help="with --continue: the take's audio as this command wrote it; the kept part's codec windows "
+                   "are then not decoded again (their samples start the song)")
     style = p.add_mutually_exclusive_group()
     style.add_argument("--style-audio", type=Path, metavar="FILE",
                        help="a reference recording whose sound the song should follow (MuQ-MuLan, CC BY-NC 4.0)")
@@ -159,15 +162,38 @@ def continuation_fields(args: argparse.Namespace) -> dict:
     from ..request import cut_at, parse_time
 
     if args.prefix is None:
-        if args.cut is not None or args.take_seed is not None:
-            raise ValueError("--from and --take-seed go with --continue TAKE.npy")
+        if args.cut is not None or args.take_seed is not None or args.take_audio is not None:
+            raise ValueError("--from, --take-seed and --take-audio go with --continue TAKE.npy")
         return {}
     from .tokens import read_prefix
 
     prefix = read_prefix(args.prefix)
     cut = cut_at(parse_time(args.cut)) if args.cut is not None else None
     decode_seed = args.take_seed if args.take_seed is not None else args.seed
-    return {"prefix": prefix, "cut": cut, "decode_seed": decode_seed}
+    if decode_seed is None and args.take_audio is not None:
+        raise ValueError("--take-audio needs --take-seed (the seed the take was decoded with)")
+    fields = {"prefix": prefix, "cut": cut, "decode_seed": decode_seed}
+    return fields if args.take_audio is None else {**fields, "kept_audio": read_take_audio(args.take_audio)}
+
+
+def read_take_audio(path: Path):
+    """A take's samples as this command wrote them (float32 [2, samples]), or ValueError when the file cannot be
+    the decode's own samples: not 24-bit WAV/FLAC at 48 kHz stereo (lossy formats shift and change them), or
+    turned down when written because it would have clipped."""
+    import soundfile as sf
+
+    from ..audio import CODEC_SAMPLE_RATE, PEAK_CEILING, read_audio
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.SoundFileError):  # missing, empty or not audio
+        info = None
+    if info is None or info.subtype != "PCM_24" or info.samplerate != CODEC_SAMPLE_RATE or info.channels != 2:
+        raise ValueError(f"--take-audio {path}: give the take's .wav or .flac as written here (48 kHz stereo, 24-bit)")
+    audio, _ = read_audio(path)
+    if abs(float(abs(audio).max()) - PEAK_CEILING) < 2**-22:  # write_audio turned it down to exactly this peak
+        raise ValueError(f"--take-audio {path} was turned down when written (it would have clipped): leave it out")
+    return audio
 
 
 def _read_lyrics(path: Path) -> str:

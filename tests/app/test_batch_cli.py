@@ -189,6 +189,18 @@ def test_a_bad_line_is_one_clear_error_before_any_work(
     assert not (tmp_path / "out").exists()
 
 
+def test_wrong_options_are_one_line_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    album, out = write_album(tmp_path, SEA), tmp_path / "out"
+    with pytest.raises(SystemExit) as stopped:
+        app_main(["batch", str(album), "--out", str(out), "--parallel", "0"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "python -m app batch: error: argument --parallel: a whole number from 1 to 64, not '0'"]
+    assert app_main(["batch", str(album), "--out", str(out), "--format", "aiff", "--env-file", os.devnull]) == 2
+    assert capsys.readouterr().err.splitlines() == ["error: --format aiff: use one of wav, flac, mp3, ogg"]
+    assert not out.exists()
+
+
 def test_a_sheet_the_page_would_refuse_is_refused_by_its_line(tmp_path: Path) -> None:
     for lines, expected in [([SEA, {"seconds": 5}], "album.jsonl line 2: Describe the song first"),
                             ([{"title": "x", "lyrics": "la\n" * 5000}], "album.jsonl line 1: The lyrics")]:

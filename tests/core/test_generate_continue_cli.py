@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from heartmula_core.audio import read_audio, write_audio
+
 from .test_pipeline_cli import generate
 
 
@@ -37,7 +39,10 @@ def test_redo_from_a_time_writes_the_kept_frames_then_new_ones(tmp_path, model_a
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "5"], "--from and --take-seed go with --continue"),
+        (["--from", "5"], "--from, --take-seed and --take-audio go with --continue"),
+        (["--continue", "{take}", "--take-audio", "{take}"], "--take-audio needs --take-seed"),
+        (["--continue", "{take}", "--take-seed", "1", "--take-audio", "{take}"], "give the take's .wav or .flac"),
+        (["--continue", "{take}", "--take-seed", "1", "--take-audio", "{loud}"], "turned down when written"),
         (["--continue", "{take}", "--from", "9"], "the cut must keep 1 to 25 frames"),
         (["--continue", "{take}", "--from", "x:1"], "seconds or mm:ss"),
         (["--continue", "{take}", "--seconds", "1"], "already 2 s long"),
@@ -48,7 +53,9 @@ def test_redo_from_a_time_writes_the_kept_frames_then_new_ones(tmp_path, model_a
 def test_bad_continuations_are_one_line(tmp_path, model_args, args, message):
     np.save(tmp_path / "take.npy", np.ones((25, 8), np.int64))
     np.save(tmp_path / "bad.npy", np.full((25, 8), 8193, np.int64))
-    names = {"take": tmp_path / "take.npy", "bad": tmp_path / "bad.npy", "missing": tmp_path / "nope.npy"}
+    write_audio(tmp_path / "loud.flac", np.full((2, 48_000), 1.5, np.float32), 48_000)  # written at -0.1 dBFS
+    names = {"take": tmp_path / "take.npy", "bad": tmp_path / "bad.npy", "missing": tmp_path / "nope.npy",
+             "loud": tmp_path / "loud.flac"}
     args = [a.format(**names) for a in args]
     base = {"--tags": "pop", "--lyrics": "la", "--seconds": "3"}
     for flag, value in zip(args[::2], args[1::2]):
@@ -57,3 +64,20 @@ def test_bad_continuations_are_one_line(tmp_path, model_args, args, message):
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr
     assert not list(tmp_path.glob("*.wav"))
+
+
+def test_an_extension_with_the_takes_audio_starts_with_its_samples(tmp_path, model_args):
+    """--take-audio: the kept codec window is not decoded again; the song equals the one decoded whole."""
+    song = ["--tags", "pop,piano", "--lyrics", "[verse]\\nhello there", *model_args]
+    first = generate(tmp_path, *song, "--seconds", "31", "--seed", "3", "--save-tokens", "--out", str(tmp_path / "a.flac"))
+    assert first.returncode == 0, first.stderr
+    assert len(np.load(tmp_path / "a.npy")) == 388  # codec window 0 (frames 0..371) lies wholly inside
+    extend = [*song, "--seconds", "33", "--seed", "4", "--continue", str(tmp_path / "a.npy"), "--take-seed", "3"]
+    reused = generate(tmp_path, *extend, "--take-audio", str(tmp_path / "a.flac"), "--out", str(tmp_path / "b.flac"))
+    whole = generate(tmp_path, *extend, "--out", str(tmp_path / "c.flac"))
+    assert reused.returncode == 0 and whole.returncode == 0, reused.stderr + whole.stderr
+    (take, _), (b, _), (c, _) = (read_audio(tmp_path / name) for name in ("a.flac", "b.flac", "c.flac"))
+    kept = 1_228_800  # window 0's samples, up to where window 1 fades in
+    np.testing.assert_array_equal(b[:, :kept], take[:, :kept])
+    assert b.shape == c.shape
+    np.testing.assert_allclose(b, c, rtol=0, atol=3e-7)  # the same song, within the 24-bit files' steps

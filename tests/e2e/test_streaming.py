@@ -45,13 +45,13 @@ RECORDER = """() => {
         mark('kept', document.querySelector('#create-status').innerText.includes('Kept'));
         mark('live_gone', 'take1_player' in seen && !live);
         mark('both', !!live && visible('#take-1'));  // a second Take 1 on the page: must never be seen
-        if (live) window.__liveAt = live.currentTime;
+        if (live) { window.__liveAt = live.currentTime; window.__liveEnded = live.ended; }
         const take = takeAudio();
         if (take && !live) window.__takeAt = Math.max(window.__takeAt || 0, take.currentTime);
     }, 20);
 }"""
 TAKE_AUDIO = """() => {
-    const root = document.querySelector('#take-1');
+    const root = [...document.querySelectorAll('#take-1')].find((e) => e.offsetParent !== null);
     const found = root ? [...root.querySelectorAll('audio')] : [];
     if (root) root.querySelectorAll('*').forEach((e) => e.shadowRoot && found.push(...e.shadowRoot.querySelectorAll('audio')));
     return found.find((a) => a.currentSrc || a.src) || null;
@@ -73,12 +73,14 @@ def test_take_one_plays_while_the_song_is_made_and_equals_the_kept_file(page, ap
     page.locator("#create-compose").click()
     page.locator("#create-status").get_by_text(KEPT).wait_for(timeout=TIMEOUT_MS * 2)
     # Once take 1 has its own player the live one, a second Take 1, is gone; Take 1 goes on from where it was.
-    page.wait_for_function("() => 'live_gone' in window.__seen && window.__takeAt > window.__liveAt",
-                           timeout=TIMEOUT_MS)
+    # (A live player that had played all there was, on a machine slower than the music, is not handed over.)
+    page.wait_for_function(
+        "() => 'live_gone' in window.__seen && (window.__takeAt > window.__liveAt || window.__liveEnded)",
+        timeout=TIMEOUT_MS)
     seen = page.evaluate("() => { clearInterval(window.__timer); return window.__seen; }")
-    live_at, take_at = page.evaluate("() => [window.__liveAt, window.__takeAt]")
+    live_at, take_at, ended = page.evaluate("() => [window.__liveAt, window.__takeAt, window.__liveEnded]")
     assert "both" not in seen, seen
-    assert live_at > 0 and take_at > live_at, (live_at, take_at)  # went on, not from the start
+    assert live_at > 0 and (ended or take_at > live_at), (live_at, take_at)  # went on, not from the start
     screenshot(page, "create-streamed")
 
     # The live player had audio, and played it, while the song was still being made...
