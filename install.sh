@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Heartsong installer: makes .venv, installs torch first (the wheel that suits this machine), then the rest.
-# Safe to run twice. `./install.sh --browser` also installs Chromium for the end-to-end browser tests.
+# Safe to run twice. `./install.sh --browser` also installs Chromium for the end-to-end browser tests;
+# `./install.sh --ray` also installs the Ray extra (requirements-ray.txt: music on a Ray cluster).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON="${PYTHON:-python3}"
 TORCH_VERSION="2.13.0"
 want_browser=0
+want_ray=0
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
-    -h|--help) echo "usage: ./install.sh [--browser]"; exit 0 ;;
+    --ray) want_ray=1 ;;
+    -h|--help) echo "usage: ./install.sh [--browser] [--ray]"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -29,6 +32,12 @@ fi
 
 echo "==> installing requirements"
 "$VPY" -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-test.txt
+
+if [ "$want_ray" = 1 ]; then
+  # After the rest, with torch already there: the extra must not move torch (or anything else) to another version.
+  echo "==> installing the Ray extra (requirements-ray.txt)"
+  "$VPY" -m pip install --disable-pip-version-check -q -r requirements-ray.txt
+fi
 
 if [ "$want_browser" = 1 ] || [ "${CI:-}" = "true" ]; then
   # chromium for the browser tests, espeak-ng for a synthetic voice in the transcription test

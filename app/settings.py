@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0: half the cores, at least 1 (on a busy "
                                                "machine fewer threads are faster)")
 
+    # --- a Ray cluster for the music (the optional extra: ./install.sh --ray) ---
+    ray_address: str = Field("", description="send the music work to a Ray cluster: `auto` (the one this machine "
+                             "belongs to), `ray://HOST:10001`, or `local` (start one here); empty: this computer makes it")
+    ray_replicas: int = Field(0, ge=0, description="music workers on the Ray cluster; 0: one per GPU (on a cluster "
+                              "without GPUs, one per 4 CPUs, at least 1)")
+
     # --- limits on what a page visitor may send ---
     # MB are 1,000,000 bytes, here, in Gradio's upload route and in the app's own check (`max_upload_bytes`).
     max_upload_mb: float = Field(50.0, gt=0, description="largest upload (style reference, song to transcribe), "

@@ -17,6 +17,7 @@ with random weights in bfloat16 (GPU only: it needs ~8 GB).
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from benchmarks.official_lm import official_generate, official_path_model
 from heartmula_core.lm.config import CODEC_CODEBOOK_SIZE, FLAVORS, FRAME_MS, HeartMuLaConfig, LlamaConfig
 from heartmula_core.lm.generation import generate_tokens
 from heartmula_core.lm.heartmula import HeartMuLa, build_heartmula, load_heartmula
+from heartmula_core.lm.packed import can_pack
 from heartmula_core.lm.prompting import Prompt, PromptBuilder
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula"
@@ -74,7 +76,7 @@ def random_model(config: HeartMuLaConfig, device: torch.device, dtype: torch.dty
 
 def build(config: str, device: torch.device) -> tuple[HeartMuLa, torch.dtype]:
     if config == "tiny":
-        return load_heartmula(REF / "tiny" / "HeartMuLa-tiny", torch.float32, device), torch.float32
+        return load_heartmula(REF / "tiny" / "HeartMuLa-tiny", torch.float32, device, packed=False), torch.float32
     if config == "medium":
         medium = HeartMuLaConfig(backbone=MEDIUM_BACKBONE, decoder=MEDIUM_DECODER, text_vocab_size=512)
         return random_model(medium, device, torch.float32), torch.float32
@@ -194,8 +196,17 @@ def lm_rows(
             same = _same_greedy_tokens(model, prompt, frames)
             notes["compiled"] = f"compile {time.perf_counter() - start:.0f} s once; greedy tokens equal eager's: {same}"
             runs["compiled"] = ours(model, prompt, compiled=True)
+        packed = copy.deepcopy(model).pack_weights() if can_pack(dev, dtype) else model
+        if packed.is_packed:  # what load_heartmula gives on the CPU: the large matrices packed for oneDNN
+            runs["packed"] = ours(packed, prompt)
+            if compiled:
+                ours(packed, prompt, compiled=True)(3)
+                runs["compiled, packed"] = ours(packed, prompt, compiled=True)
         timings, tokens = time_interleaved(runs, frames, dev, repeats)
         notes[OFFICIAL_PATH] = f"sampled tokens equal ours: {torch.equal(tokens[OFFICIAL_PATH], tokens['eager'])}"
+        for step in ("packed", "compiled, packed"):
+            if step in tokens:
+                notes[step] = f"sampled tokens equal eager's: {torch.equal(tokens[step], tokens['eager'])}"
         weights = frame_weight_bytes(model)
         from_memory = frame_memory_bytes(model, last_level_cache_bytes(dev))
         context = model.config.backbone.max_seq_len
@@ -227,5 +238,5 @@ def lm_rows(
                 "first frame ms": round(timing.first_ms, 1),
                 "note": notes.get(step, ""),
             })
-        del model, runs
+        del model, packed, runs
     return rows

@@ -72,6 +72,8 @@ def frame_weight_parts(model: HeartMuLa) -> tuple[int, int, int]:
     heads = model.audio_head.numel() * model.audio_head.element_size()
     if model.audio_head_scale is not None:
         heads += model.audio_head_scale.numel() * model.audio_head_scale.element_size()
+    if model.audio_heads_packed is not None:
+        heads += weight_bytes(model.audio_heads_packed)
     once = weight_bytes(model.backbone) + weight_bytes(model.codebook0_head) + heads
     per_step = weight_bytes(model.decoder) + weight_bytes(model.projection)
     row = model.audio_embeddings.weight[0]

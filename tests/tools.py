@@ -19,3 +19,11 @@ def missing_tool(tool: str, consequence: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"CI=true and {message}", pytrace=False)
     pytest.skip(message)
+
+
+def missing_extra(module: str, install: str, consequence: str) -> NoReturn:
+    """Skip (locally) or fail (CI) because the optional extra that brings `module` is not installed."""
+    message = f"{module} is not installed ({install} installs it): {consequence}"
+    if in_ci():
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)

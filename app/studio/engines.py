@@ -128,10 +128,25 @@ def device_and_dtype(settings: Settings) -> tuple[str, str]:
     return device, dtype
 
 
+def settings_catalogue(s: Settings) -> Catalogue:
+    """The model catalogue the settings name: an official `ckpt/` folder and/or one folder per model."""
+    folders = {
+        "lm": s.lm_dir,
+        "gen": s.gen_dir,
+        "codec": s.codec_dir,
+        "encoder": s.encoder_dir,
+        "transcriptor": s.transcriber_dir,
+        "style": s.style_dir,
+    }
+    return Catalogue(ckpt_dir=s.ckpt_dir, folders=folders)
+
+
 class PipelineMusicMaker:
     """`MusicMaker` over `heartmula_core.pipeline.MusicPipeline`, one per LM variant, each built on first use and
     kept until `unload()`. The pipeline itself embeds a style reference or text (MuQ-MuLan, loaded only when a
     song asks for a style, with its embeddings cached under the data folder)."""
+
+    slots = 1  # one song at a time: the pipeline holds per-batch caches (songs wait in the studio's DeviceQueue)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -140,16 +155,7 @@ class PipelineMusicMaker:
         self.hub_sizes = HubSizes()  # the missing models' sizes, asked of the Hub once
 
     def catalogue(self) -> Catalogue:
-        s = self.settings
-        folders = {
-            "lm": s.lm_dir,
-            "gen": s.gen_dir,
-            "codec": s.codec_dir,
-            "encoder": s.encoder_dir,
-            "transcriptor": s.transcriber_dir,
-            "style": s.style_dir,
-        }
-        return Catalogue(ckpt_dir=s.ckpt_dir, folders=folders)
+        return settings_catalogue(self.settings)
 
     def pipeline(self, variant: str) -> MusicPipeline:
         """The pipeline for LM `variant`. Models are never downloaded here: that is the Models tab's job."""

@@ -201,12 +201,16 @@ class EtaClock:
 
 
 class DeviceQueue:
-    """One music job at a time on the device; the others wait in order and are told their place."""
+    """`slots` music jobs at a time (one on a local device; one per worker on a cluster); the others wait in
+    order and are told their place."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError(f"a device queue needs at least one slot, not {slots}")
+        self.slots = slots
         self._cond = threading.Condition()
         self._waiting: collections.deque[object] = collections.deque()
-        self._busy = False
+        self._busy = 0
 
     @contextlib.contextmanager
     def turn(self, on_place: Callable[[int], None], cancel: threading.Event) -> Iterator[None]:
@@ -216,8 +220,8 @@ class DeviceQueue:
             self._waiting.append(ticket)
             last = None
             try:
-                while self._busy or self._waiting[0] is not ticket:
-                    place = self._waiting.index(ticket) + int(self._busy)
+                while self._busy >= self.slots or self._waiting[0] is not ticket:
+                    place = self._waiting.index(ticket) + int(self._busy >= self.slots)
                     if place != last:
                         on_place(place)
                         last = place
@@ -227,12 +231,12 @@ class DeviceQueue:
             finally:
                 self._waiting.remove(ticket)
                 self._cond.notify_all()
-            self._busy = True
+            self._busy += 1
         try:
             yield
         finally:
             with self._cond:
-                self._busy = False
+                self._busy -= 1
                 self._cond.notify_all()
 
     @property

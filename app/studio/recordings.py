@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,13 +27,14 @@ from heartmula_core.hub.catalogue import DEFAULT_CODEC, DEFAULT_ENCODER
 from heartmula_core.request import FRAME_RATE, random_seed
 
 from .continuing import Kind, clock
-from .engines import PipelineMusicMaker, device_and_dtype
+from .engines import device_and_dtype
 from .errors import InvalidInput, JobCancelled
 from .history import History, Song
 from .inputs import clean_sheet
 from .records import RECORDING_ORIGIN
 from .jobs import DeviceQueue, EtaClock, Event, Finished, KeepGate, Progress, Sheet
 from .models import ModelsMissing, missing_message, model_rows, song_model_names
+from .music import StudioMusic
 from .song_files import NewTake
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def check_recording(path: str | Path, settings: Settings) -> tuple[np.ndarray, i
         raise InvalidRequest(str(exc).replace(str(path), Path(path).name)) from None
 
 
-def missing_models(maker: PipelineMusicMaker, variant: str) -> str | None:
+def missing_models(maker: StudioMusic, variant: str) -> str | None:
     """Why a recording cannot be started from here (the encoder, or a model every song needs, is not on this
     computer), or None when it can."""
     catalogue = maker.catalogue()
@@ -101,7 +102,7 @@ class RecordingJob:
     sheet: Sheet
     variant: str  # the LM release its settings name (whose pipeline decodes the tokens)
     settings: Settings
-    maker: PipelineMusicMaker
+    maker: StudioMusic
     history: History
     device_queue: DeviceQueue
 
@@ -153,12 +154,11 @@ class RecordingJob:
         """The tokens' audio float32 [2, samples] at the codec's rate, decoded with `seed`."""
         emit(Progress("decoding"))
 
-        def on_progress(event: Any) -> None:
-            if event.phase.value == "decoding":
-                emit(Progress("decoding", event.done, event.total, event.eta))
+        def on_progress(done: int, total: int, eta: float | None) -> None:
+            emit(Progress("decoding", done, total, eta))
 
-        pipeline = self.maker.pipeline(self.variant)
-        return pipeline.decode(tokens, seed, progress=on_progress, cancel=cancel), pipeline.sample_rate
+        # Through the music maker's own decode, so a studio on a Ray cluster decodes on its workers too.
+        return self.maker.decode(self.variant, tokens, seed, on_progress, cancel)
 
 
 def check_words(kind: Kind, old_lyrics: str, new_lyrics: str, fill: frozenset[str]) -> None:

@@ -28,12 +28,13 @@ from heartmula_core.request import check_reference_length
 from .downloads import Download, DownloadProgress
 from .errors import InvalidInput, JobCancelled
 from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, clean_sheet, clean_text
-from .engines import LlmChoice, LlmSheetWriter, PipelineMusicMaker, device_and_dtype, make_llm_backend
+from .engines import LlmChoice, LlmSheetWriter, device_and_dtype, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
 from . import continuing, recordings, remaking
 from .continuing import Kind
 from .models import ModelRow, ModelsMissing, download_all, model_rows, shared_lm_folder, song_model_names
+from .music import StudioMusic, music_maker
 from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
 
 if TYPE_CHECKING:
@@ -48,14 +49,15 @@ class Studio:
 
     Args:
         settings: the app settings (data folder, model folders, LLM servers, limits).
-        music: the music engine (default: HeartMuLa through `heartmula_core.pipeline`, loaded on first use).
+        music: the music engine (default: `music_maker(settings)`: HeartMuLa through `heartmula_core.pipeline`,
+            loaded on first use, or the workers of the Ray cluster at `settings.ray_address`).
     """
 
-    def __init__(self, settings: Settings, *, music: PipelineMusicMaker | None = None) -> None:
+    def __init__(self, settings: Settings, *, music: StudioMusic | None = None) -> None:
         self.settings = settings
         self.history = History(settings.data_dir)
-        self.device_queue = DeviceQueue()
-        self.music = music or PipelineMusicMaker(settings)
+        self.music = music or music_maker(settings)
+        self.device_queue = DeviceQueue(self.music.slots)  # a cluster makes one song per worker at once
         self._running: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
         self._transcriber: Transcriber | None = None

@@ -23,6 +23,7 @@ from ..errors import CheckpointMismatch
 from ..weights import describe_mismatch, load_state_dict_strict, parse_dtype, read_state_dict
 from .config import HeartMuLaConfig
 from .llama import Transformer
+from .packed import MIN_PACKED_BYTES, PackedLinear, can_pack, pack, swap_packed, worth_packing
 from .quantize import check_int8_kernel, int8_matmul, quantize_rows, swap_int8
 
 # pick(logits (R, audio_vocab) float32, codebook index) -> codes (R,) int64, one per row.
@@ -48,6 +49,8 @@ class HeartMuLa(nn.Module):
         # Set by `quantize_int8`: audio_head then holds int8 (books-1, vocab, dec_dim), one row per
         # output id like a Linear weight, and this its scales (books-1, vocab).
         self.register_buffer("audio_head_scale", None)
+        # Set by `pack_weights`: the audio heads packed for oneDNN, codebooks 1..7 (audio_head is then empty).
+        self.audio_heads_packed: nn.ModuleList | None = None
         self._codebook_offsets: Tensor | None = None  # built on first use (never on meta)
 
     @property
@@ -56,7 +59,7 @@ class HeartMuLa(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.codebook0_head.weight.device
+        return self.text_embeddings.weight.device  # a table that is never quantised or packed
 
     @property
     def dtype(self) -> torch.dtype:
@@ -73,6 +76,8 @@ class HeartMuLa(nn.Module):
         Peak memory is the loaded model plus one matrix. The model then generates as before (same API);
         `is_quantized` says it is int8.
         """
+        if self.is_packed:
+            raise ValueError("quantize_int8: the weights are packed for oneDNN already; load with packed=False")
         for stack in (self.backbone, self.decoder):
             for block in stack.layers:
                 for parent, name in ((block.attn, "qkv_proj"), (block.attn, "output_proj"),
@@ -83,6 +88,30 @@ class HeartMuLa(nn.Module):
         q, scale = quantize_rows(self.audio_head.detach().transpose(1, 2), dim=-1)  # one scale per output id
         self.audio_head = nn.Parameter(q.contiguous(), requires_grad=False)  # (books-1, V, D): rows are outputs
         self.audio_head_scale = scale.squeeze(-1)  # (books-1, V)
+        return self
+
+    @property
+    def is_packed(self) -> bool:
+        return any(isinstance(module, PackedLinear) for module in self.modules())
+
+    def pack_weights(self, rows: int = 2, min_bytes: int = MIN_PACKED_BYTES) -> HeartMuLa:
+        """Pack the matrices of at least `min_bytes` for oneDNN's CPU products (`packed.py`), in place, one at
+        a time (peak memory: the model plus one matrix); returns the model. `rows` is the batch the products
+        are tuned for (2 per variant with guidance); any batch works. Does nothing where packing does not
+        apply: off the CPU, int8 weights (their own kernel), or already packed."""
+        if self.is_quantized or self.is_packed or not can_pack(self.device, self.dtype):
+            return self
+        for stack in (self.backbone, self.decoder):
+            for block in stack.layers:
+                for parent, name in ((block.attn, "qkv_proj"), (block.attn, "output_proj"),
+                                     (block.mlp, "w13"), (block.mlp, "w2")):
+                    swap_packed(parent, name, rows, min_bytes)
+        swap_packed(self, "projection", rows, min_bytes)
+        swap_packed(self, "codebook0_head", rows, min_bytes)
+        heads = self.audio_head.detach()  # (books-1, dec_dim, vocab): each head's weight is its transpose
+        if worth_packing(heads[0], min_bytes):
+            self.audio_heads_packed = nn.ModuleList(PackedLinear(pack(head.t(), rows)) for head in heads)
+            self.audio_head = nn.Parameter(heads.new_empty(len(heads), 0, 0), requires_grad=False)
         return self
 
     def setup_caches(self, rows: int, length: int | None = None) -> None:
@@ -167,6 +196,8 @@ class HeartMuLa(nn.Module):
 
     def audio_logits(self, h: Tensor, book: int) -> Tensor:
         """Codebook `book`'s logits (1..7) from decoder states, (R, dec_dim) -> (R, vocab)."""
+        if self.audio_heads_packed is not None:
+            return self.audio_heads_packed[book - 1](h)
         if self.audio_head_scale is None:
             return torch.mm(h, self.audio_head[book - 1])  # (dec_dim, vocab)
         return int8_matmul(h, self.audio_head[book - 1], self.audio_head_scale[book - 1])
@@ -193,6 +224,7 @@ def load_heartmula(
     dtype: torch.dtype | str = torch.float32,
     device: torch.device | str = "cpu",
     int8: bool = False,
+    packed: bool = True,
 ) -> HeartMuLa:
     """Load an official `HeartMuLa-oss-*` folder (config.json + single or sharded safetensors).
 
@@ -200,7 +232,9 @@ def load_heartmula(
     names what is missing, unexpected or mis-shaped), then the tensors are assigned: the model never
     sits in memory twice. Unknown flavors raise CheckpointMismatch, missing files ModelNotAvailable.
     With `int8`, the large matrices are quantised one by one (`HeartMuLa.quantize_int8`) on the CPU, before the
-    model moves to `device`: the device never holds the full-precision matrices.
+    model moves to `device`: the device never holds the full-precision matrices. With `packed` (the default),
+    a model on the CPU gets its large matrices packed for oneDNN (`HeartMuLa.pack_weights`): the same tokens
+    on the official goldens, and a frame's matrix products several times faster.
     """
     folder = Path(folder)
     dtype = parse_dtype(dtype)
@@ -217,4 +251,6 @@ def load_heartmula(
         model.quantize_int8()
         model.to(device)
         check_int8_kernel(model.device)
+    elif packed:
+        model.pack_weights()
     return model

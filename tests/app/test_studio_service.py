@@ -31,6 +31,8 @@ SR = 48000
 class CountingMaker:
     """A music-engine double that checks cancel every frame and can hold a frame until released."""
 
+    slots = 1  # one song at a time, like this computer's pipeline
+
     def __init__(self, frames: int = 5) -> None:
         self.frames = frames
         self.started = threading.Event()

@@ -30,7 +30,7 @@ SMALL_PROBE = 4 * 2**20  # a quick bandwidth probe: the tests check the table, n
 
 
 def _tiny(heartmula_ref):
-    return load_heartmula(heartmula_ref / "tiny" / "HeartMuLa-tiny", torch.float32, "cpu")
+    return load_heartmula(heartmula_ref / "tiny" / "HeartMuLa-tiny", torch.float32, "cpu", packed=False)
 
 
 def test_official_path_gives_the_official_golden_tokens_and_ours(heartmula_ref):
@@ -77,8 +77,9 @@ def test_run_quick_tables_fill_the_same_run_and_floor_columns(capsys):
     assert math.isfinite(bandwidth) and bandwidth > 0
     rows = [bandwidth_row("cpu", bandwidth)] + lm_rows(["tiny"], "cpu", bandwidth=bandwidth, repeats=1, frames=3)
     steps = {row["step"]: row for row in rows[1:]}
-    assert set(steps) == {OFFICIAL_PATH, "eager"}
+    assert set(steps) == {OFFICIAL_PATH, "eager", "packed"}  # tiny's 8197-wide heads are worth packing
     assert steps[OFFICIAL_PATH]["note"] == "sampled tokens equal ours: True"
+    assert steps["packed"]["note"] == "sampled tokens equal eager's: True"
     assert steps["eager"]["speed-up"].endswith("x") and steps["eager"]["stored official ms/frame"] == 19.2
     assert steps[OFFICIAL_PATH]["KV MB/frame"] > steps["eager"]["KV MB/frame"]
     for row in steps.values():

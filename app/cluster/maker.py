@@ -1,0 +1,288 @@
+"""`ClusterMusicMaker`: the studio's music maker when the songs are made on a Ray cluster.
+
+It has the local `PipelineMusicMaker`'s face (`app/studio/music.py`), so Compose, continue, re-decode and the
+API run unchanged; each song goes to a `MusicWorker` replica (worker.py) as one streaming Serve request.
+
+- Stop cancels the request, which stops the replica's pipeline within a frame (worker.py).
+- A replica that dies mid-song (its process killed, its machine gone) costs a retry on another replica with the
+  same seeds, so the song is the same; the audio already played is not played twice. After `MAX_ATTEMPTS`
+  lost replicas, or when the cluster stops answering (`SILENCE_S` without a word from a started song), the
+  song ends with `ClusterLost`. Nothing reaches the history before the song is complete (the job keeps it).
+- The models a worker loads are the ones the studio's settings name, so every machine of the cluster needs
+  them at the same paths (README: "Many GPUs, many machines").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
+
+from app.settings import Settings
+from app.studio.continuing import Continuation
+from app.studio.engines import settings_catalogue
+from app.studio.errors import JobCancelled
+from app.studio.history import NewTake
+from app.studio.jobs import MusicSettings, Progress, Sheet, TakeAudio
+from app.studio.models import HubSizes
+from heartmula_core.errors import Cancelled as MakingCancelled
+from heartmula_core.hub import Catalogue
+from heartmula_core.request import random_seed
+
+from .errors import ClusterLost
+from .messages import Decoded, Failed, Heartbeat, Made, SongJob, Started
+from .placement import ReplicaPlan
+from .session import deploy, first_line, join, leave, worker_lost
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # replicas a song may lose before it is given up
+RETRY_WAIT_S = 0.5  # times the attempt number: Serve learns of a dead replica within a moment
+SILENCE_S = 60.0  # a started song whose worker says nothing this long is lost (workers reply every 2 s)
+POLL_S = 0.1  # how often a waiting maker looks for a Stop
+
+T = TypeVar("T")
+
+
+class WorkerLost(Exception):
+    """The replica making a song died: the song is made again on another one."""
+
+
+class _End:
+    """The response ended (after `Made` or `Failed` it always does)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Broken:
+    """Iterating the response raised `error`."""
+
+    error: BaseException
+
+
+class ReplyPump:
+    """Iterates a streaming response on a thread of its own into a queue, so the maker can wait for the next
+    reply with a timeout: a Stop or a silent cluster is noticed even when no reply comes."""
+
+    def __init__(self, response: DeploymentResponseGenerator) -> None:
+        self.replies: queue.Queue[Any] = queue.Queue()
+        self._response = response
+        threading.Thread(target=self._run, name="heartsong-cluster-replies", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for reply in self._response:
+                self.replies.put(reply)
+            self.replies.put(_End())
+        except BaseException as exc:  # handed to the maker's thread, which decides what it means
+            self.replies.put(_Broken(exc))
+
+
+class AudioSent:
+    """How much of each take's audio the page has been given, so a retry's pieces (the same song again) are
+    passed on only past that point: the listener hears each take once, without a jump back."""
+
+    def __init__(self) -> None:
+        self.samples: dict[int, int] = {}
+        self.finished: set[int] = set()
+
+    def new_part(self, piece: TakeAudio, start: int) -> TakeAudio | None:
+        """The part of `piece` (which starts at sample `start` of its take) not passed on yet, or None."""
+        index, end = piece.index, start + piece.samples.shape[-1]
+        already = self.samples.get(index, 0)
+        if end <= already and (not piece.final or index in self.finished):
+            return None
+        self.samples[index] = max(already, end)
+        if piece.final:
+            self.finished.add(index)
+        samples = piece.samples[:, max(0, already - start):]
+        return TakeAudio(index, samples, piece.sample_rate, piece.final)
+
+
+class ClusterMusicMaker:
+    """Makes songs on a Ray Serve `MusicWorker` app.
+
+    Args:
+        settings: the studio's settings (the workers get a copy without secrets).
+        handle: the app's deployment handle.
+        plan: the workers it runs (`slots` = how many songs at once).
+    """
+
+    def __init__(self, settings: Settings, handle: DeploymentHandle, plan: ReplicaPlan) -> None:
+        self.settings = settings
+        self.handle = handle
+        self.plan = plan
+        self.slots = plan.replicas
+        self.hub_sizes = HubSizes()
+        self.address = settings.ray_address.strip()
+        self._used: set[str] = set()  # LM variants sent to the workers since the last unload
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, settings: Settings) -> ClusterMusicMaker:
+        """Join the cluster at `settings.ray_address` and start (or update) the workers on it.
+
+        Raises:
+            ClusterUnreachable: no cluster answers there, or it cannot run the workers (one line).
+        """
+        join(settings.ray_address.strip())
+        handle, plan = deploy(settings)
+        log.info("music on the Ray cluster at %s: %d workers", settings.ray_address, plan.replicas)
+        return cls(settings, handle, plan)
+
+    def close(self) -> None:
+        """Leave the cluster. A cluster of its own (`local`) stops with its workers; on a shared one the workers
+        stay up for the next studio (`serve shutdown` stops them)."""
+        leave()
+
+    def catalogue(self) -> Catalogue:
+        """The models this computer has (the Models tab); the workers use the same folders on their machines."""
+        return settings_catalogue(self.settings)
+
+    # -- songs ---------------------------------------------------------------------------------------------
+
+    def make(
+        self, sheet: Sheet, settings: MusicSettings, emit: Callable[[Progress | TakeAudio], None],
+        cancel: threading.Event, continuation: Continuation | None = None,
+    ) -> list[NewTake]:
+        """Make the takes on a worker; emits its progress and each take's audio pieces as they are decoded."""
+        if settings.seed is None:  # fixed here, so that a retry on another worker makes the same song
+            settings = dataclasses.replace(settings, seed=random_seed())
+        job = SongJob.of(sheet, settings, continuation)
+        self._using(settings.lm_variant)
+        sent = AudioSent()
+
+        def attempt() -> list[NewTake]:
+            pieces: dict[int, list[np.ndarray]] = {}
+
+            def on_reply(reply: object) -> list[NewTake] | None:
+                if isinstance(reply, TakeAudio):
+                    taken = pieces.setdefault(reply.index, [])
+                    part = sent.new_part(reply, sum(p.shape[-1] for p in taken))
+                    taken.append(reply.samples)
+                    if part is not None:
+                        emit(part)
+                elif isinstance(reply, Progress):
+                    emit(reply)
+                elif isinstance(reply, Made):
+                    return [take.with_audio(np.concatenate(pieces[i], axis=-1)) for i, take in enumerate(reply.takes)]
+                return None
+
+            emit(Progress("waiting"))  # until a worker takes it: the cluster's queue, shared with other studios
+            return self._call("make", (job,), on_reply, cancel)
+
+        try:
+            return self._retrying(attempt, cancel, emit)
+        except MakingCancelled:
+            raise JobCancelled("Stopped; nothing was kept.") from None
+
+    def _call(self, method: str, args: tuple[Any, ...], on_reply: Callable[[object], T | None],
+              cancel: threading.Event) -> T:
+        """One streamed call of a worker's `method(*args)`: its replies go to `on_reply` until that returns an
+        answer. Raises the worker's own error (`Failed`), `Cancelled` after a Stop (the request is cancelled,
+        which stops the worker's pipeline), `WorkerLost` when the worker died, `ClusterLost` when the cluster
+        stopped answering."""
+        response = getattr(self.handle.options(stream=True), method).remote(*args)
+        pump = ReplyPump(response)
+        started: Started | None = None
+        heard = time.monotonic()
+        ended = False
+        try:
+            while True:
+                if cancel.is_set():
+                    raise MakingCancelled(f"{method} cancelled")
+                try:
+                    reply = pump.replies.get(timeout=POLL_S)
+                except queue.Empty:
+                    if started is not None and time.monotonic() - heard > SILENCE_S:
+                        raise self._lost(f"its worker {started.replica} said nothing for {SILENCE_S:g} s") from None
+                    continue
+                heard = time.monotonic()
+                if isinstance(reply, Started):
+                    started = reply
+                    log.info("%s on worker %s (pid %d on %s)", method, reply.replica, reply.pid, reply.node)
+                elif isinstance(reply, Failed):
+                    ended = True
+                    raise reply.error
+                elif isinstance(reply, _End):
+                    ended = True
+                    raise self._lost("its worker ended the request without an answer")
+                elif isinstance(reply, _Broken):
+                    ended = True
+                    if worker_lost(reply.error):
+                        raise WorkerLost(first_line(reply.error)) from None
+                    raise self._lost(first_line(reply.error)) from None
+                elif not isinstance(reply, Heartbeat):
+                    answer = on_reply(reply)
+                    if answer is not None:
+                        ended = True
+                        return answer
+        finally:
+            if not ended:
+                response.cancel()  # the Stop (or the studio giving up) reaches the worker's pipeline
+
+    def _lost(self, why: str) -> ClusterLost:
+        return ClusterLost(
+            f"The Ray cluster at {self.address} stopped making this song ({why}); nothing was kept. Check the "
+            "cluster (`ray status`) and try again."
+        )
+
+    def _retrying(self, attempt: Callable[[], T], cancel: threading.Event,
+                  emit: Callable[[Progress | TakeAudio], None] | None = None) -> T:
+        """`attempt()`, again on another worker each time a worker is lost, at most `MAX_ATTEMPTS` times."""
+        for number in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return attempt()
+            except WorkerLost as lost:
+                if number == MAX_ATTEMPTS:
+                    raise self._lost(f"{MAX_ATTEMPTS} workers were lost in a row; the last: {lost}") from None
+                log.warning("a music worker was lost (%s); trying another (attempt %d of %d)", lost, number + 1,
+                            MAX_ATTEMPTS)
+                if emit is not None:
+                    emit(Progress("waiting"))
+                if cancel.wait(RETRY_WAIT_S * number):
+                    raise MakingCancelled("cancelled while waiting for another worker")
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # -- takes, models, memory -----------------------------------------------------------------------------
+
+    def decode(self, variant: str, tokens: np.ndarray, seed: int,
+               progress: Callable[[int, int, float | None], None] | None = None,
+               cancel: threading.Event | None = None) -> tuple[np.ndarray, int]:
+        """Re-make a take's audio from its tokens [frames, 8] on a worker: (audio [channels, samples], rate).
+        `progress(windows done, total, eta s or None)` follows the codec's windows; `cancel` raises `Cancelled`."""
+        self._using(variant)
+        cancel = cancel or threading.Event()
+
+        def on_reply(reply: object) -> tuple[np.ndarray, int] | None:
+            if isinstance(reply, Progress) and progress is not None and reply.phase == "redecoding":
+                progress(reply.done, reply.total, reply.eta_s)
+            elif isinstance(reply, Decoded):
+                return reply.audio, reply.sample_rate
+            return None
+
+        return self._retrying(lambda: self._call("decode", (variant, tokens, seed), on_reply, cancel), cancel)
+
+    def unload(self) -> int:
+        """Free the models of every worker (a worker making a song frees them once the song is made); how many
+        pipelines were loaded in all."""
+        with self._lock:
+            self._used.clear()
+        return sum(self.handle.broadcast("unload").results())
+
+    @property
+    def loaded(self) -> list[str]:
+        """The LM variants this studio has had the workers load since the last `unload` (known here, not asked:
+        a worker answers only between songs, and the Models tab must not wait for one)."""
+        with self._lock:
+            return sorted(self._used)
+
+    def _using(self, variant: str) -> None:
+        with self._lock:
+            self._used.add(variant)

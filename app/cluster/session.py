@@ -1,0 +1,107 @@
+"""Joining a Ray cluster, starting the music workers on it, and telling a lost worker from a lost cluster."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import ray
+from ray import serve
+from ray.serve.exceptions import ReplicaUnavailableError
+from ray.serve.handle import DeploymentHandle
+
+from app.settings import Settings
+
+from .errors import ClusterUnreachable
+from .placement import ReplicaPlan, plan_replicas
+from .worker import APP_NAME, MusicWorker
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"  # HEARTSONG_RAY_ADDRESS=local: a cluster of this computer, started (and stopped) by the studio
+CONNECT_S = 5.0  # how long a cluster's address may take to answer at all
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def join(address: str) -> None:
+    """Connect this process to the cluster at `address` ("auto", "ray://HOST:PORT", "HOST:PORT", or "local" to
+    start one here, which stops with this process). Already connected (another studio in this process): nothing
+    to do.
+
+    Raises:
+        ClusterUnreachable: no cluster answers at `address`.
+    """
+    if ray.is_initialized():
+        return
+    silent = unanswered(address)
+    if silent is not None:
+        raise ClusterUnreachable(_unreachable(address, silent))
+    # The workers' logs stay in the cluster's log folder: the studio's console is the musician's.
+    options = {"log_to_driver": False, "logging_level": logging.WARNING}
+    try:
+        if address == LOCAL:
+            ray.init(include_dashboard=False, **options)
+        else:
+            ray.init(address=address, **options)
+    except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
+        raise ClusterUnreachable(_unreachable(address, first_line(exc))) from None
+
+
+def _unreachable(address: str, why: str) -> str:
+    return (f"No Ray cluster answers at HEARTSONG_RAY_ADDRESS={address} ({why}). Start one (`ray start --head`), "
+            "fix the address, or leave the setting empty to make the music on this computer.")
+
+
+def unanswered(address: str) -> str | None:
+    """Why nothing answers at a "HOST:PORT" or "ray://HOST:PORT" address within `CONNECT_S`, or None when
+    something does (or the address names no port: "auto", "local"). Ray itself waits for a cluster's GCS for
+    ever at a HOST:PORT address, and 30 s at a ray:// one; the studio says so at once instead."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_S):
+            return None
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or exc}"
+
+
+def leave() -> None:
+    """Disconnect; a cluster this process started (`local`) stops with its workers."""
+    ray.shutdown()
+
+
+def deploy(settings: Settings) -> tuple[DeploymentHandle, ReplicaPlan]:
+    """Start the music workers on the joined cluster (updating an app of an earlier run): one per GPU, or as
+    many as `settings.ray_replicas` says; returns the app's handle and the plan it ran.
+
+    Raises:
+        ClusterUnreachable: the workers cannot start there (too few GPUs, a worker that fails to start).
+    """
+    try:
+        plan = plan_replicas(ray.cluster_resources(), settings.ray_replicas, settings.threads)
+    except ValueError as exc:
+        raise ClusterUnreachable(f"The Ray cluster at {settings.ray_address} cannot run the music workers: {exc}.") from None
+    # The workers need the model folders and the engine settings, never the LLM key.
+    worker_settings = settings.model_copy(update={"openai_api_key": None})
+    app = MusicWorker.options(num_replicas=plan.replicas, ray_actor_options=plan.actor_options()).bind(
+        worker_settings, plan.threads)
+    try:
+        # The studio calls the workers through handles only: no HTTP proxy (a no-op where Serve already runs).
+        serve.start(proxy_location="Disabled")
+        handle = serve.run(app, name=APP_NAME, route_prefix=None)
+    except RuntimeError as exc:
+        raise ClusterUnreachable(
+            f"The music workers did not start on the Ray cluster at {settings.ray_address}: {first_line(exc)}"
+        ) from None
+    return handle, plan
+
+
+def worker_lost(exc: BaseException) -> bool:
+    """Whether `exc`, raised by a request, means its replica died (a retry on another one can work), rather
+    than the cluster going away or the request failing."""
+    return isinstance(exc, (ray.exceptions.RayActorError, ReplicaUnavailableError))
