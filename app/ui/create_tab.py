@@ -13,11 +13,12 @@ from app.studio.errors import explain
 from app.studio.jobs import FIELDS, MAX_STYLE_STRENGTH, MusicSettings, Progress, Sheet
 from app.studio.service import Studio
 
-from . import first_run, load_song, tag_suggestions, take_slots
+from . import first_run, load_song, recording_panel, tag_suggestions, take_slots
 from .common import guarded, progress_html, session_of, upload_note
 from .first_run import FirstRun
 from .job_view import JobView, cleared
 from .load_song import UndoLoad
+from .recording_panel import RecordingPanel
 from .take_slots import MAX_TAKES, TakeSlot
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class CreateTab:
     first_run: FirstRun  # the models a song needs and the LLM servers, before the first click
     undo_load: UndoLoad  # brings back the draft a "Load into Create" put aside
     tag_hints: gr.Radio  # vocabulary tags offered as the musician types the Tags field
+    recording: RecordingPanel  # "Start from a recording": its songs play in Create's players
 
     def text_inputs(self) -> set[Any]:
         return {*self.fields.values(), *self.generate.values(), self.seconds}
@@ -120,6 +122,7 @@ def build(studio: Studio) -> CreateTab:
             tag_hints = tag_suggestions.build(studio)
             gr.Markdown(QUOTE_HINT, elem_classes="hs-hint")
             gr.Examples(EXAMPLES, [fields["description"]], label="Not sure where to start? Pick a description")
+            recording = recording_panel.build()
         with gr.Column(scale=2):
             with gr.Row(equal_height=True):
                 llm_backend = gr.Radio(
@@ -167,7 +170,7 @@ def build(studio: Studio) -> CreateTab:
     song_id = gr.State(None)
     return CreateTab(fields, generate, seconds, variants, seed, cfg, temperature, topk, lm_variant, style_audio,
                      style_text, style_strength, style_box, llm_backend, llm_model, write, compose,
-                     stop, status, live, takes, song_id, ready, undo_load, tag_hints)
+                     stop, status, live, takes, song_id, ready, undo_load, tag_hints, recording)
 
 
 def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks) -> None:
@@ -212,6 +215,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
 
     first_run.wire(tab.first_run, studio, tab.lm_variant, llm_inputs, demo)
     tag_suggestions.wire(tab.tag_hints, tab.fields["tags"], studio)
+    recording_panel.wire(tab.recording, tab, studio, llm_inputs)
     model_inputs = [tab.llm_backend, *llm_inputs]
     tab.llm_backend.change(list_models, model_inputs, tab.llm_model, api_visibility="private")
 

@@ -104,6 +104,10 @@ def describe(song: Song) -> str:
         lines.append(f"Style: a reference recording (kept with the song), strength {strength:g}")
     elif settings.get("style_text", "").strip():
         lines.append(f"Style: “{settings['style_text'].strip()}”, strength {strength:g}")
+    if song.recording:
+        uploaded = settings.get("recording_name")
+        lines.append(f"Made from a recording, kept with the song as {song.recording.name}"
+                     + (f" (uploaded as {uploaded})." if uploaded else "."))
     return "\n\n".join(lines)
 
 

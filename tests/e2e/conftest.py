@@ -26,6 +26,7 @@ from tests.tools import missing_tool
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "fixtures" / "heartmula" / "tiny"
 STYLE = ROOT / "tests" / "fixtures" / "muq_mulan" / "tiny" / "MuQ-MuLan-tiny"
+ENCODER = ROOT / "tests" / "fixtures" / "heartcodec_encoder" / "HeartCodec-encoder-tiny"  # pairs with HeartCodec-tiny
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -113,6 +114,7 @@ def app_env(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer, transcript
         "HEARTSONG_GEN_DIR": str(TINY / "HeartMuLaGen-tiny"),
         "HEARTSONG_CODEC_DIR": str(TINY / "HeartCodec-tiny"),
         "HEARTSONG_STYLE_DIR": str(STYLE),
+        "HEARTSONG_ENCODER_DIR": str(ENCODER),
         "HEARTSONG_TRANSCRIBER_DIR": str(transcriptor),
         "HEARTSONG_MAX_STYLE_AUDIO_S": "8",
         "HEARTSONG_LLM_BACKEND": "ollama",
