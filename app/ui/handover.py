@@ -30,21 +30,25 @@ def marker() -> str:
 
 HANDOVER_JS = """() => {
     const LIVE = '#create-live-audio', MARK = '#create-live .hs-handover', TAKE = '#take-1';
-    let live = null, at = 0, wanted = true, done = null, deadline = 0;
+    let live = null, at = 0, wanted = true, done = null;
+    let handing = null;  // {until, el, placed}: a handover under way, until Take 1 plays from `at`
+    let follow = 0, lastY = 0;  // after a handover, Take 1 is kept in view while its downloads come
     // Gradio may keep a hidden copy of a group beside the shown one: only a shown one counts.
     const shown = (sel) => [...document.querySelectorAll(sel)].find((e) => e.offsetParent !== null) || null;
     const audioIn = (sel) => {
         const root = shown(sel);
         if (!root) return null;
         const found = [...root.querySelectorAll('audio')];
-        root.querySelectorAll('*').forEach((e) => e.shadowRoot && found.push(...e.shadowRoot.querySelectorAll('audio')));
+        root.querySelectorAll('*').forEach((e) => {
+            if (e.shadowRoot) found.push(...e.shadowRoot.querySelectorAll('audio'));
+        });
         return found.find((a) => a.currentSrc || a.src) || null;
     };
     const intoView = (box) => {
         const r = box.getBoundingClientRect();
         if (r.top < 0 || r.bottom > innerHeight) box.scrollIntoView({block: 'nearest', behavior: 'smooth'});
     };
-    let follow = 0, lastY = 0;  // after a handover, Take 1 is kept in view while its downloads come
+    window.__hsHandover = 'none';  // what the last handover did (read by the browser tests)
     setInterval(() => {
         if (follow) {
             const box = shown(TAKE);
@@ -61,19 +65,26 @@ HANDOVER_JS = """() => {
         }
         if (now) { at = now.currentTime; if (now.ended) wanted = false; }
         const mark = document.querySelector(MARK);
-        if (!mark && !now && !deadline) { live = null; at = 0; wanted = true; }  // between songs: start afresh
+        if (!mark && !now && !handing) { live = null; at = 0; wanted = true; }  // between songs: start afresh
         if (mark && mark.dataset.handover !== done) {
             done = mark.dataset.handover;
-            deadline = Date.now() + %d * 1000;
+            handing = {until: Date.now() + %d * 1000, el: null, placed: false};
+            follow = Date.now() + %d * 1000; lastY = scrollY;
+            window.__hsHandover = wanted ? 'waiting' : 'not wanted';
+            if (!wanted) handing = null;
         }
-        if (!deadline) return;
+        if (!handing) return;
+        if (Date.now() > handing.until) { handing = null; window.__hsHandover = 'expired'; return; }
+        // Until it plays from `at`: the player may still be loading, or be drawn anew by Gradio meanwhile.
         const take = audioIn(TAKE);
-        if (Date.now() > deadline) { deadline = 0; return; }
         if (!take || take.readyState < 1) return;
-        deadline = 0;
-        follow = Date.now() + %d * 1000; lastY = scrollY;
-        if (!wanted) return;
-        take.currentTime = Math.min(at, Math.max(0, (take.duration || at) - 0.05));
-        take.play().catch(() => {});
+        if (take !== handing.el) handing = {...handing, el: take, placed: false};
+        if (!handing.placed) {
+            take.currentTime = Math.min(at, Math.max(0, (take.duration || at) - 0.05));
+            handing.placed = true;
+        }
+        const from = Math.min(at, take.duration || at);
+        if (take.ended || take.currentTime > from + 0.3) { handing = null; window.__hsHandover = 'played'; }
+        else if (take.paused) { take.play().catch(() => {}); window.__hsHandover = 'starting'; }
     }, 200);
 }""" % (HANDOVER_S, FOLLOW_S)

@@ -74,9 +74,13 @@ def test_take_one_plays_while_the_song_is_made_and_equals_the_kept_file(page, ap
     page.locator("#create-status").get_by_text(KEPT).wait_for(timeout=TIMEOUT_MS * 2)
     # Once take 1 has its own player the live one, a second Take 1, is gone; Take 1 goes on from where it was.
     # (A live player that had played all there was, on a machine slower than the music, is not handed over.)
-    page.wait_for_function(
-        "() => 'live_gone' in window.__seen && (window.__takeAt > window.__liveAt || window.__liveEnded)",
-        timeout=TIMEOUT_MS)
+    state = "() => [window.__seen, window.__liveAt, window.__takeAt, window.__liveEnded, window.__hsHandover]"
+    try:
+        page.wait_for_function(
+            "() => 'live_gone' in window.__seen && (window.__takeAt > window.__liveAt || window.__liveEnded)",
+            timeout=TIMEOUT_MS)
+    except Exception:
+        raise AssertionError(f"no handover: {page.evaluate(state)}") from None
     seen = page.evaluate("() => { clearInterval(window.__timer); return window.__seen; }")
     live_at, take_at, ended = page.evaluate("() => [window.__liveAt, window.__takeAt, window.__liveEnded]")
     assert "both" not in seen, seen
