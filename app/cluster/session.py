@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 LOCAL = "local"  # HEARTSONG_RAY_ADDRESS=local: a cluster of this computer, started (and stopped) by the studio
 CONNECT_S = 5.0  # how long a cluster's address may take to answer at all
 CHECKOUT = Path(__file__).resolve().parents[2]  # the Heartsong folder: every machine has it at this same path
+FOLDER_SETTINGS = ("data_dir", "lm_dir", "gen_dir", "codec_dir", "encoder_dir", "style_dir", "transcriber_dir",
+                   "ckpt_dir")
 
 
 def first_line(exc: BaseException) -> str:
@@ -92,8 +94,10 @@ def deploy(settings: Settings) -> tuple[DeploymentHandle, ReplicaPlan]:
         plan = plan_replicas(ray.cluster_resources(), settings.ray_replicas, settings.threads)
     except ValueError as exc:
         raise ClusterUnreachable(f"The Ray cluster at {settings.ray_address} cannot run the music workers: {exc}.") from None
-    # The workers need the model folders and the engine settings, never the LLM key.
-    worker_settings = settings.model_copy(update={"openai_api_key": None})
+    # The workers need the model folders (absolute: a worker's process runs in a folder of Ray's) and the engine
+    # settings, never the LLM key.
+    folders = {name: path.resolve() for name in FOLDER_SETTINGS if (path := getattr(settings, name)) is not None}
+    worker_settings = settings.model_copy(update={"openai_api_key": None, **folders})
     # A worker process on a machine whose Ray was started by `ray start` (not by this studio) finds Heartsong's
     # code through its path, which is the same on every machine.
     options = {**plan.actor_options(), "runtime_env": {"env_vars": {"PYTHONPATH": str(CHECKOUT)}}}
