@@ -1,15 +1,20 @@
 """Songs on a local Ray cluster against this computer's pipeline (tiny checkpoints, CPU): songs per hour with 1
-and 2 workers, and what the cluster path adds to the time to first audio of one song.
+and 2 workers busy, what the cluster path adds to one song's time to first audio, and how soon a Stop frees a
+worker.
 
-    python -m benchmarks.bench_cluster [--songs 8] [--seconds 6] [--runs 5]
+    python -m benchmarks.bench_cluster [--songs 6] [--seconds 6] [--rounds 3] [--runs 7]
 
-Method: the studio's own music makers, `PipelineMusicMaker` (local) and `ClusterMusicMaker` on a cluster this
-process starts (`HEARTSONG_RAY_ADDRESS=local`, all of this computer's CPUs), every worker and the local pipeline on
-one torch thread. Each setup first makes one song per worker (models loaded, nothing timed). Throughput:
-`--songs` songs of `--seconds` s (distinct seeds, all run to full length), as many at once as the setup has
-workers, from the first request to the last song; songs per hour = songs / wall time. Time to first audio: one
-song alone, from `make()` to the first audio piece its `emit` receives, `--runs` times, median; the cluster path
-adds the request's trip, the worker's thread hop and the pieces' trip back.
+Method: the studio's own music makers side by side in one process, `PipelineMusicMaker` (local) and
+`ClusterMusicMaker` on a two-worker cluster this process starts (`HEARTSONG_RAY_ADDRESS=local`, this computer's
+CPUs); every worker and the local pipeline use one torch thread, and each first makes a song untimed (models
+loaded). The setups take turns (`--rounds` rounds, median), so a load that comes and goes on a shared machine
+hits them alike. Throughput: `--songs` songs of `--seconds` s (distinct seeds), made one at a time (local; the
+cluster with 1 worker busy) or two at a time (the cluster with 2 workers busy), from the first request to the
+last song; songs per hour = songs / wall time. Time to first audio: one song alone, from `make()` to the first
+audio piece its `emit` receives, local and cluster in turns, `--runs` times each, medians and the median of
+the paired differences. Stop: both workers make a 60 s song; one is stopped once it makes tokens and a
+one-frame request is sent at once: the time from the Stop to that request's `Started` (the freed worker took
+it) bounds the time the Stop took to reach the worker's pipeline and let it go, `--runs` times.
 """
 
 from __future__ import annotations
@@ -22,9 +27,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
+from app.cluster.messages import Started  # plain data, no Ray
 from app.settings import load_settings
 from app.studio.engines import PipelineMusicMaker
-from app.studio.jobs import MusicSettings, Sheet, TakeAudio
+from app.studio.errors import JobCancelled
+from app.studio.jobs import MusicSettings, Progress, Sheet, TakeAudio
 from heartmula_core.threads import use_threads
 
 TINY = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula" / "tiny"
@@ -50,18 +59,52 @@ def first_audio_s(maker, seconds: float, seed: int) -> float:
     return first[0]
 
 
-def songs_per_hour(maker, songs: int, seconds: float) -> tuple[float, float]:
-    """(songs per hour, wall seconds) for `songs` songs made `maker.slots` at a time."""
+def songs_per_hour(maker, songs: int, seconds: float, at_once: int) -> float:
+    """Songs per hour for `songs` songs made `at_once` at a time."""
     sheet = Sheet(**SHEET, seconds=seconds)
 
     def one(seed: int) -> None:
         maker.make(sheet, MusicSettings(variants=1, seed=seed), lambda event: None, threading.Event())
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(maker.slots) as pool:
+    with ThreadPoolExecutor(at_once) as pool:
         list(pool.map(one, [11 + i for i in range(songs)]))
-    wall = time.perf_counter() - start
-    return songs * 3600 / wall, wall
+    return songs * 3600 / (time.perf_counter() - start)
+
+
+def stop_to_free_s(cluster) -> float:
+    """Seconds from a Stop of one of two running songs to its worker taking the next request."""
+    cancels = [threading.Event(), threading.Event()]
+    making = [threading.Event(), threading.Event()]
+
+    def long_song(i: int) -> None:
+        def emit(event) -> None:
+            if isinstance(event, Progress) and event.phase == "tokens" and event.done > 0:
+                making[i].set()
+
+        try:
+            cluster.make(Sheet(**SHEET, seconds=60.0), MusicSettings(variants=1, seed=11), emit, cancels[i])
+        except JobCancelled:
+            pass
+
+    threads = [threading.Thread(target=long_song, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for event in making:
+        event.wait()
+    start = time.perf_counter()
+    cancels[0].set()
+    taken = None
+    # The smallest request there is (one frame to decode): only when a worker takes it matters here.
+    response = cluster.handle.options(stream=True).decode.remote("hny", np.zeros((1, 8), np.int64), 0)
+    for reply in response:
+        if isinstance(reply, Started):
+            taken = time.perf_counter() - start
+            break
+    cancels[1].set()
+    for thread in threads:
+        thread.join()
+    return taken
 
 
 def warm(maker, seconds: float) -> None:
@@ -71,40 +114,45 @@ def warm(maker, seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--songs", type=int, default=8)
+    parser.add_argument("--songs", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--data", type=Path, default=Path("/tmp/heartsong-bench-cluster"))
     args = parser.parse_args()
     use_threads(1)
-    rows = []
+    from app.cluster.maker import ClusterMusicMaker  # Ray: imported for the cluster only
+
     local = PipelineMusicMaker(tiny_settings(args.data))
-    warm(local, args.seconds)
-    rate, wall = songs_per_hour(local, args.songs, args.seconds)
-    local_first = [first_audio_s(local, args.seconds, 11) for _ in range(args.runs)]
-    rows.append(("local pipeline", 1, rate, wall, statistics.median(local_first)))
+    cluster = ClusterMusicMaker.connect(tiny_settings(args.data, ray_address="local", ray_replicas=2))
+    try:
+        warm(local, args.seconds)
+        warm(cluster, args.seconds)
+        rates: dict[str, list[float]] = {"local pipeline": [], "cluster, 1 worker busy": [], "cluster, 2 workers busy": []}
+        for _ in range(args.rounds):
+            rates["local pipeline"].append(songs_per_hour(local, args.songs, args.seconds, 1))
+            rates["cluster, 1 worker busy"].append(songs_per_hour(cluster, args.songs, args.seconds, 1))
+            rates["cluster, 2 workers busy"].append(songs_per_hour(cluster, args.songs, args.seconds, 2))
+        firsts: dict[str, list[float]] = {"local": [], "cluster": []}
+        for _ in range(args.runs):
+            firsts["local"].append(first_audio_s(local, args.seconds, 11))
+            firsts["cluster"].append(first_audio_s(cluster, args.seconds, 11))
+        stops = [stop_to_free_s(cluster) for _ in range(args.runs)]
+    finally:
+        cluster.close()
 
-    from app.cluster.maker import ClusterMusicMaker  # Ray: only for the cluster rows
-
-    for workers in (1, 2):
-        cluster = ClusterMusicMaker.connect(tiny_settings(args.data, ray_address="local", ray_replicas=workers))
-        try:
-            warm(cluster, args.seconds)
-            rate, wall = songs_per_hour(cluster, args.songs, args.seconds)
-            firsts = [first_audio_s(cluster, args.seconds, 11) for _ in range(args.runs)]
-        finally:
-            cluster.close()
-        rows.append((f"Ray cluster, {workers} worker{'s' * (workers > 1)}", workers, rate, wall,
-                     statistics.median(firsts)))
-
-    print(f"{args.songs} songs of {args.seconds:g} s (tiny, CPU, 1 torch thread each), load average "
-          f"{os.getloadavg()[0]:.2f}, time to first audio: median of {args.runs}")
-    print("| setup | workers | songs/hour | wall s | first audio ms | vs local |")
-    print("|---|---|---|---|---|---|")
-    for name, workers, rate, wall, first in rows:
-        delta = (first - rows[0][4]) * 1000
-        print(f"| {name} | {workers} | {rate:.0f} | {wall:.1f} | {first * 1000:.0f} | "
-              f"{'' if name.startswith('local') else f'{delta:+.0f} ms'} |")
+    print(f"{args.songs} songs of {args.seconds:g} s a round, {args.rounds} rounds (tiny, CPU, 1 torch thread each); "
+          f"load average after: {os.getloadavg()[0]:.2f}")
+    print("| setup | songs/hour (median) | each round |")
+    print("|---|---|---|")
+    for name, values in rates.items():
+        print(f"| {name} | {statistics.median(values):.0f} | {', '.join(f'{v:.0f}' for v in values)} |")
+    deltas = [c - l for l, c in zip(firsts["local"], firsts["cluster"])]
+    print(f"time to first audio, {args.runs} runs each in turns: local median {statistics.median(firsts['local']) * 1000:.0f} ms, "
+          f"cluster median {statistics.median(firsts['cluster']) * 1000:.0f} ms, paired difference median "
+          f"{statistics.median(deltas) * 1000:+.0f} ms (min {min(deltas) * 1000:+.0f}, max {max(deltas) * 1000:+.0f})")
+    print(f"Stop to the worker taking the next request ({args.runs} runs): median {statistics.median(stops) * 1000:.0f} ms, "
+          f"worst {max(stops) * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from benchmarks.bench_lm import build as build_lm
 from heartmula_core.codec import HeartCodec, HeartCodecConfig, load_heartcodec
 from heartmula_core.codec.checkpoint import build_heartcodec
 from heartmula_core.pipeline import MusicPipeline
-from heartmula_core.request import MusicRequest, MusicResult
+from heartmula_core.request import MusicRequest
+from heartmula_core.result import MusicResult
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula"
 GEN = REF / "tiny" / "HeartMuLaGen-tiny"

@@ -27,7 +27,8 @@ from heartmula_core.codec import load_heartcodec
 from heartmula_core.codec.stream import frames_to_stream
 from heartmula_core.codec.windows import window_count
 from heartmula_core.pipeline import MusicPipeline
-from heartmula_core.request import FRAME_RATE, MusicRequest, MusicResult
+from heartmula_core.request import FRAME_RATE, MusicRequest
+from heartmula_core.result import MusicResult
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heartmula"
 GEN = REF / "tiny" / "HeartMuLaGen-tiny"

@@ -54,7 +54,9 @@ from .memory import (
     weights_bytes,
 )
 from .progress import TOKENS_SHARE, ProgressCallback, Reporter, timed
-from .request import FRAME_RATE, AudioChunk, MusicRequest, MusicResult, Phase, random_seed, variant_seed
+from .request import FRAME_RATE, MusicRequest, random_seed, variant_seed
+from .progress import Phase
+from .result import AudioChunk, MusicResult
 from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator, kept_join, kept_start
 from .style import StyleEncoder, scale_style
 from .style.encoder import DEFAULT_MAX_SECONDS

@@ -6,8 +6,38 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
 
-from .request import Phase, ProgressEvent
+
+class Phase(str, Enum):
+    """Where a generation is."""
+
+    LOADING = "loading"
+    PROMPT = "prompt"
+    TOKENS = "tokens"
+    DECODING = "decoding"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What a progress callback receives.
+
+    Attributes:
+        phase: the current phase.
+        done, total: units of this phase done so far (frames for TOKENS, codec windows over all variants
+            for DECODING, models for LOADING, 1 for PROMPT and DONE).
+        eta: seconds left in this phase at the current rate (None until a rate is known).
+        overall: the whole job's fraction done, 0..1 (tokens count for most of it; 1.0 only at DONE).
+    """
+
+    phase: Phase
+    done: int
+    total: int
+    eta: float | None
+    overall: float
+
 
 ProgressCallback = Callable[[ProgressEvent], None]
 

@@ -26,7 +26,8 @@ from .codec.resume import WindowJoin, join_from_tails, tail_of
 from .codec.stream import BatchDecoder, DecodedWindow
 from .codec.windows import kept_windows, settled_samples, window_count
 from .errors import InvalidRequest
-from .request import AudioChunk, MusicRequest
+from .request import MusicRequest
+from .result import AudioChunk
 
 AudioCallback = Callable[[AudioChunk], None]
 WindowProgress = Callable[[int, int], None]

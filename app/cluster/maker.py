@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # replicas a song may lose before it is given up
 RETRY_WAIT_S = 0.5  # times the attempt number: Serve learns of a dead replica within a moment
 SILENCE_S = 60.0  # a started song whose worker says nothing this long is lost (workers reply every 2 s)
+RETRY_START_S = 30.0  # a retried song no worker takes within this long: the cluster is gone
 POLL_S = 0.1  # how often a waiting maker looks for a Stop
 
 T = TypeVar("T")
@@ -158,7 +159,7 @@ class ClusterMusicMaker:
         self._using(settings.lm_variant)
         sent = AudioSent()
 
-        def attempt() -> list[NewTake]:
+        def attempt(start_within_s: float | None) -> list[NewTake]:
             pieces: dict[int, list[np.ndarray]] = {}
 
             def on_reply(reply: object) -> list[NewTake] | None:
@@ -175,7 +176,7 @@ class ClusterMusicMaker:
                 return None
 
             emit(Progress("waiting"))  # until a worker takes it: the cluster's queue, shared with other studios
-            return self._call("make", (job,), on_reply, cancel)
+            return self._call("make", (job,), on_reply, cancel, start_within_s)
 
         try:
             return self._retrying(attempt, cancel, emit)
@@ -183,11 +184,13 @@ class ClusterMusicMaker:
             raise JobCancelled("Stopped; nothing was kept.") from None
 
     def _call(self, method: str, args: tuple[Any, ...], on_reply: Callable[[object], T | None],
-              cancel: threading.Event) -> T:
+              cancel: threading.Event, start_within_s: float | None = None) -> T:
         """One streamed call of a worker's `method(*args)`: its replies go to `on_reply` until that returns an
         answer. Raises the worker's own error (`Failed`), `Cancelled` after a Stop (the request is cancelled,
         which stops the worker's pipeline), `WorkerLost` when the worker died, `ClusterLost` when the cluster
-        stopped answering."""
+        stopped answering (a started call silent for `SILENCE_S`, or no worker taking it within
+        `start_within_s`; None: it may wait its turn in the cluster's queue as long as it takes)."""
+        asked = time.monotonic()
         response = getattr(self.handle.options(stream=True), method).remote(*args)
         pump = ReplyPump(response)
         started: Started | None = None
@@ -202,6 +205,8 @@ class ClusterMusicMaker:
                 except queue.Empty:
                     if started is not None and time.monotonic() - heard > SILENCE_S:
                         raise self._lost(f"its worker {started.replica} said nothing for {SILENCE_S:g} s") from None
+                    if started is None and start_within_s is not None and time.monotonic() - asked > start_within_s:
+                        raise self._lost(f"no worker took it again within {start_within_s:g} s") from None
                     continue
                 heard = time.monotonic()
                 if isinstance(reply, Started):
@@ -233,12 +238,14 @@ class ClusterMusicMaker:
             "cluster (`ray status`) and try again."
         )
 
-    def _retrying(self, attempt: Callable[[], T], cancel: threading.Event,
+    def _retrying(self, attempt: Callable[[float | None], T], cancel: threading.Event,
                   emit: Callable[[Progress | TakeAudio], None] | None = None) -> T:
         """`attempt()`, again on another worker each time a worker is lost, at most `MAX_ATTEMPTS` times."""
         for number in range(1, MAX_ATTEMPTS + 1):
             try:
-                return attempt()
+                # A first attempt waits its turn; a retry is given up when no worker takes it, because then the
+                # cluster is gone, not busy.
+                return attempt(None if number == 1 else RETRY_START_S)
             except WorkerLost as lost:
                 if number == MAX_ATTEMPTS:
                     raise self._lost(f"{MAX_ATTEMPTS} workers were lost in a row; the last: {lost}") from None
@@ -267,7 +274,8 @@ class ClusterMusicMaker:
                 return reply.audio, reply.sample_rate
             return None
 
-        return self._retrying(lambda: self._call("decode", (variant, tokens, seed), on_reply, cancel), cancel)
+        return self._retrying(lambda within: self._call("decode", (variant, tokens, seed), on_reply, cancel, within),
+                              cancel)
 
     def unload(self) -> int:
         """Free the models of every worker (a worker making a song frees them once the song is made); how many

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from pathlib import Path
 
 import ray
 from ray import serve
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 LOCAL = "local"  # HEARTSONG_RAY_ADDRESS=local: a cluster of this computer, started (and stopped) by the studio
 CONNECT_S = 5.0  # how long a cluster's address may take to answer at all
+CHECKOUT = Path(__file__).resolve().parents[2]  # the Heartsong folder: every machine has it at this same path
+FOLDER_SETTINGS = ("data_dir", "lm_dir", "gen_dir", "codec_dir", "encoder_dir", "style_dir", "transcriber_dir",
+                   "ckpt_dir")
 
 
 def first_line(exc: BaseException) -> str:
@@ -28,15 +32,19 @@ def first_line(exc: BaseException) -> str:
 
 
 def join(address: str) -> None:
-    """Connect this process to the cluster at `address` ("auto", "ray://HOST:PORT", "HOST:PORT", or "local" to
-    start one here, which stops with this process). Already connected (another studio in this process): nothing
-    to do.
+    """Connect this process to the cluster at `address` ("auto", "HOST:PORT", or "local" to start one here, which
+    stops with this process). Already connected (another studio in this process): nothing to do.
 
     Raises:
         ClusterUnreachable: no cluster answers at `address`.
     """
     if ray.is_initialized():
         return
+    if address.startswith("ray://"):
+        raise ClusterUnreachable(
+            f"HEARTSONG_RAY_ADDRESS={address} is a Ray Client address, and Ray Serve cannot stream a song's audio "
+            "through Ray Client: make the studio's machine part of the cluster (`ray start --address=HEAD:6379 "
+            "--num-cpus=0 --num-gpus=0` there) and set HEARTSONG_RAY_ADDRESS=auto.")
     silent = unanswered(address)
     if silent is not None:
         raise ClusterUnreachable(_unreachable(address, silent))
@@ -57,10 +65,10 @@ def _unreachable(address: str, why: str) -> str:
 
 
 def unanswered(address: str) -> str | None:
-    """Why nothing answers at a "HOST:PORT" or "ray://HOST:PORT" address within `CONNECT_S`, or None when
-    something does (or the address names no port: "auto", "local"). Ray itself waits for a cluster's GCS for
-    ever at a HOST:PORT address, and 30 s at a ray:// one; the studio says so at once instead."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    """Why nothing answers at a "HOST:PORT" address within `CONNECT_S`, or None when something does (or the
+    address names no port: "auto", "local"). Ray itself waits for a cluster's GCS for ever at a HOST:PORT address;
+    the studio says so at once instead."""
+    host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         return None
     try:
@@ -86,10 +94,14 @@ def deploy(settings: Settings) -> tuple[DeploymentHandle, ReplicaPlan]:
         plan = plan_replicas(ray.cluster_resources(), settings.ray_replicas, settings.threads)
     except ValueError as exc:
         raise ClusterUnreachable(f"The Ray cluster at {settings.ray_address} cannot run the music workers: {exc}.") from None
-    # The workers need the model folders and the engine settings, never the LLM key.
-    worker_settings = settings.model_copy(update={"openai_api_key": None})
-    app = MusicWorker.options(num_replicas=plan.replicas, ray_actor_options=plan.actor_options()).bind(
-        worker_settings, plan.threads)
+    # The workers need the model folders (absolute: a worker's process runs in a folder of Ray's) and the engine
+    # settings, never the LLM key.
+    folders = {name: path.resolve() for name in FOLDER_SETTINGS if (path := getattr(settings, name)) is not None}
+    worker_settings = settings.model_copy(update={"openai_api_key": None, **folders})
+    # A worker process on a machine whose Ray was started by `ray start` (not by this studio) finds Heartsong's
+    # code through its path, which is the same on every machine.
+    options = {**plan.actor_options(), "runtime_env": {"env_vars": {"PYTHONPATH": str(CHECKOUT)}}}
+    app = MusicWorker.options(num_replicas=plan.replicas, ray_actor_options=options).bind(worker_settings, plan.threads)
     try:
         # The studio calls the workers through handles only: no HTTP proxy (a no-op where Serve already runs).
         serve.start(proxy_location="Disabled")

@@ -26,7 +26,9 @@ from app.songwriter.writer import SongWriter
 from heartmula_core.errors import Cancelled as MakingCancelled
 from heartmula_core.hub import Catalogue
 from heartmula_core.hub.catalogue import DEFAULT_STYLE
-from heartmula_core.request import AudioChunk, MusicRequest, ProgressEvent
+from heartmula_core.request import MusicRequest
+from heartmula_core.progress import ProgressEvent
+from heartmula_core.result import AudioChunk
 
 from .continuing import Continuation
 from .errors import JobCancelled

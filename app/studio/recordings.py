@@ -33,7 +33,7 @@ from .history import History, Song
 from .inputs import clean_sheet
 from .records import RECORDING_ORIGIN
 from .jobs import DeviceQueue, EtaClock, Event, Finished, KeepGate, Progress, Sheet
-from .models import ModelsMissing, missing_message, model_rows, song_model_names
+from .models import missing_message, model_rows, song_model_names
 from .music import StudioMusic
 from .song_files import NewTake
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import gradio as gr
 
@@ -44,13 +43,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                                api_visibility="private")
         models_page.select(refresh_models, None, [models.table, models.loaded], api_visibility="private")
 
-        load_song.wire(create, studio, history.load, history.selected, tabs)
-
-        def send_lyrics(text: str) -> dict[Any, Any]:
-            return {create.fields["lyrics"]: text, create.generate["lyrics"]: False, tabs: gr.Tabs(selected="create")}
-
-        transcribe.send.click(send_lyrics, transcribe.lyrics,
-                              [create.fields["lyrics"], create.generate["lyrics"], tabs], api_visibility="private")
+        load_song.wire(create, studio, history.load, history.selected, tabs, transcribe.send, transcribe.lyrics)
 
     return demo
 

@@ -1,6 +1,7 @@
-"""History's "Load into Create": the kept song's text and settings go into Create at once (a musician loads a
-song to vary it, and a question each time would be in the way), and when Create held a draft of the musician's,
-it is put aside: "Undo load" under Create's status line brings it back, exactly as it was."""
+"""History's "Load into Create" and Transcribe's "Send to Create": the song's text and settings (or the lyrics
+heard) go into Create at once (a musician loads a song to vary it, and a question each time would be in the
+way), and when Create held a draft of the musician's, it is put aside: "Undo load" under Create's status line
+brings it back, exactly as it was."""
 
 from __future__ import annotations
 
@@ -48,8 +49,10 @@ def draft_text(sheet: Sheet, style_text: str | None, style_audio: str | None) ->
     return DraftText(sheet, style_text or "", Path(style_audio).name if style_audio else "")
 
 
-def wire(create: CreateTab, studio: Studio, load: gr.Button, selected: gr.State, tabs: gr.Tabs) -> None:
-    """Attach "Load into Create" (History's `load` button, for the song id in `selected`) and Create's undo."""
+def wire(create: CreateTab, studio: Studio, load: gr.Button, selected: gr.State, tabs: gr.Tabs, send: gr.Button,
+         lyrics: gr.Textbox) -> None:
+    """Attach "Load into Create" (History's `load` button, for the song id in `selected`), "Send to Create"
+    (Transcribe's `send` button, with its `lyrics`) and Create's undo."""
     undo = create.undo_load
     components = draft_components(create)
 
@@ -89,6 +92,23 @@ def wire(create: CreateTab, studio: Studio, load: gr.Button, selected: gr.State,
 
     outputs = [*components, create.style_box, tabs, undo.draft, undo.loaded, undo.button, create.status]
     load.click(load_song, {selected, undo.draft, undo.loaded, *components}, outputs, api_visibility="private")
+
+    @guarded
+    def send_lyrics(data: dict[Any, Any]) -> dict[Any, Any]:
+        """Put transcribed lyrics into Create's Lyrics (unticked: the musician's now); other fields stay."""
+        text = data[lyrics]
+        current = draft_text(create.sheet(data)[0], data[create.style_text], data[create.style_audio])
+        draft = [data[c] for c in components] if current.sheet.lyrics.strip() else data[undo.draft]
+        note = "The lyrics heard are in Create."
+        if current.sheet.lyrics.strip():
+            note += " Your lyrics were put aside: “Undo load” brings them back."
+        return {create.fields["lyrics"]: text, create.generate["lyrics"]: False, tabs: gr.Tabs(selected="create"),
+                undo.draft: draft, undo.loaded: None, undo.button: gr.update(visible=draft is not None),
+                create.status: progress_html(None, note)}
+
+    send.click(send_lyrics, {lyrics, undo.draft, *components},
+               [create.fields["lyrics"], create.generate["lyrics"], tabs, undo.draft, undo.loaded, undo.button,
+                create.status], api_visibility="private")
 
     @guarded
     def bring_back(draft: list[Any] | None) -> dict[Any, Any]:

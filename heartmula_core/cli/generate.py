@@ -99,7 +99,8 @@ def output_paths(out: Path, fmt: str | None, variants: int) -> tuple[str, list[P
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..request import MusicRequest, Phase, ProgressEvent
+    from ..request import MusicRequest
+    from ..progress import Phase, ProgressEvent
 
     # Every argument is checked before torch is imported or a model is looked for: mistakes answer at once.
     lyrics = args.lyrics.replace("\\n", "\n") if args.lyrics is not None else _read_lyrics(args.lyrics_file)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -219,4 +220,6 @@ def test_stop_while_encoding_keeps_nothing(tmp_path: Path, studio: Studio) -> No
                 seen.append(event.done)
                 studio.stop("stopper")
     assert seen and seen[0] < 3  # stopped before the last chunk
+    with studio.device_queue.turn(lambda place: None, threading.Event()):
+        pass  # the stopped job has wound down and let go of the device
     nothing_kept(studio, before)

@@ -15,7 +15,9 @@ from heartmula_core.errors import Cancelled, InvalidRequest
 from heartmula_core.hub import Catalogue, MusicModels
 from heartmula_core.memory import should_offload
 from heartmula_core.pipeline import MusicPipeline
-from heartmula_core.request import FRAME_RATE, AudioChunk, MusicRequest, Phase, variant_seed
+from heartmula_core.request import FRAME_RATE, MusicRequest, variant_seed
+from heartmula_core.progress import Phase
+from heartmula_core.result import AudioChunk
 
 SAMPLE_RATE = 48_000
 SAMPLES_PER_FRAME = int(SAMPLE_RATE / FRAME_RATE)

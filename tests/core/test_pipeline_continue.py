@@ -13,7 +13,8 @@ from heartmula_core.codec.windows import settled_samples
 from heartmula_core.errors import InvalidRequest
 from heartmula_core.hub import MusicModels
 from heartmula_core.pipeline import MusicPipeline
-from heartmula_core.request import FRAME_RATE, MusicRequest, Phase, cut_at
+from heartmula_core.request import FRAME_RATE, MusicRequest, cut_at
+from heartmula_core.progress import Phase
 
 from .heartmula_support import one_thread  # noqa: F401 (fixture)
 

@@ -25,7 +25,8 @@ from heartmula_core.lm.generation import generate_tokens
 from heartmula_core.hub import MusicModels
 from heartmula_core.pipeline import MusicPipeline
 from heartmula_core.lm.quantize import Int8Linear
-from heartmula_core.request import MusicRequest, Phase
+from heartmula_core.request import MusicRequest
+from heartmula_core.progress import Phase
 
 from .fake_cuda import FakeCuda, FakeCudaAccelerator, FakeCudaTensor
 from .heartmula_support import one_thread  # noqa: F401 (fixture)

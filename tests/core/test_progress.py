@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from heartmula_core.progress import Reporter
-from heartmula_core.request import Phase
+from heartmula_core.progress import Phase
 
 
 class Clock:

@@ -12,7 +12,8 @@ from heartmula_core.cli import main as cli_main
 from heartmula_core.errors import InvalidRequest
 from heartmula_core.hub import MusicModels
 from heartmula_core.pipeline import MusicPipeline
-from heartmula_core.request import MusicRequest, Phase
+from heartmula_core.request import MusicRequest
+from heartmula_core.progress import Phase
 
 SONG = dict(tags="pop,piano,happy", lyrics="[verse]\nthe sun is up\n[chorus]\nla la la", seconds=1.0, seed=7)
 SR = 24000

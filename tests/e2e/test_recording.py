@@ -67,3 +67,18 @@ def test_upload_a_recording_extend_it_and_find_it_in_history(page, app_env, tmp_
     assert "Made from a recording, kept with the song as recording.wav" in details.inner_text()
     wait_playable(page, "#history-player", 2.0, TIMEOUT_MS)
     screenshot(page, "recording-in-history")
+
+
+def test_a_silent_recording_is_one_line_on_upload_and_on_encode(page, app_env, tmp_path: Path) -> None:
+    history = History(app_env["HEARTSONG_DATA_DIR"])
+    before = len(history)
+    silent = tmp_path / "silence.wav"
+    sf.write(silent, np.zeros((24_000, 2), np.float32), 24_000)
+    page.locator("#recording-box").get_by_text("Start from a recording").first.click()
+    page.locator("#recording-file input[type=file]").set_input_files(str(silent))
+    page.get_by_text("silence.wav: the recording is silent").first.wait_for(timeout=TIMEOUT_MS)  # at once
+    page.locator("#recording-tags input, #recording-tags textarea").first.fill("ambient")
+    page.locator("#recording-encode").click()
+    page.get_by_text("silence.wav: the recording is silent").nth(1).wait_for(timeout=TIMEOUT_MS)  # and on encode
+    assert "Traceback" not in page.content() and page.locator("#recording-next").is_hidden()
+    assert len(history) == before

@@ -67,6 +67,11 @@ def test_upload_transcribe_and_send_the_lyrics_to_create(page, tmp_path: Path) -
     )
     assert page.get_by_role("tab", name="Create").get_attribute("aria-selected") == "true"
     assert not page.locator("#create-gen-lyrics input").is_checked()  # the musician's lyrics now, not the LLM's
+    # The lyrics Create had are put aside, not lost.
+    assert "Your lyrics were put aside" in page.locator("#create-status").inner_text()
+    page.locator("#create-undo-load").click()
+    page.wait_for_function("() => document.querySelector('#create-lyrics textarea').value"
+                           " === '[verse]\\nlyrics that Send must replace'", timeout=TIMEOUT_MS)
 
 
 def test_a_bad_upload_after_a_good_one_says_so_and_turns_the_button_off(page, tmp_path: Path) -> None:
