@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import add_threads_arg, check_extension
+from . import add_threads_arg, check_extension, read_text_file
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import Phase, ProgressEvent
 
     # Every argument is checked before torch is imported or a model is looked for: mistakes answer at once.
-    lyrics = args.lyrics.replace("\\n", "\n") if args.lyrics is not None else _read_lyrics(args.lyrics_file)
+    lyrics = args.lyrics.replace("\\n", "\n") if args.lyrics is not None else read_text_file("--lyrics-file", args.lyrics_file)
     fmt, paths = output_paths(args.out, args.format, max(1, args.variants))
     request = MusicRequest(
         tags=args.tags, lyrics=lyrics, seconds=args.seconds, variants=args.variants, seed=args.seed,
@@ -196,11 +196,3 @@ def read_take_audio(path: Path):
         raise ValueError(f"--take-audio {path} was turned down when written (it would have clipped): leave it out")
     return audio
 
-
-def _read_lyrics(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"--lyrics-file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ValueError(f"--lyrics-file {path}: {exc.strerror or exc}") from None
