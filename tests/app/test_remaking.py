@@ -16,6 +16,7 @@ from app.studio.history import NewTake
 from app.studio.jobs import Finished, MusicSettings, Progress, Sheet
 from app.studio.remaking import Transcribed
 from app.studio.service import Studio
+from app.ui.common import counted
 from heartmula_core.audio import read_audio, write_audio
 from heartmula_core.errors import InvalidRequest
 
@@ -92,3 +93,9 @@ def test_a_bad_upload_is_refused_before_any_event(tmp_path: Path) -> None:
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8)
     with pytest.raises(InvalidRequest, match="broken.wav"):
         studio.transcribing(broken)
+
+
+def test_counts_are_said_in_the_right_number() -> None:
+    assert Progress("redecoding", 1, 1).describe() == "Rendering the take's audio again from its notes: 1 / 1 step"
+    assert Progress("transcribing", 1, 3).describe().endswith("1 / 3 parts")
+    assert (counted(1, "take"), counted(2, "take"), counted(0, "song")) == ("1 take", "2 takes", "0 songs")
