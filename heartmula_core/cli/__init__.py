@@ -47,6 +47,29 @@ def check_extension(option: str, path: Path, allowed: Sequence[str]) -> str:
     return suffix
 
 
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
+
+
+def load_npy(option: str, path: Path):
+    """The array in the .npy file `path`, or a one-line ValueError naming `option` that says what is wrong.
+    A file that is not a .npy at all (lyrics.txt given by mistake) is said to be so: numpy's own message for it
+    talks about pickled data, which would send the musician the wrong way."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as f:
+            is_npy = f.read(len(NPY_MAGIC)) == NPY_MAGIC
+            f.seek(0)
+            array = np.load(f, allow_pickle=False) if is_npy else None
+    except FileNotFoundError:
+        raise ValueError(f"{option} {path}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{option} {path}: not a readable .npy array ({exc})") from None
+    if array is None:
+        raise ValueError(f"{option} {path}: not a .npy file (numpy's format, as `tokens --out` writes it)")
+    return array
+
+
 def build_parser(prog: str, description: str, package: str, path: Sequence[str]) -> argparse.ArgumentParser:
     """A parser whose sub-commands are the public modules of `package` (each with `register(sub)`)."""
     parser = _Parser(prog=prog, description=description)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import positive_number
 from ._models_args import add_catalogue_args, make_catalogue
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument(
-        "--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, metavar="S",
+        "--max-seconds", type=positive_number, default=DEFAULT_MAX_SECONDS, metavar="S",
         help=f"refuse longer recordings (default {DEFAULT_MAX_SECONDS:.0f})",
     )
     add_catalogue_args(parser)

@@ -9,7 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from . import add_threads_arg, check_extension
+from . import add_threads_arg, check_extension, load_npy
 
 NPY = ".npy"
 
@@ -97,10 +97,7 @@ def read_tokens(path: Path):
     """The int64 [frames, 8] token array of a .npy file, or a one-line ValueError saying what is wrong."""
     import numpy as np
 
-    try:
-        tokens = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"--tokens {path}: not a readable .npy array ({exc})") from exc
+    tokens = load_npy("--tokens", path)
     if not isinstance(tokens, np.ndarray) or not np.issubdtype(tokens.dtype, np.integer):
         raise ValueError(f"--tokens {path}: expected integer tokens, got {getattr(tokens, 'dtype', type(tokens))}")
     if tokens.ndim != 2 or tokens.shape[1] != 8:

@@ -7,7 +7,7 @@ import os
 import uuid
 from pathlib import Path
 
-from . import add_threads_arg, positive_number
+from . import add_threads_arg, check_extension, positive_number
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..weights import parse_device
 
     parse_device(args.device)  # before anything is read or loaded
+    check_extension("--out", args.out, (".npy",))
     if not args.out.parent.is_dir():
         raise ValueError(f"--out: folder {args.out.parent} does not exist")
     if args.audio is not None and not args.audio.is_file():

@@ -9,7 +9,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from . import add_threads_arg
+from . import add_threads_arg, check_extension, load_npy
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +75,13 @@ def write_npy_atomic(path: Path, array) -> None:
 
 def read_prefix(path: Path):
     """The frames of a .npy file to continue, read-only int64 array [P, 8], or InvalidRequest saying what is wrong."""
-    import numpy as np
-
     from ..errors import InvalidRequest
     from ..request import prefix_codes
 
     try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InvalidRequest(f"--continue {path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise InvalidRequest(f"--continue {path} is not a .npy array: {exc}") from None
+        array = load_npy("--continue", path)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
     return prefix_codes(array)
 
 
@@ -96,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     # Cheap checks first: a typo must not wait for a multi-GB model to load.
     dtype = parse_dtype(args.dtype)
     device = parse_device(args.device)
+    check_extension("--out", args.out, (".npy",))  # np.save into song.wav would be a .npy under another name
     if not args.out.parent.is_dir():
         raise InvalidRequest(f"output folder does not exist: {args.out.parent}")
     lyrics = args.lyrics if args.lyrics is not None else args.lyrics_file.read_text(encoding="utf-8")

@@ -87,3 +87,36 @@ def test_the_app_song_command_shares_the_extension_check(tmp_path: Path, capsys)
     assert app_main(["song", "rain", "--out", str(tmp_path / "a.xyz"), "--env-file", "/dev/null"]) == 2
     assert "--out" in (line := one_line(capsys.readouterr().err)) and "unknown extension" in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["tokens", "embed"])
+def test_npy_writers_refuse_another_extension(tmp_path: Path, capsys, command: str) -> None:
+    args = [a.replace("t.npy", "t.wav").replace("s.npy", "s.wav") for a in commands(tmp_path)[command]]
+    before = set(tmp_path.iterdir())
+    assert main(args) == 2
+    assert "--out" in (line := one_line(capsys.readouterr().err)) and "use one of .npy" in line
+    assert set(tmp_path.iterdir()) == before  # no song.wav holding a .npy
+
+
+@pytest.mark.parametrize("command", ["encode", "reconstruct"])
+@pytest.mark.parametrize("value", ["-1", "0", "nan"])
+def test_encoder_commands_refuse_a_max_seconds_that_is_not_positive(tmp_path: Path, capsys, command: str,
+                                                                    value: str) -> None:
+    out = tmp_path / ("t.npy" if command == "encode" else "t.wav")
+    with pytest.raises(SystemExit) as exit_:
+        main([command, str(tmp_path / "song.wav"), "--out", str(out), "--max-seconds", value])
+    assert exit_.value.code == 2
+    assert "--max-seconds" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("option", ["--tokens", "--continue"])
+def test_a_text_file_given_as_tokens_is_said_to_be_no_npy(tmp_path: Path, capsys, option: str) -> None:
+    lyrics = tmp_path / "lyrics.txt"
+    lyrics.write_text("[verse]\nla la\n", encoding="utf-8")
+    if option == "--tokens":
+        args = ["decode", "--codec", str(tmp_path), "--tokens", str(lyrics), "--out", str(tmp_path / "a.wav")]
+    else:
+        args = [*commands(tmp_path)["generate"], "--continue", str(lyrics)]
+    assert main(args) == 2
+    line = one_line(capsys.readouterr().err)
+    assert f"{option} {lyrics}: not a .npy file" in line and "pickle" not in line

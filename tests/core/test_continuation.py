@@ -147,7 +147,7 @@ def test_cli_continue_writes_the_prefix_then_the_official_frames(heartmula_ref, 
     [
         (np.full((4, 8), 8192), "codes the codec cannot decode"),
         (None, "no such file"),
-        (b"not an array", "is not a .npy array"),
+        (b"not an array", "not a .npy file"),
     ],
 )
 def test_cli_continue_bad_prefix_is_one_line_exit_2(heartmula_ref, golden, tmp_path, capsys, content, needle):
