@@ -26,9 +26,8 @@ import os
 import re
 import secrets
 import shutil
-import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +36,7 @@ import numpy as np
 from heartmula_core.audio import read_audio, write_audio
 
 from .errors import DiskFull, FreeSpace, InvalidInput, SongNotFound, disk_errors, free_space
+from .history_db import SCHEMA, connect, forget, fts_query, leave_wal
 from .records import ParentLink, Song, Take
 from .song_files import NewTake, keep_copy, write_json, write_take
 
@@ -63,39 +63,6 @@ _ORPHAN_GRACE_S = 60.0
 RESERVE_BYTES = 16 * 1024 * 1024
 # What a save writes besides the audio, tokens and reference: song.json and the database's new rows and journal.
 _SAVE_OVERHEAD_BYTES = 256 * 1024
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS songs (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    title TEXT NOT NULL,
-    description TEXT NOT NULL,
-    lyrics TEXT NOT NULL,
-    tags TEXT NOT NULL,
-    seconds REAL NOT NULL,
-    takes INTEGER NOT NULL
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS songs_fts USING fts5(
-    song_id UNINDEXED, title, description, lyrics, tags, tokenize = 'unicode61 remove_diacritics 2'
-);
-CREATE TABLE IF NOT EXISTS song_parents (
-    song_id TEXT PRIMARY KEY,
-    parent_id TEXT NOT NULL,
-    parent_take INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS song_parents_by_parent ON song_parents (parent_id);
-"""
-
-
-def fts_query(text: str) -> str:
-    """A safe FTS5 MATCH expression for what a musician typed: every word must match, as a prefix.
-
-    Words are re-quoted, so quotes, brackets, `AND`, `NEAR(`, `*` or a lone `-` in the input are plain text
-    and never a syntax error. Returns "" when the input has no word at all.
-    """
-    words = re.findall(r"\w+", text, flags=re.UNICODE)
-    return " ".join(f'"{w}"*' for w in words)
-
-
 def strip_secrets(value: Any) -> Any:
     """A copy of `value` with every dict entry whose key looks like a secret (API key, password...) removed."""
     if isinstance(value, dict):
@@ -113,23 +80,15 @@ class History:
     ) -> None:
         self.folder = Path(folder).expanduser()
         self.songs_dir = self.folder / "songs"
+        self._database = self.folder / "history.sqlite3"
         self.free_space = free_space  # bytes free in a folder: a parameter, so a test can say "the disk is full"
         self.reserve_bytes = reserve_bytes
         with disk_errors(self.folder):
             self.songs_dir.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.executescript(_SCHEMA)
-        self._leave_wal()
+            with connect(self._database) as db:
+                db.executescript(SCHEMA)
+        leave_wal(self._database)
         self.sweep()
-
-    def _leave_wal(self) -> None:
-        """Use a rollback journal, not WAL (which earlier versions chose): WAL makes every reader create its
-        -wal and -shm files, so on a full disk even a search failed, and so did the delete that would free
-        space. A rollback journal lets readers read with no new file. Converting needs a moment alone with the
-        database; if another process holds it, the next start converts it."""
-        with contextlib.suppress(sqlite3.OperationalError), self._connect() as db:
-            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
-                db.execute("PRAGMA journal_mode=DELETE")
 
     def space_needed(self, takes: Sequence[NewTake], style_reference: str | os.PathLike[str] | None = None,
                      text_chars: int = 0, recording: str | os.PathLike[str] | None = None) -> int:
@@ -218,7 +177,7 @@ class History:
                 if recording is not None:
                     meta["recording"] = keep_copy(Path(recording), tmp, RECORDING)
                 write_json(tmp / "song.json", meta)
-                with self._connect() as db:  # commits on leaving the block, after the rename
+                with connect(self._database) as db:  # commits on leaving the block, after the rename
                     db.execute(
                         "INSERT INTO songs (id, created, title, description, lyrics, tags, seconds, takes)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -275,15 +234,15 @@ class History:
         """
         final = self.songs_dir / _safe_id(song_id)
         trash = self.songs_dir / f"{_TRASH_PREFIX}{os.getpid()}-{song_id}"
-        with self._connect() as db:
+        with connect(self._database) as db:
             if db.execute("SELECT 1 FROM songs WHERE id = ?", (song_id,)).fetchone() is None:
                 raise SongNotFound(f"That song is no longer in the history (id {song_id}).")
         if final.exists():
             os.replace(final, trash)
             shutil.rmtree(trash, ignore_errors=True)
-        with disk_errors(self.folder, self.free_space), self._connect() as db:
+        with disk_errors(self.folder, self.free_space), connect(self._database) as db:
             db.execute("DELETE FROM songs WHERE id = ?", (song_id,))
-            _forget(db, song_id)
+            forget(db, song_id)
             # Its own link goes; links to it stay, so its children still say what they came from.
             db.execute("DELETE FROM song_parents WHERE song_id = ?", (song_id,))
         log.info("deleted song %s", song_id)
@@ -293,7 +252,7 @@ class History:
     def get(self, song_id: str) -> Song:
         """The song with this id, read from its song.json. Raises `SongNotFound`."""
         folder = self.songs_dir / _safe_id(song_id)
-        with self._connect() as db:
+        with connect(self._database) as db:
             row = db.execute("SELECT id FROM songs WHERE id = ?", (song_id,)).fetchone()
         if row is None or not (folder / "song.json").is_file():
             raise SongNotFound(f"That song is no longer in the history (id {song_id}).")
@@ -329,7 +288,7 @@ class History:
 
     def children(self, song_id: str) -> list[Song]:
         """The songs continued from any take of `song_id`, oldest first (it need not exist any more)."""
-        with self._connect() as db:
+        with connect(self._database) as db:
             rows = db.execute(
                 "SELECT p.song_id FROM song_parents p JOIN songs s ON s.id = p.song_id WHERE p.parent_id = ?"
                 " ORDER BY s.created ASC",
@@ -356,7 +315,7 @@ class History:
         if order is None:
             raise InvalidInput(f"sort must be one of {', '.join(_ORDER_SQL)}, not {sort!r}")
         query = fts_query(text)
-        with self._connect() as db:
+        with connect(self._database) as db:
             if query:
                 rows = db.execute(
                     f"SELECT id FROM songs WHERE id IN (SELECT song_id FROM songs_fts WHERE songs_fts MATCH ?)"
@@ -372,7 +331,7 @@ class History:
         return songs
 
     def __len__(self) -> int:
-        with self._connect() as db:
+        with connect(self._database) as db:
             return int(db.execute("SELECT COUNT(*) FROM songs").fetchone()[0])
 
     # -- housekeeping --------------------------------------------------------------------------------------
@@ -384,7 +343,7 @@ class History:
         just started); a song folder with no row once it is older than a minute; a row whose folder vanished.
         """
         removed = 0
-        with self._connect() as db:
+        with connect(self._database) as db:
             known = {row[0] for row in db.execute("SELECT id FROM songs")}
             for path in self.songs_dir.iterdir():
                 name = path.name
@@ -403,31 +362,11 @@ class History:
             for song_id in known:
                 if not (self.songs_dir / song_id / "song.json").is_file():
                     db.execute("DELETE FROM songs WHERE id = ?", (song_id,))
-                    _forget(db, song_id)
+                    forget(db, song_id)
                     removed += 1
         if removed:
             log.warning("history: removed %d leftover(s) of interrupted saves", removed)
         return removed
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """One connection per call, in a transaction that commits on success and rolls back on error."""
-        db = sqlite3.connect(self.folder / "history.sqlite3", timeout=30)
-        try:
-            db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten with zeros, not left in free space
-            with db:
-                yield db
-        finally:
-            db.close()
-
-
-
-def _forget(db: sqlite3.Connection, song_id: str) -> None:
-    """Remove a song's words from the search index for good. FTS5 only marks a deleted row in its index until
-    the segments are merged, so they are merged now (this SQLite has no FTS5 `secure-delete`; a personal history
-    is small enough that the merge takes milliseconds)."""
-    db.execute("DELETE FROM songs_fts WHERE song_id = ?", (song_id,))
-    db.execute("INSERT INTO songs_fts (songs_fts) VALUES ('optimize')")
 
 
 def _safe_id(song_id: str) -> str:

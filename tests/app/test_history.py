@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from app.studio.errors import DiskFull, SongNotFound, disk_errors
-from app.studio.history import History, NewTake, fts_query
+from app.studio.history import History, NewTake
+from app.studio.history_db import fts_query
 
 SR = 48000
 
