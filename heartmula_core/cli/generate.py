@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 
 def continuation_fields(args: argparse.Namespace) -> dict:
     """MusicRequest's prefix, cut and decode_seed from --continue, --from and --take-seed (checked there)."""
-    from ..request import cut_at, parse_time
+    from ..request import FRAME_RATE, cut_at, parse_time
 
     if args.prefix is None:
         if args.cut is not None or args.take_seed is not None or args.take_audio is not None:
@@ -170,6 +170,9 @@ def continuation_fields(args: argparse.Namespace) -> dict:
 
     prefix = read_prefix(args.prefix)
     cut = cut_at(parse_time(args.cut)) if args.cut is not None else None
+    if cut is not None and cut > len(prefix):  # said in the musician's time, not in frames as MusicRequest does
+        raise ValueError(f"--from {args.cut} is past the take's end ({len(prefix) / FRAME_RATE:g} s): "
+                         "give a time inside it, or leave --from out to extend the whole take")
     decode_seed = args.take_seed if args.take_seed is not None else args.seed
     if decode_seed is None and args.take_audio is not None:
         raise ValueError("--take-audio needs --take-seed (the seed the take was decoded with)")
