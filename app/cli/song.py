@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from heartmula_core.cli import add_threads_arg, read_text_file
+from heartmula_core.cli import add_threads_arg, positive_number, read_text_file
+from heartmula_core.request import MAX_SEED, MAX_VARIANTS
 from heartmula_core.threads import use_threads
+
+from app.songwriter.sheet import MAX_SECONDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "follow the old ones")
     p.add_argument("--title", default="")
     p.add_argument("--tags", default="", help="comma-separated tags (the LLM writes them when empty)")
-    p.add_argument("--seconds", type=float, default=None,
+    p.add_argument("--seconds", type=song_seconds, default=None,
                    help="the song's length (default 30); with --continue, the seconds to add (default 30), or with "
                    "--from the redone song's whole length (default: the take's)")
     p.add_argument("--continue", dest="parent", metavar="SONG_ID[:TAKE]",
@@ -33,14 +37,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="cut", metavar="TIME",
                    help="with --continue or --continue-audio: keep the take up to TIME (seconds or mm:ss) and make "
                    "the rest again")
-    p.add_argument("--variants", type=int, default=1)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--variants", type=whole_number(1, MAX_VARIANTS), default=1, help=f"1 to {MAX_VARIANTS} (default 1)")
+    p.add_argument("--seed", type=whole_number(0, MAX_SEED), default=None, help="default: a fresh one, kept with the song")
     p.add_argument("--backend", choices=("ollama", "openai"), default=None, help="the LLM (default: the setting)")
     p.add_argument("--model", default="", help="the LLM model (default: the setting)")
     p.add_argument("--env-file", default=None, help="a .env file with HEARTSONG_* settings (default ./.env)")
     p.add_argument("--out", type=Path, required=True, help="the audio file (.wav, .flac, .mp3, .ogg)")
     add_threads_arg(p, default_help="the setting HEARTSONG_THREADS, else half the cores")
     p.set_defaults(handler=run)
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """argparse `type=` for a whole number from `low` to `high`: a wrong one is refused before the LLM is asked."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"a whole number from {low} to {high}, not {text!r}")
+        return value
+
+    return parse
+
+
+def song_seconds(text: str) -> float:
+    """argparse `type=` for --seconds: above 0 and at most the page's longest song."""
+    value = positive_number(text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SECONDS:g} seconds, not {text}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -106,3 +106,16 @@ def test_song_mistakes_in_its_files_are_one_line_before_any_work(tmp_path: Path,
                           cwd=tmp_path, env=tiny_env(tmp_path, llm_server.url), capture_output=True, text=True,
                           timeout=300)
     assert (done.returncode, done.stderr.splitlines()) == (2, ["error: settings file my.env does not exist"])
+
+
+@pytest.mark.parametrize(("option", "value"), [("--variants", "9"), ("--variants", "0"), ("--seed", "-5"),
+                                               ("--seed", "1.5"), ("--seconds", "700"), ("--seconds", "0")])
+def test_song_options_out_of_range_are_refused_before_the_llm(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              option: str, value: str) -> None:
+    from app.cli import main as app_main
+
+    with pytest.raises(SystemExit) as stopped:  # argparse's refusal: nothing was written, asked or loaded
+        app_main(["song", "a song", option, value, "--out", str(tmp_path / "x.wav"), "--env-file", os.devnull])
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"python -m app song: error: argument {option}: "), lines
