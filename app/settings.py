@@ -142,6 +142,9 @@ def _is_secret(annotation: Any) -> bool:
 
 
 def load_settings(env_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
-    """Settings from the environment and `env_file` (default `./.env`; a missing file is fine)."""
+    """Settings from the environment and `env_file` (default `./.env`; a missing `./.env` is fine, a missing file
+    named here is a ValueError: `--env-file my.env` with a typo must not run on the defaults, key and all)."""
     path = DEFAULT_ENV_FILE if env_file is None else Path(env_file)
+    if env_file is not None and not path.exists():
+        raise ValueError(f"settings file {path} does not exist")
     return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]

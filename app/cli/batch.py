@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format.lower().lstrip(".")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"--format {args.format}: use one of {', '.join(EXPORT_FORMATS)}")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file: name a folder for the album")
     songs = read_album(args.album)
     settings = load_settings(args.env_file, **({"threads": args.threads} if args.threads else {}))
     use_threads(settings.threads)

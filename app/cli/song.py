@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from heartmula_core.cli import add_threads_arg
+from heartmula_core.cli import add_threads_arg, read_text_file
 from heartmula_core.threads import use_threads
 
 
@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from app.studio.service import Studio
 
     check_extension("--out", args.out, SUPPORTED_EXTENSIONS)
-    lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else ""
+    if not args.out.parent.is_dir():  # before the LLM and the music, not after them
+        raise ValueError(f"--out: the folder {args.out.parent} does not exist")
+    lyrics = read_text_file("--lyrics-file", args.lyrics_file) if args.lyrics_file else ""
     settings = load_settings(args.env_file, **({"threads": args.threads} if args.threads else {}))
     use_threads(settings.threads)
     studio = Studio(settings)
@@ -142,7 +144,7 @@ def recording_events(studio, args: argparse.Namespace, lyrics: str, music):
 
     from app.studio.jobs import Sheet
 
-    words = args.recording_lyrics.read_text(encoding="utf-8") if args.recording_lyrics else ""
+    words = read_text_file("--recording-lyrics", args.recording_lyrics) if args.recording_lyrics else ""
     sheet = Sheet(args.description, args.title, words, args.tags)
     if args.cut is None:
         seconds = 30.0 if args.seconds is None else args.seconds

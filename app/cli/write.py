@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from heartmula_core.cli import read_text_file
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("write", help="fill a song sheet's open fields with the LLM and print it as JSON")
@@ -68,7 +70,7 @@ def _write(args: argparse.Namespace) -> int:
         # Re-validated, so a bad URL or timeout is the same clear error as in .env.
         settings = settings.model_validate({**settings.model_dump(), **overrides})
 
-    lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else (args.lyrics or "")
+    lyrics = read_text_file("--lyrics-file", args.lyrics_file) if args.lyrics_file else (args.lyrics or "")
     sheet = SongSheet(
         description=args.description,
         title=args.title,

@@ -47,6 +47,16 @@ def check_extension(option: str, path: Path, allowed: Sequence[str]) -> str:
     return suffix
 
 
+def read_text_file(option: str, path: Path) -> str:
+    """The UTF-8 text of `path` (a lyrics file), or a one-line ValueError naming `option` and what is wrong."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{option} {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: {exc.strerror or exc}") from None
+
+
 NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
 
 

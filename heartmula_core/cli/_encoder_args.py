@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import positive_number
+from . import add_threads_arg, positive_number
 from ._models_args import add_catalogue_args, make_catalogue
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ DEFAULT_MAX_SECONDS = 1800.0  # 30 minutes: far beyond a song, still a bounded r
 
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
-    """RECORDING, --encoder, --codec, --batch-size, --device, --max-seconds, --ckpt."""
+    """RECORDING, --encoder, --codec, --batch-size, --device, --max-seconds, --ckpt, --threads."""
     parser.add_argument("recording", type=Path, metavar="RECORDING", help="wav, flac, ogg or mp3; any rate, mono or stereo")
     parser.add_argument(
         "--encoder", type=Path, default=None, metavar="DIR",
@@ -37,6 +37,7 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
         help=f"refuse longer recordings (default {DEFAULT_MAX_SECONDS:.0f})",
     )
     add_catalogue_args(parser)
+    add_threads_arg(parser)  # the README's promise: every command that computes takes --threads
 
 
 def check_args(args: argparse.Namespace, out_suffixes: tuple[str, ...]) -> None:

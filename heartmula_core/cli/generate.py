@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import add_threads_arg, check_extension
+from . import add_threads_arg, check_extension, read_text_file
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import Phase, ProgressEvent
 
     # Every argument is checked before torch is imported or a model is looked for: mistakes answer at once.
-    lyrics = args.lyrics.replace("\\n", "\n") if args.lyrics is not None else _read_lyrics(args.lyrics_file)
+    lyrics = args.lyrics.replace("\\n", "\n") if args.lyrics is not None else read_text_file("--lyrics-file", args.lyrics_file)
     fmt, paths = output_paths(args.out, args.format, max(1, args.variants))
     request = MusicRequest(
         tags=args.tags, lyrics=lyrics, seconds=args.seconds, variants=args.variants, seed=args.seed,
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 
 def continuation_fields(args: argparse.Namespace) -> dict:
     """MusicRequest's prefix, cut and decode_seed from --continue, --from and --take-seed (checked there)."""
-    from ..request import cut_at, parse_time
+    from ..request import FRAME_RATE, cut_at, parse_time
 
     if args.prefix is None:
         if args.cut is not None or args.take_seed is not None or args.take_audio is not None:
@@ -170,6 +170,9 @@ def continuation_fields(args: argparse.Namespace) -> dict:
 
     prefix = read_prefix(args.prefix)
     cut = cut_at(parse_time(args.cut)) if args.cut is not None else None
+    if cut is not None and cut > len(prefix):  # said in the musician's time, not in frames as MusicRequest does
+        raise ValueError(f"--from {args.cut} is past the take's end ({len(prefix) / FRAME_RATE:g} s): "
+                         "give a time inside it, or leave --from out to extend the whole take")
     decode_seed = args.take_seed if args.take_seed is not None else args.seed
     if decode_seed is None and args.take_audio is not None:
         raise ValueError("--take-audio needs --take-seed (the seed the take was decoded with)")
@@ -196,11 +199,3 @@ def read_take_audio(path: Path):
         raise ValueError(f"--take-audio {path} was turned down when written (it would have clipped): leave it out")
     return audio
 
-
-def _read_lyrics(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"--lyrics-file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ValueError(f"--lyrics-file {path}: {exc.strerror or exc}") from None

@@ -9,7 +9,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from . import add_threads_arg, check_extension, load_npy
+from . import add_threads_arg, check_extension, load_npy, read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     check_extension("--out", args.out, (".npy",))  # np.save into song.wav would be a .npy under another name
     if not args.out.parent.is_dir():
         raise InvalidRequest(f"output folder does not exist: {args.out.parent}")
-    lyrics = args.lyrics if args.lyrics is not None else args.lyrics_file.read_text(encoding="utf-8")
+    lyrics = args.lyrics if args.lyrics is not None else read_text_file("--lyrics-file", args.lyrics_file)
     prefix = read_prefix(args.prefix) if args.prefix is not None else None
 
     import torch

@@ -199,6 +199,9 @@ def test_wrong_options_are_one_line_each(tmp_path: Path, capsys: pytest.CaptureF
     assert app_main(["batch", str(album), "--out", str(out), "--format", "aiff", "--env-file", os.devnull]) == 2
     assert capsys.readouterr().err.splitlines() == ["error: --format aiff: use one of wav, flac, mp3, ogg"]
     assert not out.exists()
+    out.write_text("a file where the album folder should go", encoding="utf-8")
+    assert app_main(["batch", str(album), "--out", str(out), "--env-file", os.devnull]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: --out {out} is a file: name a folder for the album"]
 
 
 def test_a_sheet_the_page_would_refuse_is_refused_by_its_line(tmp_path: Path) -> None:

@@ -133,3 +133,8 @@ def test_threads_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("HEARTSONG_THREADS", "-1")
     with pytest.raises(ValueError):
         load_settings()
+
+
+def test_a_named_env_file_that_is_missing_is_refused(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="settings file .*typo.env does not exist"):
+        load_settings(env_file=tmp_path / "typo.env")  # not the defaults, with whatever key the environment has

@@ -91,3 +91,18 @@ def test_song_with_the_llm_down_is_one_line_and_keeps_nothing(tmp_path: Path, ll
     assert "Traceback" not in done.stderr and done.stderr.strip()
     assert not (tmp_path / "x.wav").exists()
     assert len(History(tmp_path / "data")) == 0
+
+
+def test_song_mistakes_in_its_files_are_one_line_before_any_work(tmp_path: Path, llm_server: LLMServer) -> None:
+    # Nothing is scripted: an LLM call would answer 500, and a song made before the mistake is seen would be kept.
+    for args, expected in [
+        (["--out", "no-such-folder/x.wav"], "error: --out: the folder no-such-folder does not exist"),
+        (["--lyrics-file", "nope.txt", "--out", "x.wav"], "error: --lyrics-file nope.txt: No such file or directory"),
+    ]:
+        done = run_song(tmp_path, llm_server, "a song", "--seconds", "1", *args)
+        assert (done.returncode, done.stderr.splitlines()) == (2, [expected])
+    assert llm_server.chat_requests == [] and len(History(tmp_path / "data")) == 0
+    done = subprocess.run([sys.executable, "-m", "app", "song", "a song", "--out", "x.wav", "--env-file", "my.env"],
+                          cwd=tmp_path, env=tiny_env(tmp_path, llm_server.url), capture_output=True, text=True,
+                          timeout=300)
+    assert (done.returncode, done.stderr.splitlines()) == (2, ["error: settings file my.env does not exist"])

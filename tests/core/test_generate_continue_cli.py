@@ -43,7 +43,7 @@ def test_redo_from_a_time_writes_the_kept_frames_then_new_ones(tmp_path, model_a
         (["--continue", "{take}", "--take-audio", "{take}"], "--take-audio needs --take-seed"),
         (["--continue", "{take}", "--take-seed", "1", "--take-audio", "{take}"], "give the take's .wav or .flac"),
         (["--continue", "{take}", "--take-seed", "1", "--take-audio", "{loud}"], "turned down when written"),
-        (["--continue", "{take}", "--from", "9"], "the cut must keep 1 to 25 frames"),
+        (["--continue", "{take}", "--from", "9"], "--from 9 is past the take's end (2 s)"),
         (["--continue", "{take}", "--from", "x:1"], "seconds or mm:ss"),
         (["--continue", "{take}", "--seconds", "1"], "already 2 s long"),
         (["--continue", "{bad}"], "codes the codec cannot decode"),

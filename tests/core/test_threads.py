@@ -42,7 +42,7 @@ def test_a_command_s_threads_are_set_before_its_handler_runs(restore_threads) ->
     assert seen == [1, default_threads()]
 
 
-@pytest.mark.parametrize("command", ["generate", "tokens", "decode", "embed", "transcribe"])
+@pytest.mark.parametrize("command", ["generate", "tokens", "decode", "embed", "transcribe", "encode", "reconstruct"])
 def test_every_computing_command_takes_threads(command: str) -> None:
     import heartmula_core.cli as cli
 
