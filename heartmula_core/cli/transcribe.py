@@ -58,6 +58,14 @@ def _stderr_progress(done: int, total: int) -> None:
         print(f"\rtranscribing: {done}/{total} windows", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
 
+def check_language(language: str) -> None:
+    """A ValueError naming a few codes for a language Whisper does not know (its own message lists all 100)."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+
+    if language.lower() not in LANGUAGES and language.lower() not in TO_LANGUAGE_CODE:
+        raise ValueError(f"--language {language}: not a language Whisper knows; use a code such as en, zh, es, ja")
+
+
 def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
@@ -71,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.file.is_file():  # before resolving (maybe downloading) the model
         raise FileNotFoundError(f"{args.file}: no such audio file")
+    if args.out is not None and not args.out.parent.is_dir():  # before the transcription, not after it
+        raise FileNotFoundError(f"the folder {args.out.parent} does not exist")
+    if args.language is not None:
+        check_language(args.language)
     folder = make_catalogue(args, folders={"transcriptor": args.model}).resolve("transcriptor").path
     dtype = args.dtype or ("float16" if args.device.startswith("cuda") else "float32")
     transcriber = Transcriber(folder, args.device, dtype, batch_size=args.batch_size, beams=args.beams)

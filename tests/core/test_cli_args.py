@@ -134,3 +134,20 @@ def test_the_app_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert one_line(out.stderr) == (f"error: port {port} is in use (another Heartsong?): choose another with "
                                     "--port N or HEARTSONG_PORT")  # not "Heartsong is running", not gradio's launch()
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    (["--language", "klingon"], "--language klingon: not a language Whisper knows; use a code such as en, zh"),
+    (["--out", "{tmp}/no-such-folder/lyrics.txt"], "the folder {tmp}/no-such-folder does not exist"),
+])
+def test_transcribe_mistakes_are_one_short_line_before_the_model(tmp_path: Path, capsys, extra: list[str],
+                                                                 expected: str) -> None:
+    import numpy as np
+
+    from heartmula_core.audio import write_audio
+
+    write_audio(tmp_path / "song.wav", np.zeros((1, 16_000), np.float32), 16_000)
+    # --model names a folder that is not there: these mistakes are said before the model is looked for.
+    extra = [arg.format(tmp=tmp_path) for arg in extra]
+    assert main(["transcribe", str(tmp_path / "song.wav"), "--model", str(tmp_path / "no-model"), *extra]) == 2
+    assert expected.format(tmp=tmp_path) in one_line(capsys.readouterr().err)
