@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 import sys
 
 from heartmula_core.cli import add_threads_arg
@@ -33,6 +35,16 @@ def port_number(text: str) -> int:
     return port
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether another program listens on `port` at `host` (a bind that fails with "address in use")."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):
+            return False
+    except OSError as exc:  # any other failure (a host that does not resolve) is left to the server to report
+        return exc.errno == errno.EADDRINUSE
+
+
 def run(args: argparse.Namespace) -> int:
     from app.settings import load_settings
     from app.studio.service import Studio
@@ -48,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
             "and its LLM key. Use the default (127.0.0.1) unless you mean it.",
             file=sys.stderr,
         )
+    if port_taken(host, port):  # before "running" is printed; gradio's own message names its launch() parameters
+        raise ValueError(f"port {port} is in use (another Heartsong?): choose another with --port N or HEARTSONG_PORT")
     studio = Studio(settings)
     print(f"Heartsong is running at http://{'127.0.0.1' if host in LOCAL_HOSTS else host}:{port}  (Ctrl-C stops it)",
           file=sys.stderr)

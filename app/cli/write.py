@@ -64,7 +64,7 @@ def _write(args: argparse.Namespace) -> int:
         overrides["ollama_url" if backend_name == "ollama" else "openai_base_url"] = args.base_url
     if args.model:
         overrides["ollama_model" if backend_name == "ollama" else "openai_model"] = args.model
-    if args.timeout:
+    if args.timeout is not None:  # --timeout 0 is refused by the setting's check, not silently ignored
         overrides["llm_timeout_s"] = args.timeout
     if overrides:
         # Re-validated, so a bad URL or timeout is the same clear error as in .env.

@@ -103,6 +103,8 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--fill", "title"], "the description is empty"),
         (["--description", "x", "--fill", "title", "--seconds", "1"], "invalid seconds"),
         (["--description", "x", "--fill", "lyrics", "--lyrics-file", "missing.txt"], "missing.txt"),
+        (["--description", "x", "--fill", "title", "--timeout", "0"], "invalid llm_timeout_s"),
+        (["--description", "x", "--fill", "title", "--env-file", "typo.env"], "settings file typo.env does not exist"),
     ]
     (tmp_path / "huge.txt").write_text("la\n" * 10_000, encoding="utf-8")
     cases.append((["--description", "x", "--fill", "title", "--lyrics-file", "huge.txt"], "10,000 lines"))

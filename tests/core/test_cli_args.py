@@ -3,6 +3,7 @@ torch cannot use, an output extension no writer knows, a negative limit, a port 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,16 @@ def test_a_text_file_given_as_tokens_is_said_to_be_no_npy(tmp_path: Path, capsys
     assert main(args) == 2
     line = one_line(capsys.readouterr().err)
     assert f"{option} {lyrics}: not a .npy file" in line and "pickle" not in line
+
+
+def test_the_app_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # another program listening there
+        port = taken.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "app", "--port", str(port), "--env-file", "/dev/null"],
+                             cwd=ROOT, env={**os.environ, "HEARTSONG_DATA_DIR": str(tmp_path / "data")},
+                             capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert one_line(out.stderr) == (f"error: port {port} is in use (another Heartsong?): choose another with "
+                                    "--port N or HEARTSONG_PORT")  # not "Heartsong is running", not gradio's launch()
