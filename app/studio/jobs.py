@@ -14,8 +14,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import math
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +26,6 @@ from app.songwriter.quoted import strip_line_quotes
 from heartmula_core.hub.catalogue import DEFAULT_LM
 from heartmula_core.request import MAX_STYLE_STRENGTH  # the page's strength slider runs to the engine's limit
 
-from .channel import LatestChannel
 from .continuing import Continuation
 from .errors import InvalidInput, JobCancelled
 from .history import History, NewTake, Song
@@ -346,81 +343,3 @@ class ComposeJob:
         )
         emit(Finished(song))
         return song
-
-
-_DONE = object()
-POLL_S = 0.1  # how often a waiting consumer looks for a Stop
-STOP_GRACE_S = 0.8  # how long a stopped job may take to say so itself before the page is told anyway
-UPDATE_INTERVAL_S = 0.25  # progress and streamed text reach the page at most four times a second
-
-
-def _is_update(event: object) -> bool:
-    return isinstance(event, (Progress, TextChunk))
-
-
-def _supersedes(waiting: object, new: object) -> bool:
-    """A newer update of the same kind makes a waiting one stale: the LLM's text so far, or a phase's count.
-    A new phase does not replace the last one's update, so every phase is still seen."""
-    if isinstance(new, TextChunk):
-        return isinstance(waiting, TextChunk)
-    return isinstance(new, Progress) and isinstance(waiting, Progress) and waiting.phase == new.phase
-
-
-def stream(
-    work: Callable[[Emit], Any], cancel: threading.Event, gate: KeepGate | None = None, *, cancel_on_close: bool = True
-) -> Iterator[Event]:
-    """Run `work(emit)` in a thread and yield its events as they come; re-raise its error at the end.
-
-    A Stop (`cancel` set) is answered within `STOP_GRACE_S` whatever the work is doing: from then on only a
-    `Finished` is passed on (a song kept just before the Stop must be shown as kept), and if the work has not
-    ended by the deadline, `JobCancelled` is raised here while the work winds down on its own (it checks
-    `cancel` before keeping anything, so a stopped song is never kept). With a `gate` shared with the work, a
-    work already keeping its song at the deadline is waited for instead, so its `Finished` is what the page
-    sees (a Stop that lands during the save must not say "nothing was kept"). Closing the iterator early (the page
-    went away) sets `cancel` too, unless `cancel_on_close` is False: then the work goes on to its end unwatched (a
-    song whose tab was closed is still kept; only a Stop drops it). The thread is a daemon, so a stuck backend
-    never keeps the process alive.
-
-    Progress and streamed text are latest-wins (app/studio/channel.py): a consumer slower than the work sees
-    the newest state, never a backlog of stale ones, and gets at most one every `UPDATE_INTERVAL_S`.
-    """
-    events = LatestChannel(_supersedes, _is_update, UPDATE_INTERVAL_S)
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            work(events.put)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            failure.append(exc)
-        finally:
-            events.put(_DONE)
-
-    thread = threading.Thread(target=target, name="heartsong-job", daemon=True)
-    thread.start()
-    finished = False
-    stopped = False
-    deadline = math.inf  # when a stopped job that has not ended is given up on
-    try:
-        while True:
-            if not stopped and cancel.is_set():
-                stopped, deadline = True, time.monotonic() + STOP_GRACE_S
-            try:
-                item = events.get(timeout=min(POLL_S, max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                if time.monotonic() >= deadline:
-                    if gate is None or gate.stop():
-                        raise JobCancelled("Stopped; nothing was kept.") from None
-                    deadline = math.inf  # the song is being kept: wait for its Finished
-                continue
-            if item is _DONE:
-                finished = True
-                break
-            if not stopped and cancel.is_set():  # a Stop that landed while waiting: nothing stale after it
-                stopped, deadline = True, time.monotonic() + STOP_GRACE_S
-            if not stopped or isinstance(item, Finished):
-                yield item
-    finally:
-        if not finished and (cancel_on_close or stopped):
-            cancel.set()
-    if failure:
-        raise failure[0]

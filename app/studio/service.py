@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from heartmula_core.errors import InvalidRequest
 from heartmula_core.request import check_reference_length
 
 from .downloads import Download, DownloadProgress
-from .errors import InvalidInput, JobCancelled
+from .errors import InvalidInput
 from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, clean_sheet, clean_text
 from .engines import LlmChoice, LlmSheetWriter, device_and_dtype, make_llm_backend
 from .history import History, Song, Take
@@ -35,7 +35,8 @@ from . import continuing, recordings, remaking
 from .continuing import Kind
 from .models import ModelRow, ModelsMissing, download_all, model_rows, shared_lm_folder, song_model_names
 from .music import StudioMusic, music_maker
-from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk, stream
+from .sessions import SessionJobs
+from .jobs import ComposeJob, DeviceQueue, Event, KeepGate, MusicSettings, Progress, Sheet, SheetWriter, TextChunk
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -58,8 +59,8 @@ class Studio:
         self.history = History(settings.data_dir)
         self.music = music or music_maker(settings)
         self.device_queue = DeviceQueue(self.music.slots)  # a cluster makes one song per worker at once
-        self._running: dict[str, set[threading.Event]] = {}
-        self._lock = threading.Lock()
+        self.jobs = SessionJobs()  # what each page session has running, for its Stop
+        self._lock = threading.Lock()  # the transcriber and the music engine's load state
         self._transcriber: Transcriber | None = None
         self.live = LiveTakes()  # the first take of each session's latest Compose, heard while it is made
 
@@ -92,7 +93,7 @@ class Studio:
             emit(Progress("writing"))
             emit(writer.write(sheet, fill, lambda text: emit(TextChunk(text)), gate.cancel))
 
-        return self._run(session, work)
+        return self.jobs.run(session, work)
 
     def length_warning(self, lyrics: str, seconds: float) -> str | None:
         """A line when `lyrics` cannot fit a song of `seconds` (the Length changed after a Write), else None."""
@@ -158,7 +159,7 @@ class Studio:
                 raise
 
         # A started song is kept even if its tab is closed: only Stop drops it.
-        return self._run(session, work, on_stopped=tee.abandon, outlive_page=True)
+        return self.jobs.run(session, work, on_stopped=tee.abandon, outlive_page=True)
 
     def continue_song(
         self,
@@ -217,7 +218,7 @@ class Studio:
         kept beside it), to extend or redo with `continue_song`. Progress "encoding" counts 30 s chunks, then
         "decoding"; ends with `Finished`. The recording, the sheet (tags or lyrics) and the models are checked at
         once; Stop keeps nothing."""
-        return self._run(session, self._recording_job(path, sheet, lm_variant).run)
+        return self.jobs.run(session, self._recording_job(path, sheet, lm_variant).run)
 
     def continue_recording(self, path: str | Path, sheet: Sheet, kind: Kind, *, seconds: float,
                            from_seconds: float | None = None, new_lyrics: str = "",
@@ -228,7 +229,7 @@ class Studio:
         job = self._recording_job(path, sheet, music.lm_variant if music is not None else None)
         recordings.check_continuation(kind, seconds, from_seconds, fill, job.audio.shape[-1] / job.rate)
         recordings.check_words(kind, job.sheet.lyrics, new_lyrics, fill)
-        return recordings.chain(self._run(session, job.run), lambda song: self.continue_song(
+        return recordings.chain(self.jobs.run(session, job.run), lambda song: self.continue_song(
             song.id, 1, kind, seconds=seconds, from_seconds=from_seconds, new_lyrics=new_lyrics, fill=fill,
             music=music, choice=choice, session=session))
 
@@ -242,53 +243,9 @@ class Studio:
         return recordings.RecordingJob(Path(path), audio, rate, sheet, variant, self.settings, self.music,
                                        self.history, self.device_queue)
 
-    def _run(
-        self, session: str, work: Callable[[Any, KeepGate], None], on_stopped: Callable[[], None] | None = None,
-        *, outlive_page: bool = False,
-    ) -> Iterator[Event]:
-        """`work(emit, gate)` in a thread, as an iterator of its events, cancelled by `stop(session)` (the
-        work's cancel event is `gate.cancel`; a song it keeps goes through `gate.keep`). `on_stopped` runs when
-        the Stop is answered (`JobCancelled`), which can be before the work has wound down.
-
-        Closing the iterator early (the page went away) cancels the work, unless `outlive_page`: then it goes on
-        to its end, and `stop(session)` can still reach it until then."""
-        cancel = self._enter(session)
-        gate = KeepGate(cancel)
-
-        def tracked(emit: Any) -> None:
-            try:
-                work(emit, gate)
-            finally:
-                self._leave(session, cancel)
-
-        try:
-            yield from stream(tracked, cancel, gate, cancel_on_close=not outlive_page)
-        except JobCancelled:
-            if on_stopped is not None:
-                on_stopped()
-            raise
-
     def stop(self, session: str = "") -> int:
         """Cancel everything `session` has running; returns how many jobs were told to stop."""
-        with self._lock:
-            events = list(self._running.get(session, ()))
-        for event in events:
-            event.set()
-        return len(events)
-
-    def _enter(self, session: str) -> threading.Event:
-        """A new cancel event for one job of `session`, which `stop(session)` sets until `_leave`."""
-        cancel = threading.Event()
-        with self._lock:
-            self._running.setdefault(session, set()).add(cancel)
-        return cancel
-
-    def _leave(self, session: str, cancel: threading.Event) -> None:
-        with self._lock:
-            running = self._running.get(session, set())
-            running.discard(cancel)
-            if not running:
-                self._running.pop(session, None)
+        return self.jobs.stop(session)
 
     def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> Sheet:
         """Refuse what cannot work, before any LLM or model time is spent; returns the sheet with its text
@@ -335,7 +292,7 @@ class Studio:
         ("waiting", then "redecoding" windows done of total), then `Finished(song)`. Checked at once."""
         work = remaking.remake_audio(self.history, self.music, self.device_queue, self.settings.lm_variant,
                                      song_id, index)
-        return self._run(session, work)
+        return self.jobs.run(session, work)
 
     def redecode(self, song_id: str, index: int, session: str = "") -> Take:
         """`remake_audio` without its progress: the take with its new audio."""
@@ -369,7 +326,7 @@ class Studio:
         ("waiting", "loading", then "transcribing" parts done of total), then one `Transcribed`. The upload is
         checked at once."""
         self.check_upload(path, max_seconds=self.settings.max_transcribe_audio_s)
-        return self._run(session, remaking.transcribe_upload(path, self._need_transcriber, self.device_queue))
+        return self.jobs.run(session, remaking.transcribe_upload(path, self._need_transcriber, self.device_queue))
 
     def transcribe(self, path: str | Path) -> str:
         """`transcribing` without its progress: the lyrics' text."""

@@ -277,7 +277,7 @@ def wire(tab: CreateTab, studio: Studio, llm_inputs: list[Any], demo: gr.Blocks)
             studio.stop(session)
 
     # Stop sets this tab's cancel event; the running handler says "Stopped" (and clears the players) within a
-    # second whatever the job is doing (jobs.stream), and it is the last thing that handler sends. Gradio's
+    # second whatever the job is doing (sessions.stream), and it is the last thing that handler sends. Gradio's
     # `cancels=` is not used: messages the cancelled handler had in flight could land after its own "Stopped"
     # and put a stale progress line back (tests/e2e/test_compose.py caught it). Not queued: a Stop must never
     # wait behind the work it stops.

@@ -14,7 +14,8 @@ from app.songwriter.errors import LLMError
 from app.studio.channel import LatestChannel
 from app.studio.engines import LlmChoice
 from app.studio.errors import JobCancelled
-from app.studio.jobs import Progress, Sheet, SheetWritten, TextChunk, stream
+from app.studio.jobs import Progress, Sheet, SheetWritten, TextChunk
+from app.studio.sessions import stream
 from app.studio.service import Studio
 from tests.llm_server import Reply
 

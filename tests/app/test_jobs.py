@@ -24,8 +24,8 @@ from app.studio.jobs import (
     Sheet,
     SheetWritten,
     TextChunk,
-    stream,
 )
+from app.studio.sessions import stream
 
 SR = 48000
 STOP_WAIT_S = 30.0  # generous: a Stop is answered well under a second on an idle machine
@@ -340,7 +340,7 @@ class StopDuringSave(History):
         self.saved = threading.Event()
 
     def _stop_and_outlast_the_grace(self) -> None:
-        from app.studio.jobs import STOP_GRACE_S
+        from app.studio.sessions import STOP_GRACE_S
 
         self.cancel.set()
         time.sleep(STOP_GRACE_S + 0.4)
