@@ -331,6 +331,8 @@ def _matches(path: str, patterns: list[str] | None) -> bool:
 
 def _incomplete_local(entry: CatalogueEntry, folder: Path, source: Source, problem: str) -> str:
     how = "the folder you named" if source is Source.FOLDER else "the ckpt/ folder"
+    if not folder.exists():  # a typo, not a download to finish
+        return f"{folder} ({how} for {entry.name}) does not exist"
     return (
         f"{folder} ({how} for {entry.name}) is incomplete: {problem}; finish it with "
         f"`hf download {entry.repo_id} --local-dir {folder}`, or move it away to use the Hugging Face cache"

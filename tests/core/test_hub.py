@@ -142,6 +142,14 @@ def test_incomplete_explicit_folder(tmp_path, tiny):
     assert "\n" not in message and str(folder) in message and "hf download" in message
 
 
+
+def test_a_named_folder_that_does_not_exist_is_called_missing_not_incomplete(tmp_path):
+    typo = tmp_path / "HeartMuLa-oss-3B-tpyo"
+    with pytest.raises(ModelNotAvailable) as err:
+        offline(tmp_path, folders={"lm": typo}).resolve("hny")
+    assert str(err.value) == f"{typo} (the folder you named for hny) does not exist"  # no `hf download` into a typo
+
+
 def test_incomplete_cache_says_resume(tmp_path, tiny):
     files = sharded_files(tiny)
     del files["model-00001-of-00002.safetensors"]
