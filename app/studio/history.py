@@ -84,7 +84,12 @@ class History:
         self.free_space = free_space  # bytes free in a folder: a parameter, so a test can say "the disk is full"
         self.reserve_bytes = reserve_bytes
         with disk_errors(self.folder):
-            self.songs_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.songs_dir.mkdir(parents=True, exist_ok=True)
+            except (FileNotFoundError, NotADirectoryError, FileExistsError, PermissionError) as exc:
+                # A data folder that cannot be made ("/proc/x", a file, no rights) is the musician's setting to fix.
+                raise OSError(f"the data folder {self.folder} cannot be used ({exc.strerror}): set HEARTSONG_DATA_DIR "
+                              "to a folder you can write") from None
             with connect(self._database) as db:
                 db.executescript(SCHEMA)
         leave_wal(self._database)

@@ -203,3 +203,13 @@ def test_export_every_download_format(tmp_path: Path) -> None:
         history.export(song.id, 1, "exe")
     history.delete(song.id)  # exports go with the song
     assert _leftovers(history) == []
+
+
+def test_a_data_folder_that_cannot_be_made_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    for folder in (tmp_path / "a-file", tmp_path / "a-file" / "below"):
+        with pytest.raises(OSError) as err:
+            History(folder)
+        message = str(err.value)
+        assert message.startswith(f"the data folder {folder} cannot be used (") and "HEARTSONG_DATA_DIR" in message
+        assert "\n" not in message and "Errno" not in message
