@@ -132,6 +132,8 @@ def describe_mismatch(
         more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
         return ", ".join(keys[:limit]) + more
 
+    if found and not expected.keys() & found.keys():  # a folder of another model (--codec given the LM's folder)
+        return f"none of its {len(found)} weights are this model's: is it another model's folder?"
     missing = expected.keys() - found.keys()
     unexpected = found.keys() - expected.keys()
     misshaped = [

@@ -101,3 +101,10 @@ def test_missing_codec_folder(tokens, tmp_path, capsys) -> None:
     before = set(tmp_path.iterdir())
     assert "nope" in assert_one_line_error(decode(tmp_path / "nope", tokens, tmp_path / "song.npy"), capsys)
     assert set(tmp_path.iterdir()) == before
+
+
+def test_the_lm_folder_given_as_codec_is_called_another_model(heartmula_ref, tokens, tmp_path, capsys) -> None:
+    lm = heartmula_ref / "tiny" / "HeartMuLa-tiny"
+    err = assert_one_line_error(decode(lm, tokens, tmp_path / "song.npy"), capsys)
+    assert err == f"error: {lm} does not match the model: none of its 46 weights are this model's: is it another " \
+                  "model's folder?"  # not 498 missing and 46 unexpected key names
