@@ -118,7 +118,11 @@ class HeartMuLaConfig:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> HeartMuLaConfig:
-        return cls.from_dict(read_json(Path(folder) / CONFIG_FILE))
+        path = Path(folder) / CONFIG_FILE
+        try:
+            return cls.from_dict(read_json(path))
+        except CheckpointMismatch as exc:  # name the file: `--lm` given the codec's folder is a common slip
+            raise CheckpointMismatch(f"{path}: not a HeartMuLa LM config ({exc})") from None
 
 
 @dataclass(frozen=True)

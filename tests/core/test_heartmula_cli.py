@@ -149,6 +149,13 @@ def test_missing_lyrics_file(paths, tmp_path, capsys):
     assert_one_line_exit_2(capsys, main(args), "nope.txt")
 
 
+def test_the_codec_folder_given_as_lm_names_its_config(paths, heartmula_ref, tmp_path, capsys):
+    codec = heartmula_ref / "tiny" / "HeartCodec-tiny"
+    out = tmp_path / "t.npy"
+    assert_one_line_exit_2(capsys, main(tokens_args(codec, paths["gen"], out)),
+                           f"{codec / 'config.json'}: not a HeartMuLa LM config", out)
+
+
 def test_subprocess_usage_error_is_one_line(paths, tmp_path):
     """The real entry point: a missing required flag is argparse's one line, exit 2."""
     result = subprocess.run(
