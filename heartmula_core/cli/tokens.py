@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gen", required=True, type=Path, help="folder with tokenizer.json and gen_config.json")
     p.add_argument("--tags", required=True, help='comma-separated tags, e.g. "pop,piano,happy"')
     lyrics = p.add_mutually_exclusive_group(required=True)
-    lyrics.add_argument("--lyrics", help="the lyrics text")
+    lyrics.add_argument("--lyrics", help="the lyrics text (use \\n or --lyrics-file for several lines)")
     lyrics.add_argument("--lyrics-file", type=Path, help="a UTF-8 text file with the lyrics")
     p.add_argument("--frames", required=True, type=int, help="most frames to generate (12.5 per second)")
     p.add_argument(
@@ -95,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
     check_extension("--out", args.out, (".npy",))  # np.save into song.wav would be a .npy under another name
     if not args.out.parent.is_dir():
         raise InvalidRequest(f"output folder does not exist: {args.out.parent}")
-    lyrics = args.lyrics if args.lyrics is not None else read_text_file("--lyrics-file", args.lyrics_file)
+    # "\n" typed in --lyrics is a line break, as in `generate`: the same arguments give the same prompt there.
+    if args.lyrics is not None:
+        lyrics = args.lyrics.replace("\\n", "\n")
+    else:
+        lyrics = read_text_file("--lyrics-file", args.lyrics_file)
     prefix = read_prefix(args.prefix) if args.prefix is not None else None
 
     import torch

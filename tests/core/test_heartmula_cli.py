@@ -156,6 +156,19 @@ def test_the_codec_folder_given_as_lm_names_its_config(paths, heartmula_ref, tmp
                            f"{codec / 'config.json'}: not a HeartMuLa LM config", out)
 
 
+def test_a_typed_backslash_n_is_a_line_break_as_in_generate(paths, tmp_path):
+    (tmp_path / "lyrics.txt").write_text("[verse]\nla la la\nna na", encoding="utf-8")
+    typed, from_file = tmp_path / "typed.npy", tmp_path / "file.npy"
+    # The sharp model, whose tokens follow the prompt (the tiny one makes these 3 frames from either text).
+    assert main(tokens_args(paths["sharp"], paths["gen"], typed, lyrics="[verse]\\nla la la\\nna na",
+                            extra=("--seed", "5"))) == 0
+    args = tokens_args(paths["sharp"], paths["gen"], from_file, extra=("--seed", "5"))
+    i = args.index("--lyrics")
+    args[i : i + 2] = ["--lyrics-file", str(tmp_path / "lyrics.txt")]
+    assert main(args) == 0
+    assert np.array_equal(np.load(typed), np.load(from_file))
+
+
 def test_subprocess_usage_error_is_one_line(paths, tmp_path):
     """The real entry point: a missing required flag is argparse's one line, exit 2."""
     result = subprocess.run(
