@@ -109,7 +109,7 @@ class HeartMuLa(nn.Module):
         swap_packed(self, "projection", rows, min_bytes)
         swap_packed(self, "codebook0_head", rows, min_bytes)
         heads = self.audio_head.detach()  # (books-1, dec_dim, vocab): each head's weight is its transpose
-        if worth_packing(heads[0], min_bytes):
+        if worth_packing(heads[0].t(), min_bytes):
             self.audio_heads_packed = nn.ModuleList(PackedLinear(pack(head.t(), rows)) for head in heads)
             self.audio_head = nn.Parameter(heads.new_empty(len(heads), 0, 0), requires_grad=False)
         return self
