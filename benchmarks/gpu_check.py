@@ -31,6 +31,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -262,7 +263,13 @@ def run(args: argparse.Namespace, record: Recorder) -> None:
     for name, step in steps:
         if not record.time_left(name):
             break
-        record.add(*step())
+        try:
+            record.add(*step())
+        except Exception as exc:  # noqa: BLE001 - one broken step must not cost the lease's other measurements
+            traceback.print_exc()
+            record.add({"part": "failed", "step": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            if dev.cuda:
+                torch.cuda.empty_cache()
     record.add({"part": "done", "total s": round(time.perf_counter() - started, 1)})
 
 
