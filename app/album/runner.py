@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.cluster.errors import ClusterUnreachable
 from app.studio.engines import LlmChoice
 from app.studio.errors import DiskFull, InvalidInput, JobCancelled, SongNotFound, explain
 from app.studio.headless import compose_new, kept_song
@@ -39,8 +40,10 @@ from .folders import folder_name, sweep_temp, write_song_folder
 from .lines import AlbumSong
 from .manifest import KeptSong, Manifest
 
-# Failures that would end every other song the same way: the album stops instead of trying each one.
-ALBUM_FAILURES = (DiskFull, ModelsMissing, ModelNotAvailable)
+# Failures that would end every other song the same way: the album stops instead of trying each one. A cluster
+# lost mid-song (ClusterLost) fails that song only: the next one joins it again when it is back, and only a
+# cluster that stays away (ClusterUnreachable) stops the album.
+ALBUM_FAILURES = (DiskFull, ModelsMissing, ModelNotAvailable, ClusterUnreachable)
 LOCK = ".heartsong-album.lock"
 JOIN_POLL_S = 0.2  # the main thread wakes this often, so a Ctrl-C is handled at once
 
@@ -82,12 +85,13 @@ class AlbumRun:
         choice: the LLM that writes empty fields.
         board: where progress goes.
         fmt: the audio format of the takes in `out` ("flac", "wav", "mp3", "ogg").
-        parallel: how many songs are in the Studio at once (at least 1).
+        parallel: how many songs are in the Studio at once (at least 1; None: as many as the music maker makes at
+            once, one locally, one per worker on a cluster).
     """
 
     def __init__(
         self, studio: Studio, songs: list[AlbumSong], out: Path, manifest: Manifest, *, choice: LlmChoice,
-        board: Board, fmt: str = "flac", parallel: int = 1,
+        board: Board, fmt: str = "flac", parallel: int | None = None,
     ) -> None:
         self.studio = studio
         self.songs = songs
@@ -96,7 +100,7 @@ class AlbumRun:
         self.choice = choice
         self.board = board
         self.fmt = fmt
-        self.parallel = max(1, parallel)
+        self.parallel = max(1, studio.music.slots if parallel is None else parallel)
         self.session = f"album-{os.getpid()}-{id(self):x}"  # the Studio's Stop reaches this run's songs only
         self.outcome = Outcome()
         self._stopping = threading.Event()

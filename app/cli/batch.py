@@ -38,9 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the album folder: NN-title/take-N.<format> and sheet.json for each song")
     p.add_argument("--format", default="flac", help="the takes' audio format in the album folder: flac (default), "
                    "wav, mp3 or ogg (History keeps its own copy)")
-    p.add_argument("--parallel", type=at_least_one, default=1, metavar="N",
-                   help="songs in the Studio at once (default 1). On one machine the music is made one song at a "
-                   "time; more only lets the LLM write the next songs meanwhile")
+    p.add_argument("--parallel", type=at_least_one, default=None, metavar="N",
+                   help="songs in the Studio at once (default: one per music worker of the Ray cluster, else 1). On "
+                   "one machine the music is made one song at a time; more only lets the LLM write the next songs "
+                   "meanwhile")
     p.add_argument("--backend", choices=("ollama", "openai"), default=None, help="the LLM (default: the setting)")
     p.add_argument("--model", default="", help="the LLM model (default: the setting)")
     p.add_argument("--env-file", default=None, help="a .env file with HEARTSONG_* settings (default ./.env)")
