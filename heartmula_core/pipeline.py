@@ -84,6 +84,8 @@ class MusicPipeline:
         style_max_seconds: longest reference recording accepted.
         int8: load the LM with int8 weights (`lm/quantize.py`: about half the memory of bfloat16).
         compiled: compile the LM's frame step (`generation.FrameSteps`): slower first song, faster later ones.
+        cuda_graph: replay the LM's later frames from a CUDA graph (a CUDA device only; `lm/graphs.py`): on a GPU
+            the eager frame is bound by the host's kernel launches.
         decode_during_tokens: decode each codec window while the LM runs, as soon as its codes are final
             (when the codec fits beside the LM); False decodes every window after the LM.
         codec_tf32: let the codec's float32 matmuls and convolutions run in TF32 on a CUDA GPU (faster, about
@@ -106,6 +108,7 @@ class MusicPipeline:
         style_max_seconds: float | None = None,
         int8: bool = False,
         compiled: bool = False,
+        cuda_graph: bool = False,
         decode_during_tokens: bool = True,
         codec_tf32: bool = False,
         accelerator: Accelerator | None = None,
@@ -117,6 +120,8 @@ class MusicPipeline:
         # stand-in); otherwise a device this torch cannot use is refused here, not deep inside a model load.
         self.device = torch.device(device) if accelerator is not None else parse_device(device)
         self.dtype = parse_dtype(dtype)
+        if cuda_graph and self.device.type != "cuda":
+            raise InvalidRequest(f"CUDA graphs need a CUDA device, not {self.device}")
         self.decode_steps = decode_steps
         self.decode_guidance = decode_guidance
         self._lm = None
@@ -129,6 +134,7 @@ class MusicPipeline:
         self._style = None
         self.int8 = int8
         self.compiled = compiled
+        self.cuda_graph = cuda_graph
         self.decode_during_tokens = decode_during_tokens
         self.codec_tf32 = codec_tf32
         self.accelerator = accelerator or Accelerator()
@@ -347,6 +353,7 @@ class MusicPipeline:
                 lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,
                 temperature=request.temperature, generators=generators, style=style,
                 progress=report.tokens(), cancel=cancel, compiled=self.compiled, on_frame=on_frame, prefix=prefix,
+                cuda_graph=self.cuda_graph,
             )
         finally:
             # The KV caches span the song for every row (GBs for the 3B model with 8 variants): give them
