@@ -77,6 +77,8 @@ class Settings(BaseSettings):
         "auto", description="auto: bfloat16 on a GPU, float32 on the CPU")
     int8: bool = Field(False, description="int8 LM weights: about half the GPU memory of bfloat16, tokens differ a little")
     compile: bool = Field(False, description="compile the LM's frame step: the first song waits for it, later ones run faster")
+    cuda_graphs: bool = Field(False, description="on a GPU, replay the LM's frames from a CUDA graph: one launch a "
+                              "frame instead of about 2,000 (not yet measured on a GPU; ignored on the CPU)")
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0: half the cores, at least 1 (on a busy "
                                                "machine fewer threads are faster)")
 

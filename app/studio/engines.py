@@ -176,6 +176,7 @@ class PipelineMusicMaker:
                     models, device=device, dtype=dtype, style_model=DEFAULT_STYLE, catalogue=catalogue,
                     style_cache_dir=self.settings.data_dir / STYLE_CACHE, style_max_seconds=self.settings.max_style_audio_s,
                     int8=self.settings.int8, compiled=self.settings.compile,
+                    cuda_graph=self.settings.cuda_graphs and device.startswith("cuda"),
                 )
             return self._pipelines[variant]
 

@@ -151,3 +151,9 @@ def test_transcribe_mistakes_are_one_short_line_before_the_model(tmp_path: Path,
     extra = [arg.format(tmp=tmp_path) for arg in extra]
     assert main(["transcribe", str(tmp_path / "song.wav"), "--model", str(tmp_path / "no-model"), *extra]) == 2
     assert expected.format(tmp=tmp_path) in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["generate", "tokens"])
+def test_a_cuda_graph_off_cuda_is_one_line_before_any_model_loads(tmp_path: Path, capsys, command: str) -> None:
+    assert main([*commands(tmp_path)[command], "--device", "cpu", "--cuda-graph"]) == 2
+    assert "--cuda-graph needs a CUDA device" in one_line(capsys.readouterr().err)
