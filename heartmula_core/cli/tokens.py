@@ -9,7 +9,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from . import add_threads_arg, check_extension, load_npy, read_text_file
+from . import add_threads_arg, check_extension, load_npy, read_text_file, seed_number
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cfg", type=float, default=1.5, help="classifier-free guidance scale (default 1.5; 1 = off)")
     p.add_argument("--topk", type=int, default=50, help="top-k sampling (default 50; 1 = greedy)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
-    p.add_argument("--seed", type=int, help="random seed (default: a random one, logged with -v)")
+    p.add_argument("--seed", type=seed_number, help="random seed (default: a random one, logged with -v)")
     p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16 (default float32)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument(
