@@ -363,23 +363,24 @@ class MusicPipeline:
 
     # ---- decoding saved tokens -----------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def decode(
-        self,
-        tokens: np.ndarray | torch.Tensor,
-        seed: int,
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> np.ndarray:
+    def decode(self, tokens: np.ndarray | torch.Tensor, seed: int, *, progress: ProgressCallback | None = None,
+               cancel: threading.Event | None = None) -> np.ndarray:
         """Audio float32 [2, samples] for saved tokens [frames, 8] (what `generate` returned, same seed -> same audio)."""
+        return self.decode_take(tokens, seed, progress=progress, cancel=cancel)[0]
+
+    @torch.inference_mode()
+    def decode_take(self, tokens: np.ndarray | torch.Tensor, seed: int, *, progress: ProgressCallback | None = None,
+                    cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`decode`, with what a continuation of that audio reuses: (audio float32 [2, samples], codec tails
+        float32 [windows, 168, 256] as `MusicResult.codec_tails`), so a take made again keeps both in step."""
         report = Reporter(progress)
         with self._lock, freed_on_failure(self.device):
             self._need_codec()
             report.begin(Phase.DECODING)
-            (audio,) = self._song_decoder([seed], cancel).finish([tokens], report.decoding(base=0.0))
+            songs = self._song_decoder([seed], cancel)
+            (audio,) = songs.finish([tokens], report.decoding(base=0.0))
         report(Phase.DONE, 1, 1, 1.0)
-        return audio
+        return audio, songs.codec_tails[0]
 
     def decode_stream(
         self,

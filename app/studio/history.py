@@ -19,7 +19,6 @@ opened) or, in the instant between rename and commit, a folder with no row (swep
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -39,7 +38,7 @@ from .errors import DiskFull, FreeSpace, InvalidInput, SongNotFound, disk_errors
 from .history_db import SCHEMA, connect, forget, fts_query, leave_wal
 from .history_sweep import TMP_PREFIX, TRASH_PREFIX, sweep_leftovers
 from .records import ParentLink, Song, Take
-from .song_files import NewTake, keep_copy, write_json, write_take
+from .song_files import Decoded, NewTake, keep_copy, rewrite_take, write_json, write_take
 
 log = logging.getLogger(__name__)
 
@@ -205,13 +204,15 @@ class History:
         log.info("kept song %s (%d takes) in %s", song_id, len(takes), final)
         return self.get(song_id)
 
-    def replace_take_audio(self, song_id: str, index: int, audio: np.ndarray, sample_rate: int) -> Take:
-        """Overwrite take `index`'s audio atomically (used after re-decoding its saved tokens)."""
+    def replace_take_audio(self, song_id: str, index: int, decoded: Decoded) -> Take:
+        """Replace take `index`'s audio with its re-decode, and with it what a continuation reuses of the take:
+        its codec latents and the gain it was written with (`song_files.rewrite_take`)."""
         song = self.get(song_id)
-        take = _find_take(song, index)
+        _find_take(song, index)
+        assert song.folder is not None  # read from its folder
         with disk_errors(self.folder, self.free_space):
-            write_audio(take.audio, audio, sample_rate)
-        return dataclasses.replace(take, sample_rate=sample_rate)
+            rewrite_take(song.folder, index, decoded)
+        return _find_take(self.get(song_id), index)
 
     def export(self, song_id: str, index: int, fmt: str) -> Path:
         """Take `index` as a `fmt` file ("wav", "flac", "mp3", "ogg") for download, made once and kept beside it."""
