@@ -284,18 +284,18 @@ class ClusterMusicMaker:
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int,
                progress: Callable[[int, int, float | None], None] | None = None,
-               cancel: threading.Event | None = None) -> tuple[np.ndarray, int]:
-        """Re-make a take's audio from its tokens [frames, 8] on a worker: (audio [channels, samples], rate).
+               cancel: threading.Event | None = None) -> Decoded:
+        """Re-make a take's audio from its tokens [frames, 8] on a worker, with its codec latents.
         `progress(windows done, total, eta s or None)` follows the codec's windows; `cancel` raises `Cancelled`."""
         cancel = cancel or threading.Event()
         self.link.rejoin(cancel, lambda: None)
         self._using(variant)
 
-        def on_reply(reply: object) -> tuple[np.ndarray, int] | None:
+        def on_reply(reply: object) -> Decoded | None:
             if isinstance(reply, Progress) and progress is not None and reply.phase == "redecoding":
                 progress(reply.done, reply.total, reply.eta_s)
             elif isinstance(reply, Decoded):
-                return reply.audio, reply.sample_rate
+                return reply
             return None
 
         return self._retrying(lambda within: self._call("decode", (variant, tokens, seed), on_reply, cancel, within),

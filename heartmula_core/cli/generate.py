@@ -53,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="codec flow-matching steps per window (default 10; fewer is faster and rougher)")
     p.add_argument("--int8", action="store_true", help="int8 LM weights: about half the memory of bfloat16")
     p.add_argument("--compile", action="store_true", help="compile the LM's frame step (slower start, faster frames)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="on a CUDA GPU, replay the LM's frames from a CUDA graph (one launch a frame instead of about 2,000; not yet measured on a GPU)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the song")
     p.add_argument("--save-tokens", action="store_true",
                    help="also write each song's tokens as NAME.npy beside it (what --continue and decode read)")
@@ -99,6 +101,7 @@ def output_paths(out: Path, fmt: str | None, variants: int) -> tuple[str, list[P
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import InvalidRequest
     from ..request import MusicRequest
     from ..progress import Phase, ProgressEvent
 
@@ -121,12 +124,15 @@ def run(args: argparse.Namespace) -> int:
 
     device = str(parse_device(args.device)) if args.device else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = args.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    if args.cuda_graph and not device.startswith("cuda"):
+        raise InvalidRequest(f"--cuda-graph needs a CUDA device; this song would run on {device}")
 
     catalogue = make_catalogue(args, folders={"lm": args.lm, "gen": args.gen, "codec": args.codec})
     models = catalogue.music_models(args.variant, args.codec_variant)
     pipeline = MusicPipeline(
         models, device=device, dtype=dtype, decode_steps=DECODE_STEPS if args.steps is None else args.steps,
         style_model=args.style, catalogue=catalogue, int8=args.int8, compiled=args.compile,
+        cuda_graph=args.cuda_graph,
     )
 
     bar = tqdm(total=1000, file=sys.stderr, bar_format="{desc} {percentage:3.0f}%|{bar}|{postfix}")

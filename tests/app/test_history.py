@@ -14,6 +14,7 @@ import soundfile as sf
 from app.studio.errors import DiskFull, SongNotFound, disk_errors
 from app.studio.history import History, NewTake
 from app.studio.history_db import fts_query
+from app.studio.song_files import Decoded
 
 SR = 48000
 
@@ -162,7 +163,7 @@ def test_replace_take_audio_is_in_place(tmp_path: Path) -> None:
     song = _save(history)
     louder = song.takes[1]
     new = np.full((2, 1200), 0.5, np.float32)
-    history.replace_take_audio(song.id, 2, new, SR)
+    history.replace_take_audio(song.id, 2, Decoded(new, SR))
     audio, _ = sf.read(louder.audio, always_2d=True)
     np.testing.assert_allclose(audio.T, new, atol=1e-6)
     assert _leftovers(history) == [song.id]
@@ -170,7 +171,25 @@ def test_replace_take_audio_is_in_place(tmp_path: Path) -> None:
         "song.json", "take-1.flac", "take-1.npy", "take-2.flac", "take-2.npy"
     ]
     with pytest.raises(SongNotFound):
-        history.replace_take_audio(song.id, 9, new, SR)
+        history.replace_take_audio(song.id, 9, Decoded(new, SR))
+
+
+def test_a_redecoded_take_keeps_its_latents_and_gain_in_step_with_its_audio(tmp_path: Path) -> None:
+    """What a continuation reuses of a take (its codec latents, and the gain to turn its audio back up by) must
+    be those of the audio now on disk, not of the decode before."""
+    history = History(tmp_path)
+    song = _save(history)
+    tails = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    take = history.replace_take_audio(song.id, 1, Decoded(np.full((2, 1200), 2.0, np.float32), SR, tails))
+    assert take == history.get(song.id).takes[0] and take.codec_tails is not None
+    np.testing.assert_array_equal(np.load(take.codec_tails), tails)
+    assert take.gain < 1.0  # too loud: written turned down, and the take says by how much
+    np.testing.assert_allclose(sf.read(take.audio, always_2d=True)[0].T / take.gain, 2.0, rtol=1e-3)
+    quiet = history.replace_take_audio(song.id, 1, Decoded(np.full((2, 1200), 0.25, np.float32), SR))
+    assert quiet.gain == 1.0 and quiet.codec_tails is None  # an engine that gave no latents: the stale ones go
+    assert sorted(p.name for p in song.folder.iterdir()) == [  # type: ignore[union-attr]
+        "song.json", "take-1.flac", "take-1.npy", "take-2.flac", "take-2.npy"
+    ]
 
 
 def test_disk_full_is_a_clear_error() -> None:

@@ -83,6 +83,14 @@ def test_the_recording_is_kept_as_a_song_of_its_tokens(studio: Studio, demo: Pat
     np.testing.assert_allclose(after, before, atol=1e-6)
 
 
+def test_the_recordings_take_keeps_its_codec_latents(studio: Studio, kept) -> None:
+    """As a made take does: a continuation of the recording then reuses its decode instead of running it again."""
+    take = kept[-1].song.takes[0]
+    assert take.codec_tails is not None
+    decoded = studio.music.decode(studio.settings.lm_variant, np.load(take.tokens), take.codec_seed)
+    np.testing.assert_array_equal(np.load(take.codec_tails), decoded.codec_tails)  # (windows, 168, 256)
+
+
 def test_extending_a_recording_links_to_it_and_keeps_its_tokens(studio: Studio, demo: Path) -> None:
     events = run(studio.continue_recording(demo, SHEET, "extend", seconds=1.0, new_lyrics="[chorus]\nla la",
                                            music=MusicSettings(variants=1, seed=4)))

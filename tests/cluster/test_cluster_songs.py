@@ -175,6 +175,7 @@ def test_redecode_extend_and_unload_run_on_the_workers(cluster_studio, made) -> 
     take = cluster_studio.redecode(song.id, 1)
     again, _ = read_audio(take.audio)
     assert np.abs(again - made[1].streamed(0)).max() < 1e-3  # same tokens, same seed: the same audio
+    assert np.load(take.codec_tails).shape[1:] == (168, 256)  # the worker's decode sends its latents back too
     child = next(e.song for e in cluster_studio.continue_song(song.id, 1, "extend", seconds=1.0) if isinstance(e, Finished))
     old, new = np.load(song.takes[0].tokens), np.load(child.takes[0].tokens)
     assert len(new) > len(old) and np.array_equal(new[: len(old)], old)
