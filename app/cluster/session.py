@@ -8,7 +8,7 @@ from pathlib import Path
 
 import ray
 from ray import serve
-from ray.serve.exceptions import ReplicaUnavailableError
+from ray.serve.exceptions import DeploymentUnavailableError, ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 from app.settings import Settings
@@ -132,3 +132,8 @@ def worker_lost(exc: BaseException) -> bool:
     """Whether `exc`, raised by a request, means its replica died (a retry on another one can work), rather
     than the cluster going away or the request failing."""
     return isinstance(exc, (ray.exceptions.RayActorError, ReplicaUnavailableError))
+
+
+def workers_gone(exc: BaseException) -> bool:
+    """Whether `exc`, raised by a request, means the workers' Serve app was deleted (`serve shutdown`)."""
+    return isinstance(exc, DeploymentUnavailableError)
