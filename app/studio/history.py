@@ -9,11 +9,16 @@ Layout under the data folder::
     songs/<song id>/take-N.codec.npy  its codec windows' last latents, so a continuation reuses its decode
     songs/<song id>/style-reference.<ext>   the reference recording the song was styled after, if any
     songs/<song id>/recording.<ext>         the musician's recording the song was made from, if any
+    songs/<song id>/take-N.r<hex>.flac      take N's audio (and .r<hex>.codec.npy its latents) once rendered again
+
+Whatever a song's folder holds, song.json says which files are the song's: a take rendered again gets files of
+new names, and the rename of its new song.json over the old one switches to them (take_rewrite.py).
 
 A song is written into `songs/.tmp-<pid>-<id>/` first; the folder is renamed into place inside the open
 transaction that inserts its row, and the transaction commits only after the rename. So a crash, a cancel or a
 full disk leaves either the whole song or nothing: at worst a temp folder (swept when the history is next
 opened) or, in the instant between rename and commit, a folder with no row (swept once it is a minute old).
+Files in a song's folder that its song.json does not name (an interrupted render's) are swept likewise.
 """
 
 from __future__ import annotations
@@ -38,11 +43,11 @@ from .errors import DiskFull, FreeSpace, InvalidInput, SongNotFound, disk_errors
 from .history_db import SCHEMA, connect, forget, fts_query, leave_wal
 from .history_sweep import TMP_PREFIX, TRASH_PREFIX, sweep_leftovers
 from .records import ParentLink, Song, Take
-from .song_files import Decoded, NewTake, keep_copy, rewrite_take, write_json, write_take
+from .song_files import EXPORT_FORMATS, Decoded, NewTake, keep_copy, write_json, write_take
+from .take_rewrite import rewrite_take
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("wav", "flac", "mp3", "ogg")
 SortOrder = Literal["newest", "oldest", "title"]
 _ORDER_SQL: dict[str, str] = {
     "newest": "created DESC",
@@ -206,7 +211,7 @@ class History:
 
     def replace_take_audio(self, song_id: str, index: int, decoded: Decoded) -> Take:
         """Replace take `index`'s audio with its re-decode, and with it what a continuation reuses of the take:
-        its codec latents and the gain it was written with (`song_files.rewrite_take`)."""
+        its codec latents and the gain it was written with, all at once (`take_rewrite.rewrite_take`)."""
         song = self.get(song_id)
         _find_take(song, index)
         assert song.folder is not None  # read from its folder

@@ -1,12 +1,12 @@
 """Writing one song's files into its (still temporary) folder: each take's audio and tokens, a copy of the
 style reference, and song.json. Every file is flushed to disk before the history renames the folder into place.
+And which files a song's song.json names (what the history sweep keeps).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,8 @@ import numpy as np
 from heartmula_core.audio import write_audio
 
 COPY_CHUNK = 1 << 20
+SONG_JSON = "song.json"
+EXPORT_FORMATS = ("wav", "flac", "mp3", "ogg")  # what a take can be downloaded as, made beside its audio
 
 
 @dataclass(frozen=True)
@@ -75,49 +77,34 @@ def write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
     }
 
 
-def rewrite_take(folder: Path, index: int, decoded: Decoded) -> None:
-    """Put a kept take's re-decode in place of its audio, codec latents and gain, in step.
+def take_file_names(entry: dict[str, Any]) -> set[str]:
+    """The files of one take as its song.json entry names them: audio, tokens, codec latents, and the exports
+    `History.export` makes beside the audio (the audio's name with another format's extension)."""
+    audio = Path(entry["audio"])
+    names = {entry["audio"], *(audio.with_suffix(f".{fmt}").name for fmt in EXPORT_FORMATS)}
+    return names | {entry[key] for key in ("tokens", "codec_tails") if entry.get(key)}
 
-    The new audio and latents are written beside their places first (a failure there leaves the take as it
-    was), then renamed into place, song.json last. Latents the engine did not give are dropped, not left
-    behind: those of the old decode would not join this audio (a continuation then runs their flow again).
-    """
-    meta = json.loads((folder / "song.json").read_text(encoding="utf-8"))
-    entry = next(t for t in meta["takes"] if t["index"] == index)
-    tag = secrets.token_hex(3)
-    audio_tmp = folder / f".{entry['audio']}.{tag}{Path(entry['audio']).suffix}"  # the extension picks the format
-    tails_name = f"take-{index}.codec.npy"
-    tails_tmp = f".{tails_name}.{tag}.npy"
-    try:
-        written = write_audio(audio_tmp, decoded.audio, decoded.sample_rate)
-        kept_tails = write_array(folder, tails_tmp, decoded.codec_tails)
-        entry["sample_rate"] = int(decoded.sample_rate)
-        entry.pop("gain", None)
-        if written.gain != 1.0:
-            entry["gain"] = written.gain
-        entry.pop("codec_tails", None)
-        if kept_tails is not None:
-            entry["codec_tails"] = tails_name
-        write_json(folder / f".song.json.{tag}", meta)
-        os.replace(audio_tmp, folder / entry["audio"])
-        if kept_tails is not None:
-            os.replace(folder / tails_tmp, folder / tails_name)
-        os.replace(folder / f".song.json.{tag}", folder / "song.json")
-    finally:
-        for leftover in (audio_tmp, folder / tails_tmp, folder / f".song.json.{tag}"):
-            leftover.unlink(missing_ok=True)
-    if kept_tails is None:
-        (folder / tails_name).unlink(missing_ok=True)
+
+def song_file_names(meta: dict[str, Any]) -> set[str]:
+    """Every file a song's folder should hold, as its song.json `meta` names them (song.json itself too)."""
+    names = {SONG_JSON, *(meta[key] for key in ("style_reference", "recording") if meta.get(key))}
+    for entry in meta["takes"]:
+        names |= take_file_names(entry)
+    return names
 
 
 def write_array(folder: Path, name: str, array: np.ndarray | None) -> str | None:
     """Save `array` as `folder/name`, flushed to disk; returns the name (None, and nothing written, for None)."""
     if array is None:
         return None
-    with open(folder / name, "wb") as f:
-        np.save(f, np.asarray(array))
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(folder / name, "wb") as f:
+            np.save(f, np.asarray(array))
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        (folder / name).unlink(missing_ok=True)  # no half-written array left behind
+        raise
     return name
 
 
