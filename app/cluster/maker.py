@@ -310,9 +310,12 @@ class ClusterMusicMaker:
 
     def unload(self) -> int:
         """Free the models of every worker (a worker making a song frees them once the song is made); how many
-        pipelines were loaded in all."""
+        pipelines were loaded in all. After the cluster was lost there are none: its workers are gone (the next
+        song starts new ones), and asking them would wait on a cluster that may not answer."""
         with self._lock:
             self._used.clear()
+        if self.link.stale:
+            return 0
         return sum(self.handle.broadcast("unload").results())
 
     @property

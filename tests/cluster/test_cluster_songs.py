@@ -228,6 +228,7 @@ def test_workers_gone_mid_song_cost_that_song_and_the_next_song_starts_them_agai
     assert str(gone.error) == ("The Ray cluster at local stopped making this song (its music workers were stopped: "
                                "their Serve app is gone); nothing was kept. Check the cluster (`ray status`) and try "
                                "again.")
+    assert cluster_studio.unload() == "No models were loaded."  # the workers that had them are gone
     after = compose(cluster_studio, dataclasses.replace(SHEETS[2], seconds=1.0), MusicSettings(variants=1, seed=9), "after")
     assert after.result().title == SHEETS[2].title
     wait_for(lambda: running_workers() == 2, "both workers started again")
