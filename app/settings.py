@@ -77,6 +77,8 @@ class Settings(BaseSettings):
         "auto", description="auto: bfloat16 on a GPU, float32 on the CPU")
     int8: bool = Field(False, description="int8 LM weights: about half the GPU memory of bfloat16, tokens differ a little")
     compile: bool = Field(False, description="compile the LM's frame step: the first song waits for it, later ones run faster")
+    cuda_graphs: bool = Field(False, description="on a GPU, replay the LM's frames from a CUDA graph: one launch a "
+                              "frame instead of about 2,000 (not yet measured on a GPU; ignored on the CPU)")
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0: half the cores, at least 1 (on a busy "
                                                "machine fewer threads are faster)")
 
@@ -88,7 +90,8 @@ class Settings(BaseSettings):
 
     # --- limits on what a page visitor may send ---
     # MB are 1,000,000 bytes, here, in Gradio's upload route and in the app's own check (`max_upload_bytes`).
-    max_upload_mb: float = Field(50.0, gt=0, description="largest upload (style reference, song to transcribe), "
+    # 200: the length caps below are the ones a musician meets; a 10-minute WAV at 48 kHz, 24-bit, stereo is 173 MB.
+    max_upload_mb: float = Field(200.0, gt=0, description="largest upload (style reference, song to transcribe, recording to start from), "
                                  "in MB of 1,000,000 bytes")
     # Lengths are read from a recording's header before it is decoded: a small compressed file can hold hours.
     max_style_audio_s: float = Field(600.0, gt=0, description="longest style reference recording, seconds")

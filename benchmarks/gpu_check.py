@@ -1,27 +1,31 @@
 """The first minutes on a GPU: one run that measures every GPU target and checks the claims made without one.
 
-    python benchmarks/gpu_check.py --device cuda --config full --out "$OUT"      # estimated 5-7 minutes on an H100/H200
-    python benchmarks/gpu_check.py --device cpu --config tiny --seconds 4          # the same code path on the CPU
+    python benchmarks/gpu_check.py --device cuda --config full --out "$OUT"      # about 8 minutes on an H200
+    python benchmarks/gpu_check.py --device cpu --config tiny --seconds 4 --no-compile  # the CPU code path
 
 Full-size models with random weights (no downloads: `bench_lm.random_model`, `bench_pipeline.random_codec`), the
-LM in bfloat16 on a GPU (float32 on the CPU), cfg 1.5, top-k 50, codec 10 steps. One run gives:
+LM in bfloat16 on a GPU (float32 on the CPU), cfg 1.5, top-k 50, codec 10 steps. The frame step comes in four
+kinds (`generation.FrameSteps`): "eager"; "static" (`decode_frame_at`: the position on the device, every shape
+fixed, the step a CUDA graph records); "graphed" (that step replayed from a CUDA graph, `lm/graphs.py`); and
+"compiled+graphed" (the compiled static step in the graph). The first GPU run (benchmarks/RESULTS.md) found the
+eager 3B frame at 70 ms on an H200, bound by the host's ~2,000 launches, and a first compile of 155 s, so the
+graphed step comes first and compiling last. One run gives, in this order:
 1. LM ms/frame (1 and 4 variants, guidance on) near the start of a song and near position 3,000 (a 240 s song's
-   end; the KV cache is read up to there), eager and compiled (`generation.FrameSteps`). A CUDA-graphed step
-   (`torch.compile(mode="reduce-overhead")`) is not measured: the step attends over the filled part of the KV
-   cache, so its shapes change every frame and a graph would be re-recorded every frame.
-2. Whole songs end to end (`MusicPipeline.generate`, codec windows decoded during the LM) with 1 and 4 variants:
-   wall time, LM and codec seconds, time to first audio, and peak memory (`max_memory_allocated` and
-   `max_memory_reserved`) of the LM alone, the codec alone and the whole song. Both models stay on the GPU
-   throughout, so every peak includes both models' weights (the setup row gives each).
-3. The compiled path: the first song's compile time, and the graphs compiled again when the batch size (1 -> 4
-   variants) and the KV-cache length (a short song, then a long one) change.
-4. Token checks on the device: each variant of a 4-variant batch against itself made alone (same seed), and
-   the compiled step against the eager one. On a GPU bf16 matmuls may round differently with the batch size and
-   with fused kernels, so these report the share of equal frames and the first differing frame, not a verdict.
-5. int8 weights (`quantize.py`): whether torch's int8 kernel runs on the device, its ms/frame and weight bytes.
+   end; the KV cache is read up to there), eager and graphed (on the CPU: static).
+2. Token checks on the device: graphed against static (the same kernels: a replay must equal them frame for
+   frame), against eager (bf16 kernels may round differently), and a 4-variant batch against each alone.
+3. Whole songs end to end (`MusicPipeline.generate`, codec windows decoded during the LM) with 1 and 4 variants,
+   graphed: wall time, LM and codec seconds, time to first audio, and peak memory (`max_memory_allocated` and
+   `max_memory_reserved`) of the whole song; then the codec alone on the 1-variant song's tokens. Both models
+   stay on the GPU throughout, so every peak includes both models' weights (the setup row gives each).
+4. int8 weights (`quantize.py`) on a second copy of the LM: whether torch's int8 kernel runs on the device,
+   eager and graphed ms/frame, and the weight bytes.
+5. The compiled path: a first short song (its compile time), ms/frame compiled+graphed, and a long song (a new
+   KV-cache length: how many graphs compile again).
 Each row is printed and `gpu_check.json` / `gpu_check.md` under --out (default: $OUT, else benchmarks/out) are
-rewritten as soon as it is measured, so a run stopped by its time limit keeps what it measured; no step starts
-after --budget seconds (default 420). The tables are printed at the end.
+rewritten as soon as it is measured, so a run stopped by its time limit keeps what it measured; a step that
+fails is a row with its error and the run goes on; no step starts after --budget seconds (default 480). The
+tables are printed at the end.
 """
 
 from __future__ import annotations
@@ -95,16 +99,24 @@ def graphs_compiled() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
-def frame_ms(dev: Device, model: HeartMuLa, variants: int, position: int, frames: int, compiled: bool) -> float:
-    """Mean ms of `frames` frame steps at positions position + 2.. (after two warm-up steps at position).
+def frame_steps(kind: str, device: torch.device) -> FrameSteps:
+    """The frame steps of one kind (see the module docstring)."""
+    return FrameSteps(compiled=kind.startswith("compiled"), device=device, cuda_graph=kind.endswith("graphed"),
+                      static=kind == "static")
+
+
+def frame_ms(dev: Device, model: HeartMuLa, variants: int, position: int, frames: int, kind: str) -> float:
+    """Mean ms of `frames` frame steps at positions position + 2.. (after two warm-up steps at position: the
+    graphed kinds record their graph in the first).
 
     The KV cache is sized to reach past the last position; what it holds before `position` does not change the
-    work (attention reads every filled slot either way)."""
+    work (attention reads every filled slot either way; the static step reads every slot of the cache).
+    """
     rows = 2 * variants  # guidance: a conditional and an unconditional row per variant
     gens = [torch.Generator(dev.device).manual_seed(i) for i in range(variants)]
     pick = FramePicker(model.config.audio_vocab_size, books=model.num_codebooks, cfg_scale=1.5, topk=50,
                        temperature=1.0, generators=gens, device=dev.device)
-    steps = FrameSteps(compiled, dev.device)
+    steps = frame_steps(kind, dev.device)
     model.setup_caches(rows, min(model.config.backbone.max_seq_len, position + frames + 8))
     codes = torch.zeros((rows, model.num_codebooks), dtype=torch.long, device=dev.device)
 
@@ -116,23 +128,23 @@ def frame_ms(dev: Device, model: HeartMuLa, variants: int, position: int, frames
         return codes
 
     with torch.inference_mode():
-        run(position, 2)  # warm-up (and, compiled, the static then the dynamic-position graph)
+        run(position, 2)  # warm-up (graphed: the recording; compiled: the graphs)
         _, seconds = dev.timed(lambda: run(position + 2, frames))
     model.clear_caches()
     return 1000 * seconds / frames
 
 
-def lm_rows(dev: Device, model: HeartMuLa, frames: int, compiled: bool) -> list[dict]:
+def lm_rows(dev: Device, model: HeartMuLa, frames: int, kind: str, variant_counts=(1, 4)) -> list[dict]:
     context = model.config.backbone.max_seq_len
     late = min(LATE_POSITION, context - frames - 16)
     rows = []
-    for variants in (1, 4):
+    for variants in variant_counts:
         for position in (100, late):
             dev.reset_peak()
             before = graphs_compiled()
-            ms = frame_ms(dev, model, variants, position, frames, compiled)
-            rows.append({"part": "LM frame", "step": "compiled" if compiled else "eager", "variants": variants,
-                         "position": position, "ms/frame": round(ms, 2), "x real time": round(80 / ms, 1),
+            ms = frame_ms(dev, model, variants, position, frames, kind)
+            rows.append({"part": "LM frame", "step": kind, "variants": variants, "position": position,
+                         "ms/frame": round(ms, 2), "x real time": round(80 / ms, 1),
                          "graphs compiled": graphs_compiled() - before, **dev.peak()})
     return rows
 
@@ -177,33 +189,41 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> dict:
             "first difference": "none" if first is None else first}
 
 
-def token_rows(dev: Device, lm: HeartMuLa, frames: int, compiled: bool) -> list[dict]:
-    """The LM alone (no codec): 4 batched variants against each made alone, and compiled against eager."""
+def token_rows(dev: Device, lm: HeartMuLa, frames: int, fast: str) -> list[dict]:
+    """The LM alone (no codec), the `fast` step kind against its references, and 4 batched variants against
+    each made alone."""
     prompt = PromptBuilder.from_folder(GEN, lm.num_codebooks).build(SONG["tags"], SONG["lyrics"])
     seeds = [11, 12, 13, 14]
 
-    def tokens(seeds: list[int], compiled: bool = False):
+    def tokens(seeds: list[int], kind: str):
         gens = [torch.Generator(dev.device).manual_seed(s) for s in seeds]
-        return generate_tokens(lm, prompt, frames=frames, cfg_scale=1.5, topk=50, generators=gens, compiled=compiled)
+        return generate_tokens(lm, prompt, frames=frames, cfg_scale=1.5, topk=50, generators=gens,
+                               compiled=kind.startswith("compiled"), cuda_graph=kind.endswith("graphed"),
+                               static_step=kind == "static")
 
-    batch = tokens(seeds)
-    rows = [{"part": "tokens", "check": f"variant {i} of 4 vs alone", **agreement(batch.variant(i), tokens([seeds[i]]).variant(0))}
-            for i in (0, 3)]
-    if compiled:
-        eager, fused = tokens(seeds[:1]), tokens(seeds[:1], compiled=True)
-        rows.append({"part": "tokens", "check": "compiled vs eager", **agreement(eager.variant(0), fused.variant(0))})
+    one = {kind: tokens(seeds[:1], kind).variant(0) for kind in dict.fromkeys((fast, "static", "eager"))}
+    rows = [{"part": "tokens", "check": f"{fast} vs {ref}", **agreement(one[fast], one[ref])}
+            for ref in ("static", "eager") if ref != fast]
+    batch = tokens(seeds, fast)
+    rows += [{"part": "tokens", "check": f"{fast}: variant {i} of 4 vs alone",
+              **agreement(batch.variant(i), tokens([seeds[i]], fast).variant(0))} for i in (0, 3)]
     return rows
 
 
-def int8_rows(dev: Device, model: HeartMuLa, frames: int) -> list[dict]:
-    """Quantises `model` in place (run last): whether the device's int8 kernel runs, ms/frame and weight bytes."""
+def int8_rows(dev: Device, config: str, frames: int, fast: str) -> list[dict]:
+    """A second copy of the LM, quantised: whether the device's int8 kernel runs, ms/frame and weight bytes."""
+    model, _ = build_lm(config, dev.device)
     before = weight_bytes(model)
     model.quantize_int8()
     row = {"part": "int8", "weights GB before": round(before / GB, 2), "weights GB int8": round(weight_bytes(model) / GB, 2)}
-    try:
-        row["ms/frame (1 variant, position 100)"] = round(frame_ms(dev, model, 1, 100, frames, compiled=False), 2)
-    except (RuntimeError, NotImplementedError) as exc:  # an older torch without the CUDA int8 kernel
-        row["error"] = str(exc).splitlines()[0][:160]
+    for kind in dict.fromkeys(("eager", fast)):
+        try:
+            row[f"{kind} ms/frame (1 variant, position 100)"] = round(frame_ms(dev, model, 1, 100, frames, kind), 2)
+        except (RuntimeError, NotImplementedError) as exc:  # an older torch without the device's int8 kernel
+            row[f"{kind} error"] = str(exc).splitlines()[0][:160]
+    del model
+    if dev.cuda:
+        torch.cuda.empty_cache()
     return [row]
 
 
@@ -237,29 +257,33 @@ def run(args: argparse.Namespace, record: Recorder) -> None:
     started = time.perf_counter()
     lm, dtype = build_lm(args.config, dev.device)
     codec = build_codec(args.config, dev.device)
+    if dev.cuda:
+        torch.cuda.empty_cache()  # the peaks below are the songs', not the random initialisation's
     record.add({"part": "setup", "config": args.config, "device": str(dev.device),
                 "name": torch.cuda.get_device_name(dev.device) if dev.cuda else "cpu", "torch": torch.__version__,
                 "LM dtype": str(dtype).removeprefix("torch."), "LM weights GB": round(weight_bytes(lm) / GB, 2),
-                "codec weights GB": round(weight_bytes(codec) / GB, 2)})
-    eager = MusicPipeline.from_loaded(lm, codec, GEN, decode_steps=args.decode_steps)
-    compiled = None if args.no_compile else MusicPipeline.from_loaded(
-        lm, codec, GEN, decode_steps=args.decode_steps, compiled=True)
+                "codec weights GB": round(weight_bytes(codec) / GB, 2), **dev.peak()})
+    fast = "graphed" if dev.cuda else "static"  # on the CPU the graph's step, without a graph
+    song_kind = "graphed" if dev.cuda else "eager"  # the pipeline records graphs on CUDA only
+    pipe = MusicPipeline.from_loaded(lm, codec, GEN, decode_steps=args.decode_steps, cuda_graph=dev.cuda)
     steps: list[tuple[str, Callable[[], list[dict]]]] = [
-        ("LM eager", lambda: lm_rows(dev, lm, args.frames, compiled=False)),
-        ("song, 1 variant, eager", lambda: song_and_codec_rows(dev, eager, args.seconds)),
+        ("LM eager", lambda: lm_rows(dev, lm, args.frames, "eager")),
+        (f"LM {fast}", lambda: lm_rows(dev, lm, args.frames, fast)),
+        ("tokens", lambda: token_rows(dev, lm, round(args.check_seconds * FRAME_RATE), fast)),
+        (f"song, 1 variant, {song_kind}", lambda: song_and_codec_rows(dev, pipe, args.seconds, song_kind)),
+        (f"song, 4 variants, {song_kind}", lambda: [song_row(dev, pipe, args.seconds, 4, song_kind)[0]]),
     ]
-    if compiled is not None:
-        steps += [
-            ("compiled first song", lambda: [song_row(dev, compiled, args.short_seconds, 1, "compiled, first song (compiles)")[0]]),
-            ("LM compiled", lambda: lm_rows(dev, lm, args.frames, compiled=True)),
-            ("compiled long song", lambda: [song_row(dev, compiled, args.seconds, 1, "compiled, long song (new cache length)")[0]]),
-        ]
-    steps.append(("song, 4 variants, eager", lambda: [song_row(dev, eager, args.seconds, 4, "eager")[0]]))
-    if compiled is not None:
-        steps.append(("compiled, 4 variants", lambda: [song_row(dev, compiled, args.short_seconds, 4, "compiled, 4 variants (new batch size)")[0]]))
-    steps.append(("tokens", lambda: token_rows(dev, lm, round(args.check_seconds * FRAME_RATE), compiled is not None)))
     if not args.no_int8:
-        steps.append(("int8", lambda: int8_rows(dev, lm, args.frames)))  # last: it quantises the LM in place
+        steps.append(("int8", lambda: int8_rows(dev, args.config, args.frames, fast)))
+    if not args.no_compile:
+        compiled = MusicPipeline.from_loaded(lm, codec, GEN, decode_steps=args.decode_steps, compiled=True,
+                                             cuda_graph=dev.cuda)
+        kind = "compiled+graphed" if dev.cuda else "compiled"
+        steps += [
+            ("compiled first song", lambda: [song_row(dev, compiled, args.short_seconds, 1, f"{kind}, first song (compiles)")[0]]),
+            ("LM compiled", lambda: lm_rows(dev, lm, args.frames, kind, variant_counts=(1,))),
+            ("compiled long song", lambda: [song_row(dev, compiled, args.seconds, 1, f"{kind}, long song (new cache length)")[0]]),
+        ]
     for name, step in steps:
         if not record.time_left(name):
             break
@@ -273,9 +297,9 @@ def run(args: argparse.Namespace, record: Recorder) -> None:
     record.add({"part": "done", "total s": round(time.perf_counter() - started, 1)})
 
 
-def song_and_codec_rows(dev: Device, pipe: MusicPipeline, seconds: float) -> list[dict]:
+def song_and_codec_rows(dev: Device, pipe: MusicPipeline, seconds: float, label: str) -> list[dict]:
     """A one-variant song, then the codec alone on its tokens."""
-    row, song = song_row(dev, pipe, seconds, 1, "eager")
+    row, song = song_row(dev, pipe, seconds, 1, label)
     return [row, codec_row(dev, pipe, song.tokens[0], song.seeds[0])]
 
 
@@ -304,8 +328,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decode-steps", type=int, default=10)
     p.add_argument("--no-compile", action="store_true", help="skip the compiled path")
     p.add_argument("--no-int8", action="store_true", help="skip the int8 row")
-    p.add_argument("--budget", type=float, default=420.0,
-                   help="seconds after which no further step starts (default 420: a GPU lease's 8 minutes, less setup)")
+    p.add_argument("--budget", type=float, default=480.0,
+                   help="seconds after which no further step starts (default 480: a 10-minute call, less the last step)")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or Path(__file__).parent / "out"))
     return p.parse_args(argv)
 

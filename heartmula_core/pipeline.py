@@ -84,6 +84,8 @@ class MusicPipeline:
         style_max_seconds: longest reference recording accepted.
         int8: load the LM with int8 weights (`lm/quantize.py`: about half the memory of bfloat16).
         compiled: compile the LM's frame step (`generation.FrameSteps`): slower first song, faster later ones.
+        cuda_graph: replay the LM's later frames from a CUDA graph (a CUDA device only; `lm/graphs.py`): on a GPU
+            the eager frame is bound by the host's kernel launches.
         decode_during_tokens: decode each codec window while the LM runs, as soon as its codes are final
             (when the codec fits beside the LM); False decodes every window after the LM.
         codec_tf32: let the codec's float32 matmuls and convolutions run in TF32 on a CUDA GPU (faster, about
@@ -106,6 +108,7 @@ class MusicPipeline:
         style_max_seconds: float | None = None,
         int8: bool = False,
         compiled: bool = False,
+        cuda_graph: bool = False,
         decode_during_tokens: bool = True,
         codec_tf32: bool = False,
         accelerator: Accelerator | None = None,
@@ -117,6 +120,8 @@ class MusicPipeline:
         # stand-in); otherwise a device this torch cannot use is refused here, not deep inside a model load.
         self.device = torch.device(device) if accelerator is not None else parse_device(device)
         self.dtype = parse_dtype(dtype)
+        if cuda_graph and self.device.type != "cuda":
+            raise InvalidRequest(f"CUDA graphs need a CUDA device, not {self.device}")
         self.decode_steps = decode_steps
         self.decode_guidance = decode_guidance
         self._lm = None
@@ -129,6 +134,7 @@ class MusicPipeline:
         self._style = None
         self.int8 = int8
         self.compiled = compiled
+        self.cuda_graph = cuda_graph
         self.decode_during_tokens = decode_during_tokens
         self.codec_tf32 = codec_tf32
         self.accelerator = accelerator or Accelerator()
@@ -347,6 +353,7 @@ class MusicPipeline:
                 lm, prompt, frames=request.frames, cfg_scale=request.cfg, topk=request.topk,
                 temperature=request.temperature, generators=generators, style=style,
                 progress=report.tokens(), cancel=cancel, compiled=self.compiled, on_frame=on_frame, prefix=prefix,
+                cuda_graph=self.cuda_graph,
             )
         finally:
             # The KV caches span the song for every row (GBs for the 3B model with 8 variants): give them
@@ -356,23 +363,24 @@ class MusicPipeline:
 
     # ---- decoding saved tokens -----------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def decode(
-        self,
-        tokens: np.ndarray | torch.Tensor,
-        seed: int,
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> np.ndarray:
+    def decode(self, tokens: np.ndarray | torch.Tensor, seed: int, *, progress: ProgressCallback | None = None,
+               cancel: threading.Event | None = None) -> np.ndarray:
         """Audio float32 [2, samples] for saved tokens [frames, 8] (what `generate` returned, same seed -> same audio)."""
+        return self.decode_take(tokens, seed, progress=progress, cancel=cancel)[0]
+
+    @torch.inference_mode()
+    def decode_take(self, tokens: np.ndarray | torch.Tensor, seed: int, *, progress: ProgressCallback | None = None,
+                    cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`decode`, with what a continuation of that audio reuses: (audio float32 [2, samples], codec tails
+        float32 [windows, 168, 256] as `MusicResult.codec_tails`), so a take made again keeps both in step."""
         report = Reporter(progress)
         with self._lock, freed_on_failure(self.device):
             self._need_codec()
             report.begin(Phase.DECODING)
-            (audio,) = self._song_decoder([seed], cancel).finish([tokens], report.decoding(base=0.0))
+            songs = self._song_decoder([seed], cancel)
+            (audio,) = songs.finish([tokens], report.decoding(base=0.0))
         report(Phase.DONE, 1, 1, 1.0)
-        return audio
+        return audio, songs.codec_tails[0]
 
     def decode_stream(
         self,

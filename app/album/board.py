@@ -53,10 +53,12 @@ class Board:
         with self._lock:
             self._say(text)
 
-    def skipped(self, song: AlbumSong, folder: str) -> None:
+    def skipped(self, song: AlbumSong, folder: str, written: tuple[str, ...] = ()) -> None:
+        """A song an earlier run kept; `written`: the files its folder lacked and got now (another --format)."""
         with self._lock:
             self.done += 1
-            self._say(f"{song.track:02d} already kept: {folder}")
+            added = f" (added {', '.join(written)})" if written else ""
+            self._say(f"{song.track:02d} already kept: {folder}{added}")
 
     def begin(self, song: AlbumSong) -> None:
         with self._lock:

@@ -41,17 +41,9 @@ def write_song_folder(out: Path, name: str, song: Song, fmt: str) -> tuple[str, 
     one gets a "-2" (or "-3"...) suffix. Returns (the folder's name, its files' names).
     """
     tmp = out / f"{TMP_PREFIX}{name}-{secrets.token_hex(3)}"
-    files: list[str] = []
     try:
         tmp.mkdir(parents=True)
-        for take in song.takes:
-            audio, rate = read_audio(take.audio)  # (channels, samples)
-            files.append(f"take-{take.index}.{fmt}")
-            write_audio(tmp / files[-1], audio, rate, title=song.title or None)
-        sheet = {"title": song.title, "description": song.description, "lyrics": song.lyrics, "tags": song.tags,
-                 "seconds": song.seconds, "seeds": [take.seed for take in song.takes], "history_id": song.id}
-        (tmp / SHEET).write_text(json.dumps(sheet, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        files.append(SHEET)
+        files = write_missing(tmp, song, fmt)
         target = out / name
         suffix = 1
         while target.exists():
@@ -62,6 +54,33 @@ def write_song_folder(out: Path, name: str, song: Song, fmt: str) -> tuple[str, 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target.name, tuple(files)
+
+
+def song_files(song: Song, fmt: str) -> tuple[str, ...]:
+    """The files a song's folder holds for an album in `fmt`: each take, then the sheet."""
+    return (*(f"take-{take.index}.{fmt}" for take in song.takes), SHEET)
+
+
+def write_missing(folder: Path, song: Song, fmt: str) -> tuple[str, ...]:
+    """Write into `folder` those of `song_files(song, fmt)` it lacks, each atomically, the takes from History's
+    copy; returns the names written. Nothing already there is touched: a rerun of the album in another format
+    adds that format's takes beside the earlier ones (History's copy is lossless, so nothing is made again)."""
+    written = []
+    for take in song.takes:
+        name = f"take-{take.index}.{fmt}"
+        if not (folder / name).is_file():
+            audio, rate = read_audio(take.audio)  # (channels, samples)
+            write_audio(folder / name, audio, rate, title=song.title or None)
+            written.append(name)
+    if not (folder / SHEET).is_file():
+        sheet = {"title": song.title, "description": song.description, "lyrics": song.lyrics, "tags": song.tags,
+                 "seconds": song.seconds, "seeds": [take.seed for take in song.takes], "history_id": song.id}
+        text = json.dumps(sheet, ensure_ascii=False, indent=1) + "\n"
+        tmp = folder / f"{TMP_PREFIX}{SHEET}-{secrets.token_hex(3)}"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(folder / SHEET)
+        written.append(SHEET)
+    return tuple(written)
 
 
 def sweep_temp(out: Path) -> None:

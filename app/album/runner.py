@@ -2,10 +2,11 @@
 
 Every song goes through `Studio.compose` (the same path as `python -m app song`: the LLM writes the empty
 fields, the Studio makes the music on whatever makes it, and keeps the song), so the album needs nothing of the
-music engine's own. A song already in the manifest and in History is skipped (its folder written again if it
-went missing); a song that fails is reported and the album goes on, except when the failure would end every song
-the same way (a full disk, missing models). `stop()` (Ctrl-C) drops the songs being made, through the Studio's
-own Stop: History keeps a whole song or nothing, and the album folder a whole song folder or nothing.
+music engine's own. A song already in the manifest and in History is skipped: its folder is written again if it
+went missing, or given what it lacks (a take deleted by hand, or its takes in the --format of this run, beside
+the earlier format's). A song that fails is reported and the album goes on, except when the failure would end
+every song the same way (a full disk, missing models). `stop()` (Ctrl-C) drops the songs being made, through the
+Studio's own Stop: History keeps a whole song or nothing, and the album folder a whole song folder or nothing.
 
 `parallel` songs are in the Studio at once. The Studio is safe for that (History takes one writer at a time, the
 device queue gives the music engine one song at a time); on one machine the gain is the next song's LLM writing
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.cluster.errors import ClusterUnreachable
 from app.studio.engines import LlmChoice
 from app.studio.errors import DiskFull, InvalidInput, JobCancelled, SongNotFound, explain
 from app.studio.headless import compose_new, kept_song
@@ -35,12 +37,14 @@ from app.studio.service import Studio
 from heartmula_core.errors import ModelNotAvailable
 
 from .board import Board
-from .folders import folder_name, sweep_temp, write_song_folder
+from .folders import folder_name, sweep_temp, write_missing, write_song_folder
 from .lines import AlbumSong
 from .manifest import KeptSong, Manifest
 
-# Failures that would end every other song the same way: the album stops instead of trying each one.
-ALBUM_FAILURES = (DiskFull, ModelsMissing, ModelNotAvailable)
+# Failures that would end every other song the same way: the album stops instead of trying each one. A cluster
+# lost mid-song (ClusterLost) fails that song only: the next one joins it again when it is back, and only a
+# cluster that stays away (ClusterUnreachable) stops the album.
+ALBUM_FAILURES = (DiskFull, ModelsMissing, ModelNotAvailable, ClusterUnreachable)
 LOCK = ".heartsong-album.lock"
 JOIN_POLL_S = 0.2  # the main thread wakes this often, so a Ctrl-C is handled at once
 
@@ -82,12 +86,13 @@ class AlbumRun:
         choice: the LLM that writes empty fields.
         board: where progress goes.
         fmt: the audio format of the takes in `out` ("flac", "wav", "mp3", "ogg").
-        parallel: how many songs are in the Studio at once (at least 1).
+        parallel: how many songs are in the Studio at once (at least 1; None: as many as the music maker makes at
+            once, one locally, one per worker on a cluster).
     """
 
     def __init__(
         self, studio: Studio, songs: list[AlbumSong], out: Path, manifest: Manifest, *, choice: LlmChoice,
-        board: Board, fmt: str = "flac", parallel: int = 1,
+        board: Board, fmt: str = "flac", parallel: int | None = None,
     ) -> None:
         self.studio = studio
         self.songs = songs
@@ -96,7 +101,7 @@ class AlbumRun:
         self.choice = choice
         self.board = board
         self.fmt = fmt
-        self.parallel = max(1, parallel)
+        self.parallel = max(1, studio.music.slots if parallel is None else parallel)
         self.session = f"album-{os.getpid()}-{id(self):x}"  # the Studio's Stop reaches this run's songs only
         self.outcome = Outcome()
         self._stopping = threading.Event()
@@ -149,10 +154,16 @@ class AlbumRun:
                 self._todo.put(song)
                 continue
             entry, kept = before
-            if not entry.folder or not all((self.out / entry.folder / f).is_file() for f in entry.files):
-                entry = self._write_folder(song, kept)  # kept in History, but its folder is not (all) there
+            written: tuple[str, ...] = ()
+            if not entry.folder or not (self.out / entry.folder).is_dir():
+                entry = self._write_folder(song, kept)  # kept in History, but its folder is not there
+            else:  # a take gone, or the album now asked in another --format: the folder gets what it lacks
+                written = write_missing(self.out / entry.folder, kept, self.fmt)
+                if written:
+                    entry = dataclasses.replace(entry, files=tuple(dict.fromkeys(entry.files + written)))
+                    self.manifest.record(song.key, entry)
             self.outcome.skipped.append(song)
-            self.board.skipped(song, entry.folder)
+            self.board.skipped(song, entry.folder, written)
         workers = [threading.Thread(target=self._work, name=f"album-{n}", daemon=True)
                    for n in range(min(self.parallel, self._todo.qsize()))]
         for worker in workers:

@@ -6,7 +6,8 @@
 One song a line (app/album/lines.py). The whole file is checked first: a bad line is one error naming it, and
 nothing is made. Then each song is written by the LLM where fields are empty, made through the Studio, kept in
 History and written into DIR/NN-title/. Ctrl-C drops the song being made and says how to go on; running the
-same command again skips the songs already kept (DIR/heartsong-album.json).
+same command again skips the songs already kept (DIR/heartsong-album.json); with another --format it writes
+their takes in that format too, from History, beside the earlier files.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="the album folder: NN-title/take-N.<format> and sheet.json for each song")
     p.add_argument("--format", default="flac", help="the takes' audio format in the album folder: flac (default), "
-                   "wav, mp3 or ogg (History keeps its own copy)")
-    p.add_argument("--parallel", type=at_least_one, default=1, metavar="N",
-                   help="songs in the Studio at once (default 1). On one machine the music is made one song at a "
-                   "time; more only lets the LLM write the next songs meanwhile")
+                   "wav, mp3 or ogg (History keeps its own copy; a rerun in another format adds it beside the first)")
+    p.add_argument("--parallel", type=at_least_one, default=None, metavar="N",
+                   help="songs in the Studio at once (default: one per music worker of the Ray cluster, else 1). On "
+                   "one machine the music is made one song at a time; more only lets the LLM write the next songs "
+                   "meanwhile")
     p.add_argument("--backend", choices=("ollama", "openai"), default=None, help="the LLM (default: the setting)")
     p.add_argument("--model", default="", help="the LLM model (default: the setting)")
     p.add_argument("--env-file", default=None, help="a .env file with HEARTSONG_* settings (default ./.env)")

@@ -6,3 +6,11 @@
 `app/studio/music.py` picks this package when `HEARTSONG_RAY_ADDRESS` is set; `heartmula_core` knows nothing of
 Ray. `maker.py`, `session.py` and `worker.py` import Ray; `messages.py`, `errors.py` and `placement.py` do not.
 """
+
+import os
+
+# Ray joins a cluster on its own when a Ray call comes after `ray.shutdown()` (its "auto-connect"): the cluster
+# `ray start` last started on this machine, waiting for ever when that one is gone. The studio leaves a lost
+# cluster and joins it again itself (link.py), so this is switched off before Ray is first imported (it reads
+# the variable then). Workers are unaffected: they are always joined.
+os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")

@@ -8,6 +8,8 @@ API run unchanged; each song goes to a `MusicWorker` replica (worker.py) as one 
   same seeds, so the song is the same; the audio already played is not played twice. After `MAX_ATTEMPTS`
   lost replicas, or when the cluster stops answering (`SILENCE_S` without a word from a started song), the
   song ends with `ClusterLost`. Nothing reaches the history before the song is complete (the job keeps it).
+- A cluster lost mid-song (its head gone, its Serve app deleted) ends that song with `ClusterLost`; the next song
+  joins it again (link.py), waiting a while for it to come back, else it ends with `ClusterUnreachable`.
 - The models a worker loads are the ones the studio's settings name, so every machine of the cluster needs
   them at the same paths (README: "Many GPUs, many machines").
 """
@@ -37,9 +39,9 @@ from heartmula_core.hub import Catalogue
 from heartmula_core.request import random_seed
 
 from .errors import ClusterLost
+from .link import ClusterLink
 from .messages import Decoded, Failed, Heartbeat, Made, SongJob, Started
-from .placement import ReplicaPlan
-from .session import deploy, first_line, join, leave, worker_lost
+from .session import first_line, joined, still_joined, worker_lost
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ RETRY_WAIT_S = 0.5  # times the attempt number: Serve learns of a dead replica w
 SILENCE_S = 60.0  # a started song whose worker says nothing this long is lost (workers reply every 2 s)
 RETRY_START_S = 30.0  # a retried song no worker takes within this long: the cluster is gone
 POLL_S = 0.1  # how often a waiting maker looks for a Stop
+HEAD_SILENT = "its head stopped answering"
 
 T = TypeVar("T")
 
@@ -111,15 +114,13 @@ class ClusterMusicMaker:
 
     Args:
         settings: the studio's settings (the workers get a copy without secrets).
-        handle: the app's deployment handle.
-        plan: the workers it runs (`slots` = how many songs at once).
+        link: the joined cluster and its workers (`slots` = how many songs at once: one per worker at the start).
     """
 
-    def __init__(self, settings: Settings, handle: DeploymentHandle, plan: ReplicaPlan) -> None:
+    def __init__(self, settings: Settings, link: ClusterLink) -> None:
         self.settings = settings
-        self.handle = handle
-        self.plan = plan
-        self.slots = plan.replicas
+        self.link = link
+        self.slots = link.plan.replicas
         self.hub_sizes = HubSizes()
         self.address = settings.ray_address.strip()
         self._used: set[str] = set()  # LM variants sent to the workers since the last unload
@@ -132,15 +133,17 @@ class ClusterMusicMaker:
         Raises:
             ClusterUnreachable: no cluster answers there, or it cannot run the workers (one line).
         """
-        join(settings.ray_address.strip())
-        handle, plan = deploy(settings)
-        log.info("music on the Ray cluster at %s: %d workers", settings.ray_address, plan.replicas)
-        return cls(settings, handle, plan)
+        return cls(settings, ClusterLink.open(settings))
+
+    @property
+    def handle(self) -> DeploymentHandle:
+        """The workers' handle (a new one after the cluster was joined again)."""
+        return self.link.handle
 
     def close(self) -> None:
         """Leave the cluster. A cluster of its own (`local`) stops with its workers; on a shared one the workers
         stay up for the next studio (`serve shutdown` stops them)."""
-        leave()
+        self.link.close()
 
     def catalogue(self) -> Catalogue:
         """The models this computer has (the Models tab); the workers use the same folders on their machines."""
@@ -179,6 +182,7 @@ class ClusterMusicMaker:
             return self._call("make", (job,), on_reply, cancel, start_within_s)
 
         try:
+            self.link.rejoin(cancel, lambda: emit(Progress("waiting")))  # after a lost cluster
             return self._retrying(attempt, cancel, emit)
         except MakingCancelled:
             raise JobCancelled("Stopped; nothing was kept.") from None
@@ -191,7 +195,10 @@ class ClusterMusicMaker:
         stopped answering (a started call silent for `SILENCE_S`, or no worker taking it within
         `start_within_s`; None: it may wait its turn in the cluster's queue as long as it takes)."""
         asked = time.monotonic()
-        response = getattr(self.handle.options(stream=True), method).remote(*args)
+        try:
+            response = getattr(self.handle.options(stream=True), method).remote(*args)
+        except Exception as exc:  # Ray's own errors, once the cluster is gone (another song left it meanwhile)
+            raise self._lost(HEAD_SILENT if not still_joined() else first_line(exc)) from None
         pump = ReplyPump(response)
         started: Started | None = None
         heard = time.monotonic()
@@ -203,6 +210,8 @@ class ClusterMusicMaker:
                 try:
                     reply = pump.replies.get(timeout=POLL_S)
                 except queue.Empty:
+                    if self.link.stale:  # the cluster was left meanwhile: this reply may never come
+                        raise self._lost(HEAD_SILENT) from None
                     if started is not None and time.monotonic() - heard > SILENCE_S:
                         raise self._lost(f"its worker {started.replica} said nothing for {SILENCE_S:g} s") from None
                     if started is None and start_within_s is not None and time.monotonic() - asked > start_within_s:
@@ -220,6 +229,8 @@ class ClusterMusicMaker:
                     raise self._lost("its worker ended the request without an answer")
                 elif isinstance(reply, _Broken):
                     ended = True
+                    if not still_joined():  # not a worker: the whole cluster went (a retry would wait in vain)
+                        raise self._lost(HEAD_SILENT) from None
                     if worker_lost(reply.error):
                         raise WorkerLost(first_line(reply.error)) from None
                     raise self._lost(first_line(reply.error)) from None
@@ -229,8 +240,11 @@ class ClusterMusicMaker:
                         ended = True
                         return answer
         finally:
-            if not ended:
-                response.cancel()  # the Stop (or the studio giving up) reaches the worker's pipeline
+            if not ended and joined():  # a cluster already left has nothing to cancel
+                try:
+                    response.cancel()  # the Stop (or the studio giving up) reaches the worker's pipeline
+                except Exception as exc:  # a cluster already left: nothing there to cancel
+                    log.info("could not cancel %s on the cluster: %s", method, first_line(exc))
 
     def _lost(self, why: str) -> ClusterLost:
         return ClusterLost(
@@ -240,7 +254,16 @@ class ClusterMusicMaker:
 
     def _retrying(self, attempt: Callable[[float | None], T], cancel: threading.Event,
                   emit: Callable[[Progress | TakeAudio], None] | None = None) -> T:
-        """`attempt()`, again on another worker each time a worker is lost, at most `MAX_ATTEMPTS` times."""
+        """`attempt()`, again on another worker each time a worker is lost, at most `MAX_ATTEMPTS` times. A
+        song that lost the cluster marks it for joining again (`ClusterLink.rejoin`)."""
+        try:
+            return self._attempts(attempt, cancel, emit)
+        except ClusterLost:
+            self.link.lost()
+            raise
+
+    def _attempts(self, attempt: Callable[[float | None], T], cancel: threading.Event,
+                  emit: Callable[[Progress | TakeAudio], None] | None) -> T:
         for number in range(1, MAX_ATTEMPTS + 1):
             try:
                 # A first attempt waits its turn; a retry is given up when no worker takes it, because then the
@@ -261,17 +284,18 @@ class ClusterMusicMaker:
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int,
                progress: Callable[[int, int, float | None], None] | None = None,
-               cancel: threading.Event | None = None) -> tuple[np.ndarray, int]:
-        """Re-make a take's audio from its tokens [frames, 8] on a worker: (audio [channels, samples], rate).
+               cancel: threading.Event | None = None) -> Decoded:
+        """Re-make a take's audio from its tokens [frames, 8] on a worker, with its codec latents.
         `progress(windows done, total, eta s or None)` follows the codec's windows; `cancel` raises `Cancelled`."""
-        self._using(variant)
         cancel = cancel or threading.Event()
+        self.link.rejoin(cancel, lambda: None)
+        self._using(variant)
 
-        def on_reply(reply: object) -> tuple[np.ndarray, int] | None:
+        def on_reply(reply: object) -> Decoded | None:
             if isinstance(reply, Progress) and progress is not None and reply.phase == "redecoding":
                 progress(reply.done, reply.total, reply.eta_s)
             elif isinstance(reply, Decoded):
-                return reply.audio, reply.sample_rate
+                return reply
             return None
 
         return self._retrying(lambda within: self._call("decode", (variant, tokens, seed), on_reply, cancel, within),

@@ -22,6 +22,7 @@ import numpy as np
 
 from app.studio.continuing import Continuation
 from app.studio.history import NewTake
+from app.studio.song_files import Decoded  # a re-decode's answer, as the studio takes it
 from app.studio.jobs import MusicSettings, Sheet
 
 
@@ -104,14 +105,6 @@ class Made:
     """The song is made: its takes, in order."""
 
     takes: list[MadeTake]
-
-
-@dataclass(frozen=True, eq=False)
-class Decoded:
-    """A take's audio made again from its tokens: float32 [channels, samples] at `sample_rate`."""
-
-    audio: np.ndarray
-    sample_rate: int
 
 
 @dataclass(frozen=True, eq=False)

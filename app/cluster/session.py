@@ -83,6 +83,18 @@ def leave() -> None:
     ray.shutdown()
 
 
+def joined() -> bool:
+    """Whether this process is joined to a cluster (it may be one that stopped answering)."""
+    return ray.is_initialized()
+
+
+def still_joined() -> bool:
+    """Whether this process is joined to a cluster whose head still answers. Ray ends a process whose cluster's
+    head stays silent for a minute (its GCS reconnect timeout), so a studio that finds it silent leaves at once
+    and joins again when it is back (maker.py)."""
+    return ray.is_initialized() and unanswered(ray.get_runtime_context().gcs_address) is None
+
+
 def deploy(settings: Settings) -> tuple[DeploymentHandle, ReplicaPlan]:
     """Start the music workers on the joined cluster (updating an app of an earlier run): one per GPU, or as
     many as `settings.ray_replicas` says; returns the app's handle and the plan it ran.

@@ -94,13 +94,13 @@ class MusicWorker:
 
     async def decode(self, variant: str, tokens: np.ndarray, seed: int) -> AsyncIterator[Any]:
         """Re-make a take's audio from its tokens [frames, 8]: yields Started, Progress("redecoding", windows
-        done, total) / Heartbeat, then Decoded (audio [channels, samples], rate) or Failed."""
+        done, total) / Heartbeat, then Decoded (audio [channels, samples], rate, codec latents) or Failed."""
 
         def work(emit: Callable[[Any], None], cancel: threading.Event) -> Decoded:
             def progress(done: int, total: int, eta: float | None) -> None:
                 emit(Progress("redecoding", done, total, eta))
 
-            return Decoded(*self.maker.decode(variant, tokens, seed, progress, cancel))
+            return self.maker.decode(variant, tokens, seed, progress, cancel)
 
         async for reply in self._stream(work):
             yield reply

@@ -33,6 +33,7 @@ from heartmula_core.result import AudioChunk
 from .continuing import Continuation
 from .errors import JobCancelled
 from .history import NewTake
+from .song_files import Decoded
 from .jobs import MusicSettings, Progress, Sheet, SheetWritten, TakeAudio
 from .models import HubSizes, ModelsMissing, missing_message, model_rows, song_model_names
 
@@ -176,6 +177,7 @@ class PipelineMusicMaker:
                     models, device=device, dtype=dtype, style_model=DEFAULT_STYLE, catalogue=catalogue,
                     style_cache_dir=self.settings.data_dir / STYLE_CACHE, style_max_seconds=self.settings.max_style_audio_s,
                     int8=self.settings.int8, compiled=self.settings.compile,
+                    cuda_graph=self.settings.cuda_graphs and device.startswith("cuda"),
                 )
             return self._pipelines[variant]
 
@@ -255,16 +257,17 @@ class PipelineMusicMaker:
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int,
                progress: Callable[[int, int, float | None], None] | None = None,
-               cancel: threading.Event | None = None) -> tuple[np.ndarray, int]:
-        """Re-make the audio of saved tokens (frames, codebooks); returns (audio (channels, samples), rate).
-        `progress(windows done, windows total, eta s or None)` follows the codec's windows."""
+               cancel: threading.Event | None = None) -> Decoded:
+        """Re-make the audio of saved tokens (frames, codebooks), with the codec latents a continuation of it
+        reuses. `progress(windows done, windows total, eta s or None)` follows the codec's windows."""
         pipeline = self.pipeline(variant)
 
         def on_progress(event: ProgressEvent) -> None:
             if progress is not None and event.phase.value == "decoding":
                 progress(event.done, event.total, event.eta)
 
-        return pipeline.decode(tokens, seed, progress=on_progress, cancel=cancel), pipeline.sample_rate
+        audio, tails = pipeline.decode_take(tokens, seed, progress=on_progress, cancel=cancel)
+        return Decoded(audio, pipeline.sample_rate, tails)
 
     @property
     def loaded(self) -> list[str]:

@@ -9,17 +9,21 @@ Layout under the data folder::
     songs/<song id>/take-N.codec.npy  its codec windows' last latents, so a continuation reuses its decode
     songs/<song id>/style-reference.<ext>   the reference recording the song was styled after, if any
     songs/<song id>/recording.<ext>         the musician's recording the song was made from, if any
+    songs/<song id>/take-N.r<hex>.flac      take N's audio (and .r<hex>.codec.npy its latents) once rendered again
+
+Whatever a song's folder holds, song.json says which files are the song's: a take rendered again gets files of
+new names, and the rename of its new song.json over the old one switches to them (take_rewrite.py).
 
 A song is written into `songs/.tmp-<pid>-<id>/` first; the folder is renamed into place inside the open
 transaction that inserts its row, and the transaction commits only after the rename. So a crash, a cancel or a
 full disk leaves either the whole song or nothing: at worst a temp folder (swept when the history is next
 opened) or, in the instant between rename and commit, a folder with no row (swept once it is a minute old).
+Files in a song's folder that its song.json does not name (an interrupted render's) are swept likewise.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -37,12 +41,13 @@ from heartmula_core.audio import read_audio, write_audio
 
 from .errors import DiskFull, FreeSpace, InvalidInput, SongNotFound, disk_errors, free_space
 from .history_db import SCHEMA, connect, forget, fts_query, leave_wal
+from .history_sweep import TMP_PREFIX, TRASH_PREFIX, sweep_leftovers
 from .records import ParentLink, Song, Take
-from .song_files import NewTake, keep_copy, write_json, write_take
+from .song_files import EXPORT_FORMATS, Decoded, NewTake, keep_copy, write_json, write_take
+from .take_rewrite import rewrite_take
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("wav", "flac", "mp3", "ogg")
 SortOrder = Literal["newest", "oldest", "title"]
 _ORDER_SQL: dict[str, str] = {
     "newest": "created DESC",
@@ -51,12 +56,8 @@ _ORDER_SQL: dict[str, str] = {
 }
 # Settings keys that must never reach the disk, whatever nesting they arrive in.
 _SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|authorization|bearer)", re.IGNORECASE)
-_TMP_PREFIX = ".tmp-"
 STYLE_REFERENCE = "style-reference"  # the kept reference's file name, before the upload's extension
 RECORDING = "recording"  # the kept recording's file name (a song started from a recording), likewise
-_TRASH_PREFIX = ".trash-"
-# A song folder with no row is only an orphan once no writer can still be between rename and commit.
-_ORPHAN_GRACE_S = 60.0
 # Kept free by every save, so the disk Heartsong fills never reaches its last byte (other programs, the
 # database's journal and a delete still have room). A full disk can still come from elsewhere: History then
 # still opens, searches and deletes (see `_connect` and `delete`).
@@ -157,7 +158,7 @@ class History:
         self._check_room(self.space_needed(takes, style_reference, texts, recording))
         song_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
         created = time.time()
-        tmp = self.songs_dir / f"{_TMP_PREFIX}{os.getpid()}-{song_id}"
+        tmp = self.songs_dir / f"{TMP_PREFIX}{os.getpid()}-{song_id}"
         final = self.songs_dir / song_id
         meta: dict[str, Any] = {
             "id": song_id,
@@ -208,13 +209,15 @@ class History:
         log.info("kept song %s (%d takes) in %s", song_id, len(takes), final)
         return self.get(song_id)
 
-    def replace_take_audio(self, song_id: str, index: int, audio: np.ndarray, sample_rate: int) -> Take:
-        """Overwrite take `index`'s audio atomically (used after re-decoding its saved tokens)."""
+    def replace_take_audio(self, song_id: str, index: int, decoded: Decoded) -> Take:
+        """Replace take `index`'s audio with its re-decode, and with it what a continuation reuses of the take:
+        its codec latents and the gain it was written with, all at once (`take_rewrite.rewrite_take`)."""
         song = self.get(song_id)
-        take = _find_take(song, index)
+        _find_take(song, index)
+        assert song.folder is not None  # read from its folder
         with disk_errors(self.folder, self.free_space):
-            write_audio(take.audio, audio, sample_rate)
-        return dataclasses.replace(take, sample_rate=sample_rate)
+            rewrite_take(song.folder, index, decoded)
+        return _find_take(self.get(song_id), index)
 
     def export(self, song_id: str, index: int, fmt: str) -> Path:
         """Take `index` as a `fmt` file ("wav", "flac", "mp3", "ogg") for download, made once and kept beside it."""
@@ -238,7 +241,7 @@ class History:
         `get` and `search` and removed by the next `sweep`.
         """
         final = self.songs_dir / _safe_id(song_id)
-        trash = self.songs_dir / f"{_TRASH_PREFIX}{os.getpid()}-{song_id}"
+        trash = self.songs_dir / f"{TRASH_PREFIX}{os.getpid()}-{song_id}"
         with connect(self._database) as db:
             if db.execute("SELECT 1 FROM songs WHERE id = ?", (song_id,)).fetchone() is None:
                 raise SongNotFound(f"That song is no longer in the history (id {song_id}).")
@@ -261,35 +264,7 @@ class History:
             row = db.execute("SELECT id FROM songs WHERE id = ?", (song_id,)).fetchone()
         if row is None or not (folder / "song.json").is_file():
             raise SongNotFound(f"That song is no longer in the history (id {song_id}).")
-        meta = json.loads((folder / "song.json").read_text(encoding="utf-8"))
-        takes = tuple(
-            Take(
-                index=t["index"],
-                seed=t["seed"],
-                audio=folder / t["audio"],
-                tokens=folder / t["tokens"] if t.get("tokens") else None,
-                sample_rate=t["sample_rate"],
-                decode_seed=t.get("decode_seed"),
-                codec_tails=folder / t["codec_tails"] if t.get("codec_tails") else None,
-                gain=float(t.get("gain", 1.0)),
-            )
-            for t in meta["takes"]
-        )
-        return Song(
-            id=meta["id"],
-            created=meta["created"],
-            title=meta["title"],
-            description=meta["description"],
-            lyrics=meta["lyrics"],
-            tags=meta["tags"],
-            seconds=meta["seconds"],
-            takes=takes,
-            settings=meta.get("settings", {}),
-            folder=folder,
-            style_reference=folder / meta["style_reference"] if meta.get("style_reference") else None,
-            parent=ParentLink.from_json(meta.get("parent")),
-            recording=folder / meta["recording"] if meta.get("recording") else None,
-        )
+        return Song.from_json(json.loads((folder / "song.json").read_text(encoding="utf-8")), folder)
 
     def children(self, song_id: str) -> list[Song]:
         """The songs continued from any take of `song_id`, oldest first (it need not exist any more)."""
@@ -342,36 +317,8 @@ class History:
     # -- housekeeping --------------------------------------------------------------------------------------
 
     def sweep(self) -> int:
-        """Remove what an interrupted save or delete left behind; returns how many leftovers were removed.
-
-        Temp and trash folders are removed when the process that made them is gone (or is this one, which has
-        just started); a song folder with no row once it is older than a minute; a row whose folder vanished.
-        """
-        removed = 0
-        with connect(self._database) as db:
-            known = {row[0] for row in db.execute("SELECT id FROM songs")}
-            for path in self.songs_dir.iterdir():
-                name = path.name
-                if name.startswith((_TMP_PREFIX, _TRASH_PREFIX)):
-                    stale = not _writer_alive(name)
-                elif path.is_dir() and name not in known:
-                    stale = time.time() - path.stat().st_mtime > _ORPHAN_GRACE_S
-                else:
-                    stale = False
-                if stale:
-                    if path.is_dir():
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        path.unlink(missing_ok=True)
-                    removed += 1
-            for song_id in known:
-                if not (self.songs_dir / song_id / "song.json").is_file():
-                    db.execute("DELETE FROM songs WHERE id = ?", (song_id,))
-                    forget(db, song_id)
-                    removed += 1
-        if removed:
-            log.warning("history: removed %d leftover(s) of interrupted saves", removed)
-        return removed
+        """Remove what an interrupted save or delete left behind (history_sweep.py); returns how many."""
+        return sweep_leftovers(self._database, self.songs_dir)
 
 
 def _safe_id(song_id: str) -> str:
@@ -379,23 +326,6 @@ def _safe_id(song_id: str) -> str:
     if not re.fullmatch(r"[0-9A-Za-z-]+", song_id or ""):
         raise SongNotFound(f"That song is no longer in the history (id {song_id!r}).")
     return song_id
-
-
-def _writer_alive(name: str) -> bool:
-    """Whether the process named in `.tmp-<pid>-<id>` / `.trash-<pid>-<id>` still runs (and is not us)."""
-    try:
-        pid = int(name.split("-")[1])
-    except (IndexError, ValueError):
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _find_take(song: Song, index: int) -> Take:

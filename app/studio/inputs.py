@@ -66,6 +66,28 @@ def clean_sheet(sheet: Sheet, *, max_lyrics_chars: int) -> Sheet:
     return dataclasses.replace(sheet, **cleaned)
 
 
+def check_sheet(sheet: Sheet, fill: frozenset[str], *, need_music: bool, max_lyrics_chars: int,
+                max_lyrics_lines: int) -> Sheet:
+    """Refuse what cannot work, before any LLM or model time is spent; returns the sheet with its text cleaned
+    (`clean_sheet`). `need_music`: the sheet is to be sung (Compose), not only written (Write)."""
+    sheet = clean_sheet(sheet, max_lyrics_chars=max_lyrics_chars)
+    lines = sheet.lyrics.count("\n") + 1
+    if len(sheet.lyrics) > max_lyrics_chars or lines > max_lyrics_lines:
+        raise InvalidInput(
+            f"The lyrics are too long ({lines} lines, {len(sheet.lyrics)} characters): keep them under "
+            f"{max_lyrics_lines} lines and {max_lyrics_chars} characters."
+        )
+    if not fill and not need_music:
+        raise InvalidInput('Tick "generate" next to the fields the LLM should write.')
+    if not fill and not (sheet.lyrics.strip() or sheet.tags.strip()):
+        raise InvalidInput("Give the song some lyrics or tags, or tick them for the LLM to write.")
+    if fill and not (sheet.description.strip() or any(getattr(sheet, f).strip() for f in ("title", "lyrics", "tags"))):
+        raise InvalidInput("Describe the song first (a few words are enough), so the LLM knows what to write.")
+    if sheet.seconds <= 0:
+        raise InvalidInput("The length must be more than 0 seconds.")
+    return sheet
+
+
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 

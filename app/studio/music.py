@@ -21,6 +21,7 @@ from .engines import PipelineMusicMaker
 from .history import NewTake
 from .jobs import MusicSettings, Progress, Sheet, TakeAudio
 from .models import HubSizes
+from .song_files import Decoded
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -41,7 +42,7 @@ class StudioMusic(Protocol):
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int,
                progress: Callable[[int, int, float | None], None] | None = None,
-               cancel: threading.Event | None = None) -> tuple[np.ndarray, int]: ...
+               cancel: threading.Event | None = None) -> Decoded: ...
 
     def unload(self) -> int: ...
 

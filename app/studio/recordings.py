@@ -35,7 +35,7 @@ from .records import RECORDING_ORIGIN
 from .jobs import DeviceQueue, EtaClock, Event, Finished, KeepGate, Progress, Sheet
 from .models import missing_message, model_rows, song_model_names
 from .music import StudioMusic
-from .song_files import NewTake
+from .song_files import Decoded, NewTake
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -114,7 +114,7 @@ class RecordingJob:
                 emit(Progress("loading"))
                 tokens = self.encode(emit, cancel)
                 seed = random_seed()
-                audio, rate = self.decode(tokens, seed, emit, cancel)
+                decoded = self.decode(tokens, seed, emit, cancel)
         except MakingCancelled:
             raise JobCancelled("Stopped; nothing was kept.") from None
         emit(Progress("saving"))
@@ -123,7 +123,9 @@ class RecordingJob:
         song = self.history.save(
             title=self.sheet.title, description=self.sheet.description, lyrics=self.sheet.lyrics,
             tags=self.sheet.tags, seconds=len(tokens) / FRAME_RATE, settings=settings,
-            takes=[NewTake(audio=audio, sample_rate=rate, seed=seed, tokens=tokens)],
+            # Its codec latents too, so a continuation of the recording does not decode its kept windows again.
+            takes=[NewTake(audio=decoded.audio, sample_rate=decoded.sample_rate, seed=seed, tokens=tokens,
+                           codec_tails=decoded.codec_tails)],
             recording=self.path, before_commit=gate.keep,
         )
         emit(Finished(song))
@@ -150,8 +152,8 @@ class RecordingJob:
         return codes.numpy().astype(np.int64)
 
     def decode(self, tokens: np.ndarray, seed: int, emit: Callable[[Event], None],
-               cancel: threading.Event) -> tuple[np.ndarray, int]:
-        """The tokens' audio float32 [2, samples] at the codec's rate, decoded with `seed`."""
+               cancel: threading.Event) -> Decoded:
+        """The tokens' audio float32 [2, samples] at the codec's rate, decoded with `seed`, and its codec latents."""
         emit(Progress("decoding"))
 
         def on_progress(done: int, total: int, eta: float | None) -> None:

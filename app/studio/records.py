@@ -22,6 +22,20 @@ class Take:
     codec_tails: Path | None = None  # each codec window's last latents, for continuations (`song_files.NewTake`)
     gain: float = 1.0  # what the audio was scaled by when written (below 1 for a take that would have clipped)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any], folder: Path) -> Take:
+        """The take as song.json lists it, its file names in `folder` (song_files.write_take writes the entry)."""
+        return cls(
+            index=data["index"],
+            seed=data["seed"],
+            audio=folder / data["audio"],
+            tokens=folder / data["tokens"] if data.get("tokens") else None,
+            sample_rate=data["sample_rate"],
+            decode_seed=data.get("decode_seed"),
+            codec_tails=folder / data["codec_tails"] if data.get("codec_tails") else None,
+            gain=float(data.get("gain", 1.0)),
+        )
+
     @property
     def codec_seed(self) -> int:
         """The seed its audio was decoded with (what re-decoding uses)."""
@@ -67,3 +81,22 @@ class Song:
     style_reference: Path | None = None  # the kept copy of the reference recording it was styled after
     recording: Path | None = None  # the kept copy of the musician's recording it was made from (recordings.py)
     parent: ParentLink | None = None  # the take it was continued from, for an extended or redone song
+
+    @classmethod
+    def from_json(cls, meta: dict[str, Any], folder: Path) -> Song:
+        """The song its folder's song.json describes (`History.save` writes it)."""
+        return cls(
+            id=meta["id"],
+            created=meta["created"],
+            title=meta["title"],
+            description=meta["description"],
+            lyrics=meta["lyrics"],
+            tags=meta["tags"],
+            seconds=meta["seconds"],
+            takes=tuple(Take.from_json(t, folder) for t in meta["takes"]),
+            settings=meta.get("settings", {}),
+            folder=folder,
+            style_reference=folder / meta["style_reference"] if meta.get("style_reference") else None,
+            parent=ParentLink.from_json(meta.get("parent")),
+            recording=folder / meta["recording"] if meta.get("recording") else None,
+        )

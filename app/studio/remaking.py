@@ -21,6 +21,7 @@ from heartmula_core.errors import Cancelled
 from .errors import InvalidInput, JobCancelled
 from .history import History
 from .jobs import DeviceQueue, EtaClock, Event, Finished, KeepGate, Progress
+from .song_files import Decoded
 
 if TYPE_CHECKING:
     from heartmula_core.transcribe import Transcriber
@@ -37,11 +38,12 @@ class Transcribed:
 
 
 class AudioDecoder(Protocol):
-    """Makes audio (float32 [channels, samples], rate) from saved tokens [frames, 8] and the seed they decode with,
-    reporting (windows done, windows total, eta) as it goes and stopping when `cancel` is set."""
+    """Makes audio (float32 [channels, samples], its rate and codec latents) from saved tokens [frames, 8] and the
+    seed they decode with, reporting (windows done, windows total, eta) as it goes and stopping when `cancel` is
+    set."""
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int, progress: PhaseProgress | None = None,
-               cancel: threading.Event | None = None) -> tuple[np.ndarray, int]: ...
+               cancel: threading.Event | None = None) -> Decoded: ...
 
 
 def eta_clock() -> Callable[[str, int, int, float | None], Progress]:
@@ -58,7 +60,8 @@ def eta_clock() -> Callable[[str, int, int, float | None], Progress]:
 def remake_audio(history: History, decoder: AudioDecoder, device_queue: DeviceQueue, default_variant: str,
                  song_id: str, index: int) -> Work:
     """The work that makes take `index` of a kept song again from its saved tokens (with the seed it was decoded
-    with, so the same tokens give the same audio) and emits Progress ("waiting" in the device queue, then
+    with, so the same tokens give the same audio; its codec latents and gain are rewritten with it, so a later
+    continuation reuses this decode, not the one before) and emits Progress ("waiting" in the device queue, then
     "redecoding" windows done of total) and `Finished(song)`. Raises `SongNotFound` / `InvalidInput` at once."""
     song = history.get(song_id)
     take = next((t for t in song.takes if t.index == index), None)
@@ -72,13 +75,13 @@ def remake_audio(history: History, decoder: AudioDecoder, device_queue: DeviceQu
         with device_queue.turn(lambda place: emit(Progress("waiting", place=place)), gate.cancel):
             emit(Progress("redecoding"))
             try:
-                audio, rate = decoder.decode(
+                decoded = decoder.decode(
                     variant, np.load(tokens_file), take.codec_seed,
                     lambda done, total, eta: emit(stamp("redecoding", done, total, eta)), gate.cancel)
             except Cancelled:
                 raise JobCancelled("Stopped; the take's audio is as it was.") from None
         gate.keep()  # a Stop that came during the last window still leaves the take as it was
-        history.replace_take_audio(song_id, index, audio, rate)
+        history.replace_take_audio(song_id, index, decoded)
         emit(Finished(history.get(song_id)))
 
     return work

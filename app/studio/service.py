@@ -27,12 +27,13 @@ from heartmula_core.request import check_reference_length
 
 from .downloads import Download, DownloadProgress
 from .errors import InvalidInput
-from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, clean_sheet, clean_text
+from .inputs import NAME_CHARS, QUERY_CHARS, STYLE_TEXT_CHARS, check_sheet, clean_text
 from .engines import LlmChoice, LlmSheetWriter, device_and_dtype, make_llm_backend
 from .history import History, Song, Take
 from .live import FirstTakeTee, LiveTakes
 from . import continuing, recordings, remaking
 from .continuing import Kind
+from .continued_sheet import continued_sheet
 from .models import ModelRow, ModelsMissing, download_all, model_rows, shared_lm_folder, song_model_names
 from .music import StudioMusic, music_maker
 from .sessions import SessionJobs
@@ -184,20 +185,7 @@ class Studio:
         """
         plan = continuing.plan(self.history, song_id, take, kind, from_seconds)
         parent = self.history.get(song_id)
-        if fill - {"lyrics"}:
-            raise InvalidInput("Only the new lyrics can be written by the LLM when continuing a song.")
-        if fill and kind != "extend":
-            raise InvalidInput("A redo keeps the song's lyrics; new lyrics are for an extension.")
-        total = plan.kept_seconds + seconds if kind == "extend" else seconds
-        if kind == "extend" and not seconds > 0:
-            raise InvalidInput("Say how many seconds to add (more than 0).")
-        if kind == "redo" and not total > plan.kept_seconds:
-            raise InvalidInput(f"The redone song must be longer than the part it keeps ({continuing.clock(plan.kept_seconds)}).")
-        description = parent.description
-        if fill:  # the LLM writes only what comes next: tell it what came before
-            description = f"{parent.description}\n\nNew lyrics that carry on after these:\n{parent.lyrics}".strip()
-        what = "extended" if kind == "extend" else f"redone from {continuing.clock(plan.kept_seconds)}"
-        sheet = Sheet(description, f"{parent.title or 'Untitled'} ({what})", new_lyrics, parent.tags, total)
+        sheet = continued_sheet(parent, plan, seconds, new_lyrics, fill)
         if music is None:
             music = dataclasses.replace(MusicSettings.of_song(parent, self.settings.lm_variant), variants=1, seed=None)
         return self._compose(sheet, fill, music, choice, session, plan, description=parent.description)
@@ -248,25 +236,9 @@ class Studio:
         return self.jobs.stop(session)
 
     def check_sheet(self, sheet: Sheet, fill: frozenset[str], *, need_music: bool) -> Sheet:
-        """Refuse what cannot work, before any LLM or model time is spent; returns the sheet with its text
-        cleaned (control characters out, each field within its cap: app/studio/inputs.py)."""
-        limits = self.settings
-        sheet = clean_sheet(sheet, max_lyrics_chars=limits.max_lyrics_chars)
-        lines = sheet.lyrics.count("\n") + 1
-        if len(sheet.lyrics) > limits.max_lyrics_chars or lines > limits.max_lyrics_lines:
-            raise InvalidInput(
-                f"The lyrics are too long ({lines} lines, {len(sheet.lyrics)} characters): keep them under "
-                f"{limits.max_lyrics_lines} lines and {limits.max_lyrics_chars} characters."
-            )
-        if not fill and not need_music:
-            raise InvalidInput('Tick "generate" next to the fields the LLM should write.')
-        if not fill and not (sheet.lyrics.strip() or sheet.tags.strip()):
-            raise InvalidInput("Give the song some lyrics or tags, or tick them for the LLM to write.")
-        if fill and not (sheet.description.strip() or any(getattr(sheet, f).strip() for f in ("title", "lyrics", "tags"))):
-            raise InvalidInput("Describe the song first (a few words are enough), so the LLM knows what to write.")
-        if sheet.seconds <= 0:
-            raise InvalidInput("The length must be more than 0 seconds.")
-        return sheet
+        """`inputs.check_sheet` within this studio's limits on lyrics: the sheet, cleaned, or InvalidInput."""
+        return check_sheet(sheet, fill, need_music=need_music, max_lyrics_chars=self.settings.max_lyrics_chars,
+                           max_lyrics_lines=self.settings.max_lyrics_lines)
 
     # -- history -----------------------------------------------------------------------------------------
 

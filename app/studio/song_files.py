@@ -1,5 +1,6 @@
 """Writing one song's files into its (still temporary) folder: each take's audio and tokens, a copy of the
 style reference, and song.json. Every file is flushed to disk before the history renames the folder into place.
+And which files a song's song.json names (what the history sweep keeps).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from heartmula_core.audio import write_audio
 
 COPY_CHUNK = 1 << 20
+SONG_JSON = "song.json"
+EXPORT_FORMATS = ("wav", "flac", "mp3", "ogg")  # what a take can be downloaded as, made beside its audio
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,22 @@ class NewTake:
     codec_tails: np.ndarray | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class Decoded:
+    """A kept take's audio made again from its tokens, as the music engine hands it over.
+
+    Attributes:
+        audio: (channels, samples) float waveform.
+        sample_rate: samples per second of `audio`.
+        codec_tails: (windows, frames, channels) float32, each codec window's last latents of this decode (as
+            `NewTake.codec_tails`), or None when the engine gives none.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    codec_tails: np.ndarray | None = None
+
+
 def write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
     """Write one take's audio (and tokens) into `folder`; returns its entry for song.json."""
     audio_name = f"take-{index}.flac"
@@ -58,14 +77,34 @@ def write_take(folder: Path, index: int, take: NewTake) -> dict[str, Any]:
     }
 
 
+def take_file_names(entry: dict[str, Any]) -> set[str]:
+    """The files of one take as its song.json entry names them: audio, tokens, codec latents, and the exports
+    `History.export` makes beside the audio (the audio's name with another format's extension)."""
+    audio = Path(entry["audio"])
+    names = {entry["audio"], *(audio.with_suffix(f".{fmt}").name for fmt in EXPORT_FORMATS)}
+    return names | {entry[key] for key in ("tokens", "codec_tails") if entry.get(key)}
+
+
+def song_file_names(meta: dict[str, Any]) -> set[str]:
+    """Every file a song's folder should hold, as its song.json `meta` names them (song.json itself too)."""
+    names = {SONG_JSON, *(meta[key] for key in ("style_reference", "recording") if meta.get(key))}
+    for entry in meta["takes"]:
+        names |= take_file_names(entry)
+    return names
+
+
 def write_array(folder: Path, name: str, array: np.ndarray | None) -> str | None:
     """Save `array` as `folder/name`, flushed to disk; returns the name (None, and nothing written, for None)."""
     if array is None:
         return None
-    with open(folder / name, "wb") as f:
-        np.save(f, np.asarray(array))
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(folder / name, "wb") as f:
+            np.save(f, np.asarray(array))
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        (folder / name).unlink(missing_ok=True)  # no half-written array left behind
+        raise
     return name
 
 

@@ -26,9 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
-from heartmula_core.request import parse_time
 
-from app.studio.errors import InvalidInput
 from app.studio.history import Song
 from app.studio.jobs import FIELDS, Finished, SheetWritten
 from app.studio.service import Studio
@@ -115,18 +113,11 @@ def register(studio: Studio) -> None:
         lyrics. Returns the new song; its "parent" names the take it came from."""
         song_id = api_args.text(song_id, "song_id", max_chars=100)  # every argument checked first
         take = api_args.whole(take, "take", 1, 1000)
-        if mode not in ("extend", "redo"):
-            raise InvalidInput(f"mode must be extend or redo, not {mode!r}")
-        seconds = api_args.number(seconds, "seconds", api_args.MIN_SECONDS, api_args.MAX_SECONDS)
-        from_time = api_args.text(from_time, "from_time", max_chars=20)
-        lyrics = api_args.text(lyrics, "lyrics")
-        fields = api_args.fill_fields(fill)
-        music = api_args.music(variants, seed, studio.settings.lm_variant)
-        backend, model = api_args.llm(backend, model)
-        cut = parse_time(from_time) if from_time.strip() else None
-        choice = studio.llm_choice(backend, model=model) if fields else None
-        events = studio.continue_song(song_id, take, mode, seconds=seconds, from_seconds=cut,  # type: ignore[arg-type]
-                                      new_lyrics=lyrics, fill=fields, music=music, choice=choice,
+        args = api_args.continuation(mode, seconds, from_time, lyrics, fill, variants, seed, backend, model,
+                                     lm_variant=studio.settings.lm_variant)
+        choice = studio.llm_choice(args.backend, model=args.model) if args.fill else None
+        events = studio.continue_song(song_id, take, args.kind, seconds=args.seconds, from_seconds=args.from_seconds,
+                                      new_lyrics=args.new_lyrics, fill=args.fill, music=args.music, choice=choice,
                                       session=_session(secrets.token_urlsafe(16)))  # its own: no other Stop reaches it
         for event in events:
             if isinstance(event, Finished):

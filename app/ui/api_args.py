@@ -9,10 +9,12 @@ cleaned and capped by the studio itself (app/studio/inputs.py), for the page and
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
-from heartmula_core.request import MAX_SEED, MAX_VARIANTS
+from heartmula_core.request import MAX_SEED, MAX_VARIANTS, parse_time
 
+from app.studio.continuing import Kind
 from app.studio.errors import InvalidInput
 from app.studio.inputs import NAME_CHARS, QUERY_CHARS
 from app.studio.jobs import FIELDS, MusicSettings, Sheet
@@ -86,6 +88,43 @@ def music(variants: Any, seed: Any, lm_variant: str) -> MusicSettings:
     chosen = None if seed is None else whole(seed, "seed", -1, MAX_SEED)
     return MusicSettings(variants=whole(variants, "variants", 1, MAX_VARIANTS),
                          seed=None if chosen is None or chosen < 0 else chosen, lm_variant=lm_variant)
+
+
+@dataclass(frozen=True)
+class ContinueArgs:
+    """A continuation's arguments, checked: what `studio.continue_song` / `continue_recording` take."""
+    kind: Kind
+    seconds: float
+    from_seconds: float | None  # None: "redo" from the end of the take / "extend" needs none
+    new_lyrics: str
+    fill: frozenset[str]
+    music: MusicSettings
+    backend: str
+    model: str
+    sheet: Sheet | None  # the recording's own sheet (/continue_recording); None for a kept take
+
+
+def continuation(mode: Any, seconds: Any, from_time: Any, new_lyrics: Any, fill: Any, variants: Any, seed: Any,
+                 backend: Any, model: Any, *, lm_variant: str, new_lyrics_name: str = "lyrics",
+                 recording_sheet: tuple[Any, Any, Any, Any] | None = None) -> ContinueArgs:
+    """The arguments /continue and /continue_recording share, checked in the order a caller meets the first bad
+    one: mode, seconds, from_time, the recording's (description, title, lyrics, tags) when given, the new lyrics
+    (named `new_lyrics_name`), fill, variants, seed, backend, model, and last whether from_time reads as a time."""
+    if mode not in ("extend", "redo"):
+        raise InvalidInput(f"mode must be extend or redo, not {_shown(mode)}")
+    length = number(seconds, "seconds", MIN_SECONDS, MAX_SECONDS)
+    cut = text(from_time, "from_time", max_chars=20)
+    own = None
+    if recording_sheet is not None:
+        description, title, lyrics, tags = recording_sheet
+        own = Sheet(text(description, "description"), text(title, "title"), text(lyrics, "lyrics"),
+                    text(tags, "tags"))
+    words = text(new_lyrics, new_lyrics_name)
+    fields = fill_fields(fill)
+    how = music(variants, seed, lm_variant)
+    backend, model = llm(backend, model)
+    return ContinueArgs(mode, length, parse_time(cut) if cut.strip() else None, words, fields, how, backend, model,
+                        own)
 
 
 def search(query: Any, sort: Any) -> tuple[str, str]:

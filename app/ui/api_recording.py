@@ -22,10 +22,9 @@ import gradio as gr
 from gradio.utils import get_upload_folder, is_in_or_equal
 
 from app.studio.errors import InvalidInput
-from app.studio.jobs import Finished, Sheet
+from app.studio.jobs import Finished
 from app.studio.recordings import RecordingKept
 from app.studio.service import Studio
-from heartmula_core.request import parse_time
 
 from . import api_args
 from .api import song_dict
@@ -58,21 +57,14 @@ def register(studio: Studio) -> None:
         when `fill` is "lyrics"); mode "redo" keeps it up to `from_time` (seconds or mm:ss) and makes the rest
         again, `seconds` long in all. Returns the new song, with the kept recording's song under "recording_song"."""
         path = uploaded(recording)  # every argument checked first
-        if mode not in ("extend", "redo"):
-            raise InvalidInput(f"mode must be extend or redo, not {mode!r}")
-        seconds = api_args.number(seconds, "seconds", api_args.MIN_SECONDS, api_args.MAX_SECONDS)
-        from_time = api_args.text(from_time, "from_time", max_chars=20)
-        sheet = Sheet(api_args.text(description, "description"), api_args.text(title, "title"),
-                      api_args.text(lyrics, "lyrics"), api_args.text(tags, "tags"))
-        new_lyrics = api_args.text(new_lyrics, "new_lyrics")
-        fields = api_args.fill_fields(fill)
-        music = api_args.music(variants, seed, studio.settings.lm_variant)
-        backend, model = api_args.llm(backend, model)
-        cut = parse_time(from_time) if from_time.strip() else None
-        choice = studio.llm_choice(backend, model=model) if fields else None
+        args = api_args.continuation(mode, seconds, from_time, new_lyrics, fill, variants, seed, backend, model,
+                                     lm_variant=studio.settings.lm_variant, new_lyrics_name="new_lyrics",
+                                     recording_sheet=(description, title, lyrics, tags))
+        assert args.sheet is not None  # given a recording_sheet, it is checked and returned
+        choice = studio.llm_choice(args.backend, model=args.model) if args.fill else None
         events = studio.continue_recording(
-            path, sheet, mode, seconds=seconds, from_seconds=cut, new_lyrics=new_lyrics,  # type: ignore[arg-type]
-            fill=fields, music=music, choice=choice,
+            path, args.sheet, args.kind, seconds=args.seconds, from_seconds=args.from_seconds,
+            new_lyrics=args.new_lyrics, fill=args.fill, music=args.music, choice=choice,
             session=f"api-job:{secrets.token_urlsafe(16)}")  # its own: no other client's or tab's Stop reaches it
         kept = None
         for event in events:

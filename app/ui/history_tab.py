@@ -35,6 +35,7 @@ class HistoryTab:
     details: gr.Markdown
     take: gr.Radio
     player: gr.Audio
+    source: gr.Audio
     downloads: dict[str, gr.DownloadButton]
     load: gr.Button
     redecode: gr.Button
@@ -65,6 +66,8 @@ def build() -> HistoryTab:
                 fmt: gr.DownloadButton(fmt.upper(), size="sm", visible=False, elem_id=f"history-{fmt}")
                 for fmt in EXPORT_FORMATS
             }
+        # What the song was made from (a musician compares the two): the recording it continues, or its style reference.
+        source = gr.Audio(type="filepath", interactive=False, visible=False, elem_id="history-source")
     with gr.Row():
         load = gr.Button("Load into Create", interactive=False, elem_id="history-load")
         redecode = gr.Button("Render the audio again (same notes)", interactive=False, elem_id="history-redecode")
@@ -74,7 +77,7 @@ def build() -> HistoryTab:
         keep = gr.Button("No, keep it", elem_id="history-keep")
     status = gr.HTML(elem_id="history-status")
     cont = continue_panel.build()
-    return HistoryTab(query, sort, table, ids, selected, details, take, player, downloads, load, redecode, delete,
+    return HistoryTab(query, sort, table, ids, selected, details, take, player, source, downloads, load, redecode, delete,
                       confirm_row, confirm, keep, status, cont)
 
 
@@ -111,6 +114,15 @@ def describe(song: Song) -> str:
     return "\n\n".join(lines)
 
 
+def source_update(song: Song) -> dict[str, Any]:
+    """The second player: the recording the song was made from, else its style reference, else hidden."""
+    if song.recording:
+        return gr.update(visible=True, value=str(song.recording), label="The recording it was made from")
+    if song.style_reference:
+        return gr.update(visible=True, value=str(song.style_reference), label="The style reference")
+    return gr.update(visible=False, value=None)
+
+
 def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any, Any]], list[Any]]:
     """Attach the History tab's events (loading into Create is wired by the app, which knows both tabs).
 
@@ -119,6 +131,7 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
     hidden_selection = {
         tab.selected: None, tab.details: "Pick a song in the list to play it.",
         tab.take: gr.update(visible=False, choices=[], value=None), tab.player: gr.update(visible=False, value=None),
+        tab.source: gr.update(visible=False, value=None),
         tab.load: gr.update(interactive=False), tab.redecode: gr.update(interactive=False),
         tab.delete: gr.update(interactive=False), tab.confirm_row: gr.update(visible=False),
         **{b: gr.update(visible=False) for b in tab.downloads.values()},
@@ -147,12 +160,13 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
             tab.take: gr.update(visible=len(song.takes) > 1, choices=[(f"Take {t.index}", t.index) for t in song.takes],
                                 value=index),
             tab.player: gr.update(visible=True, value=str(take.audio)),
+            tab.source: source_update(song),
             tab.load: gr.update(interactive=True), tab.redecode: gr.update(interactive=take.tokens is not None),
             tab.delete: gr.update(interactive=True), tab.confirm_row: gr.update(visible=False),
             **{b: gr.update(visible=True, value=str(studio.export(song.id, index, fmt)))
                for fmt, b in tab.downloads.items()},
             tab.cont.box: gr.update(visible=take.tokens is not None),
-            tab.cont.total_seconds: song.seconds,
+            tab.cont.total_seconds: round(song.seconds, 2),  # 2.68, not the float's 2.6799999999999997
         }
 
     @guarded

@@ -17,7 +17,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..request import MAX_SEED
+
 EXIT_USAGE = 2
+MAX_GUIDANCE = 20.0  # as the LM's cfg (request.MusicRequest): far past any useful scale
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +38,29 @@ def positive_number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
+
+
+def seed_number(text: str) -> int:
+    """argparse `type=` for a seed: a whole number from 0 to MAX_SEED, as `generate` takes (torch would take
+    `--seed -1` as another seed, so the same song could not be asked for again by the number printed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, not {text}")
+    return value
+
+
+def guidance_scale(text: str) -> float:
+    """argparse `type=` for the codec's guidance: 1 (off) to MAX_GUIDANCE; below 1 would be taken as off unsaid."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 1.0 <= value <= MAX_GUIDANCE):
+        raise argparse.ArgumentTypeError(f"must be a number from 1 (no guidance) to {MAX_GUIDANCE:g}, not {text}")
     return value
 
 

@@ -9,7 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from . import add_threads_arg, check_extension, load_npy
+from . import add_threads_arg, check_extension, guidance_scale, load_npy, seed_number
 
 NPY = ".npy"
 
@@ -26,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--codec", type=Path, required=True, metavar="DIR", help="HeartCodec folder")
     parser.add_argument("--tokens", type=Path, required=True, metavar="FILE", help="int [frames, 8] .npy")
-    parser.add_argument("--seed", type=int, default=None, help="noise seed (default: random, printed)")
+    parser.add_argument("--seed", type=seed_number, default=None, help="noise seed (default: random, printed)")
     parser.add_argument("--steps", type=int, default=10, help="flow-matching Euler steps per window (default 10)")
-    parser.add_argument("--guidance", type=float, default=1.25, help="classifier-free guidance (default 1.25)")
+    parser.add_argument("--guidance", type=guidance_scale, default=1.25, help="classifier-free guidance (default 1.25)")
     parser.add_argument(
         "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="estimator dtype"
     )

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import add_threads_arg, check_extension, read_text_file
+from . import add_threads_arg, check_extension, load_npy, read_text_file
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -53,9 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="codec flow-matching steps per window (default 10; fewer is faster and rougher)")
     p.add_argument("--int8", action="store_true", help="int8 LM weights: about half the memory of bfloat16")
     p.add_argument("--compile", action="store_true", help="compile the LM's frame step (slower start, faster frames)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="on a CUDA GPU, replay the LM's frames from a CUDA graph (one launch a frame instead of about 2,000; not yet measured on a GPU)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the song")
     p.add_argument("--save-tokens", action="store_true",
-                   help="also write each song's tokens as NAME.npy beside it (what --continue and decode read)")
+                   help="also write each song's tokens as NAME.npy beside it (what --continue and decode read) and "
+                   "its codec latents as NAME.codec.npy (what --take-latents reads)")
     p.add_argument("--continue", dest="prefix", type=Path, metavar="TAKE.npy",
                    help="continue this take's tokens (int64 [frames, 8] .npy): the song starts with them and goes on; "
                    "give the lyrics of the whole song (the kept part's and what follows)")
@@ -68,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--take-audio", type=Path, metavar="TAKE.wav|flac",
                    help="with --continue: the take's audio as this command wrote it; the kept part's codec windows "
                    "are then not decoded again (their samples start the song)")
+    p.add_argument("--take-latents", type=Path, metavar="TAKE.codec.npy",
+                   help="with --take-audio: the take's codec latents, as --save-tokens wrote them beside it (or "
+                   "`decode --latents-out`); the kept windows' flow then does not run again either")
     style = p.add_mutually_exclusive_group()
     style.add_argument("--style-audio", type=Path, metavar="FILE",
                        help="a reference recording whose sound the song should follow (MuQ-MuLan, CC BY-NC 4.0)")
@@ -99,6 +105,7 @@ def output_paths(out: Path, fmt: str | None, variants: int) -> tuple[str, list[P
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import InvalidRequest
     from ..request import MusicRequest
     from ..progress import Phase, ProgressEvent
 
@@ -121,12 +128,15 @@ def run(args: argparse.Namespace) -> int:
 
     device = str(parse_device(args.device)) if args.device else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = args.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    if args.cuda_graph and not device.startswith("cuda"):
+        raise InvalidRequest(f"--cuda-graph needs a CUDA device; this song would run on {device}")
 
     catalogue = make_catalogue(args, folders={"lm": args.lm, "gen": args.gen, "codec": args.codec})
     models = catalogue.music_models(args.variant, args.codec_variant)
     pipeline = MusicPipeline(
         models, device=device, dtype=dtype, decode_steps=DECODE_STEPS if args.steps is None else args.steps,
         style_model=args.style, catalogue=catalogue, int8=args.int8, compiled=args.compile,
+        cuda_graph=args.cuda_graph,
     )
 
     bar = tqdm(total=1000, file=sys.stderr, bar_format="{desc} {percentage:3.0f}%|{bar}|{postfix}")
@@ -142,11 +152,12 @@ def run(args: argparse.Namespace) -> int:
         result = pipeline.generate(request, progress=show)
     finally:
         bar.close()
-    for audio, tokens, path, seed, decode_seed in zip(result.audio, result.tokens, paths, result.seeds,
-                                                      result.decode_seeds):
+    for audio, tokens, tails, path, seed, decode_seed in zip(result.audio, result.tokens, result.codec_tails, paths,
+                                                             result.seeds, result.decode_seeds):
         write_audio(path, audio, result.sample_rate, title=request.tags)
         if args.save_tokens:
             write_npy_atomic(path.with_suffix(".npy"), tokens)
+            write_npy_atomic(path.with_suffix(".codec.npy"), tails)
         decoded = f", decoded with seed {decode_seed}" if decode_seed != seed else ""
         print(f"{path}  ({audio.shape[-1] / result.sample_rate:.1f} s, seed {seed}{decoded})")
     t = result.timings
@@ -159,12 +170,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def continuation_fields(args: argparse.Namespace) -> dict:
-    """MusicRequest's prefix, cut and decode_seed from --continue, --from and --take-seed (checked there)."""
+    """MusicRequest's prefix, cut, decode_seed and what of the take's decode it reuses, from --continue, --from,
+    --take-seed, --take-audio and --take-latents (checked there)."""
     from ..request import FRAME_RATE, cut_at, parse_time
 
     if args.prefix is None:
-        if args.cut is not None or args.take_seed is not None or args.take_audio is not None:
-            raise ValueError("--from, --take-seed and --take-audio go with --continue TAKE.npy")
+        if any(v is not None for v in (args.cut, args.take_seed, args.take_audio, args.take_latents)):
+            raise ValueError("--from, --take-seed, --take-audio and --take-latents go with --continue TAKE.npy")
         return {}
     from .tokens import read_prefix
 
@@ -177,7 +189,23 @@ def continuation_fields(args: argparse.Namespace) -> dict:
     if decode_seed is None and args.take_audio is not None:
         raise ValueError("--take-audio needs --take-seed (the seed the take was decoded with)")
     fields = {"prefix": prefix, "cut": cut, "decode_seed": decode_seed}
+    if args.take_latents is not None:
+        if args.take_audio is None:
+            raise ValueError("--take-latents goes with --take-audio (the audio those latents were decoded into)")
+        fields["kept_latents"] = read_take_latents(args.take_latents)
     return fields if args.take_audio is None else {**fields, "kept_audio": read_take_audio(args.take_audio)}
+
+
+def read_take_latents(path: Path):
+    """A take's codec latents, float32 [windows, 168, channels], from what --save-tokens writes or from
+    `decode --latents-out`'s whole windows [windows, 744, channels] (a window's tail is its last 168 frames)."""
+    from ..codec.resume import TAIL_LATENTS
+
+    latents = load_npy("--take-latents", path)
+    if getattr(latents, "ndim", 0) != 3 or latents.shape[1] < TAIL_LATENTS or latents.dtype.kind != "f":
+        raise ValueError(f"--take-latents {path}: expected float latents [windows, {TAIL_LATENTS}, channels] as "
+                         f"--save-tokens writes them, got {list(getattr(latents, 'shape', []))}")
+    return latents[:, -TAIL_LATENTS:]
 
 
 def read_take_audio(path: Path):

@@ -7,6 +7,7 @@ import random
 import sys
 from pathlib import Path
 
+from . import guidance_scale, seed_number
 from ._encoder_args import add_encoder_args, check_args, encode_recording
 
 
@@ -20,9 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_encoder_args(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="wav, flac, ogg or mp3")
-    parser.add_argument("--seed", type=int, default=None, help="decoder noise seed (default: random, printed)")
+    parser.add_argument("--seed", type=seed_number, default=None, help="decoder noise seed (default: random, printed)")
     parser.add_argument("--steps", type=int, default=10, help="flow-matching Euler steps per window (default 10)")
-    parser.add_argument("--guidance", type=float, default=1.25, help="decoder guidance (default 1.25)")
+    parser.add_argument("--guidance", type=guidance_scale, default=1.25, help="decoder guidance (default 1.25)")
     parser.set_defaults(handler=run)
 
 

@@ -32,6 +32,7 @@ from torch import Tensor
 from ..errors import InvalidRequest, check_cancel
 from .config import CODEC_CODEBOOK_SIZE
 from .continuation import as_prefix, check_continuation, extend_prompt
+from .graphs import GraphedFrame
 from .heartmula import HeartMuLa
 from .prompting import Prompt
 from .sampling import FrameNoise, cfg_guidance, sample_topk, sample_topk_uniform
@@ -166,6 +167,13 @@ def decode_frame(model: HeartMuLa, codes: Tensor, input_pos: int, pick: FramePic
     return model.generate_frame(last_h, pick)
 
 
+def decode_frame_at(model: HeartMuLa, codes: Tensor, pos: Tensor, pick: FramePicker) -> Tensor:
+    """`decode_frame` at the position held in pos ((1,) int64 on the model's device): no shape depends on the
+    position and nothing waits on the host (`Transformer.step`), so a CUDA graph can replay it (`graphs.py`)."""
+    last_h = model.backbone.step(model.embed_frame(codes), pos)[:, -1]  # (R, D)
+    return model.generate_frame(last_h, pick)
+
+
 class FrameSteps:
     """Frame 0 (`HeartMuLa.generate_frame` on the prompt's last state) and later frames (`decode_frame`), run
     eagerly or through `torch.compile`.
@@ -179,15 +187,35 @@ class FrameSteps:
     On the CPU the graph is driven from C++ (inductor's `cpp_wrapper`): a frame is about 250 kernel and
     library calls, and calling each from Python is a sizeable share of a small model's frame (the timings are
     in benchmarks/RESULTS.md, "What moved the tiny LM"; they are kept there because in code they go stale).
+    With `static` the later frames run `decode_frame_at` (the position on the device, every shape fixed);
+    with `cuda_graph` (a CUDA device only) that static step, compiled or not, is recorded once per song as a
+    CUDA graph and replayed (`graphs.GraphedFrame`): on a GPU the eager step is bound by the host's launches,
+    not by the device. The static step without the graph is the graph's reference: replays must equal it.
     """
 
-    def __init__(self, compiled: bool = False, device: torch.device | None = None):
+    def __init__(
+        self, compiled: bool = False, device: torch.device | None = None, cuda_graph: bool = False, static: bool = False
+    ):
         self.first: Callable[[HeartMuLa, Tensor, FramePicker], Tensor] = HeartMuLa.generate_frame
         self.next: Callable[[HeartMuLa, Tensor, int, FramePicker], Tensor] = decode_frame
+        if cuda_graph and (device is None or device.type != "cuda"):
+            raise InvalidRequest(f"CUDA graphs need a CUDA device; this model runs on {device}")
+        cpp_wrapper = device is not None and device.type == "cpu"
         if compiled:
-            cpp_wrapper = device is not None and device.type == "cpu"
             self.first = _compiled(HeartMuLa.generate_frame, cpp_wrapper)
             self.next = _compiled(decode_frame, cpp_wrapper)
+        if static or cuda_graph:
+            step = _compiled(decode_frame_at, cpp_wrapper) if compiled else decode_frame_at
+            self.next = GraphedFrame(step) if cuda_graph else _at_position(step)
+
+
+def _at_position(step: Callable[[HeartMuLa, Tensor, Tensor, FramePicker], Tensor]) -> Callable:
+    """`step` (position as a (1,) tensor) called like `decode_frame` (position as an int)."""
+
+    def at(model: HeartMuLa, codes: Tensor, input_pos: int, pick: FramePicker) -> Tensor:
+        return step(model, codes, torch.full((1,), input_pos, dtype=torch.long, device=codes.device), pick)
+
+    return at
 
 
 @functools.cache
@@ -213,6 +241,8 @@ def generate_tokens(
     compiled: bool = False,
     on_frame: Callable[[Tensor, Tensor], None] | None = None,
     prefix: Tensor | None = None,
+    cuda_graph: bool = False,
+    static_step: bool = False,
 ) -> GeneratedTokens:
     """Generate up to `frames` frames of audio codes for a prompt, for one or more variants at once.
 
@@ -236,6 +266,10 @@ def generate_tokens(
             With a prefix, these tokens and lengths start with the kept frames.
         prefix: kept frames (P, 8) int64 to continue from (`continuation.py`): prefilled after the prompt in
             one pass, every variant continues them; up to `frames` new frames follow.
+        cuda_graph: replay the later frames from a CUDA graph recorded at the song's second frame (a CUDA
+            device only; see `FrameSteps`); with `compiled`, the graph replays the compiled step.
+        static_step: run the later frames through the step a CUDA graph records (`decode_frame_at`) without
+            recording it: the same tokens as the graph, on any device (a check, slower than the default).
     Returns:
         GeneratedTokens: tokens (B, n, 8) int64 with n = the longest variant, and each variant's length; with
         a prefix each variant is the whole song, the P kept frames then its new ones.
@@ -262,6 +296,7 @@ def generate_tokens(
         generators=gens,
         device=device,
     )
+    steps = FrameSteps(compiled, device, cuda_graph, static_step)  # refuses a CUDA graph off CUDA before any work
     eos = prompt.gen.audio_eos_id
     # A host sync per frame is free on the CPU; on an accelerator it would stall the queue of kernels.
     stop_check_every = 1 if device.type == "cpu" else 8
@@ -278,7 +313,6 @@ def generate_tokens(
     alive = torch.ones(variants, dtype=torch.bool, device=device)
 
     pick.start_frame(first=True)
-    steps = FrameSteps(compiled, device)
     codes = steps.first(model, last_h, pick)  # (R, 8)
     out[:, kept] = codes[:variants]
     if progress is not None:

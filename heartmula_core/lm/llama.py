@@ -8,6 +8,10 @@ Two things differ from the official torchtune modules on purpose, neither change
   `max_seq_len` slots with a mask every step, which is most of its CPU time);
 - q/k/v and the MLP's gate/up projections are stored fused (one matmul each). Checkpoints keep the
   official separate tensors; `fuse_checkpoint` / `checkpoint_shapes` map between the two at load time.
+
+`Transformer.step` is the other way to run one new row: the position is a tensor on the device and attention
+reads every slot of the cache through a mask, as the official code does. Every shape and address is then the
+same at every position, which is what a CUDA graph needs to replay a frame (`lm/graphs.py`).
 """
 
 from __future__ import annotations
@@ -96,6 +100,13 @@ class KVCache:
         self.v[:, :, input_pos:end] = v
         return self.k[:, :, :end], self.v[:, :, :end]
 
+    def write(self, pos: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Write one step's k, v (B, kv_heads, 1, head_dim) at slot pos ((1,) int64 on the cache's device), with
+        no host sync; return the whole cache (slots past pos hold stale or zero values: mask them)."""
+        self.k.index_copy_(2, pos, k)
+        self.v.index_copy_(2, pos, v)
+        return self.k, self.v
+
 
 def attend(q: Tensor, k: Tensor, v: Tensor, input_pos: int) -> Tensor:
     """Causal GQA attention of queries at input_pos.. over keys at 0..S-1; q (B, H, T, hd), k/v (B, KV, S, hd).
@@ -159,6 +170,21 @@ class Attention(nn.Module):
             raise ValueError("an uncached forward must start at position 0")
         return self.merge_heads(attend(q, k, v, input_pos))
 
+    def step(self, x: Tensor, cos: Tensor, sin: Tensor, pos: Tensor, visible: Tensor) -> Tensor:
+        """One new row per batch at position pos ((1,) int64), reading the whole cache: x (B, 1, D) -> (B, 1, D).
+
+        `visible` (1, slots) bool marks the filled slots 0..pos; the shapes never depend on the position.
+        """
+        b, h, kv = x.shape[0], self.num_heads, self.num_kv_heads
+        q, k, v = self.project(x, cos, sin)
+        k, v = self.cache.write(pos, k, v)  # (B, KV, slots, hd)
+        # One query per head: the r heads sharing kv head j (heads j*r..j*r+r-1, as `enable_gqa` maps them) go
+        # in as r query rows of that kv head, so no kernel repeats the whole cache per head and the masked,
+        # memory-efficient kernels apply (GQA with a mask would fall back to the plain maths path on a GPU).
+        grouped = q.reshape(b, kv, h // kv, self.head_dim)  # (B, KV, r, hd)
+        out = F.scaled_dot_product_attention(grouped, k, v, attn_mask=visible)  # (B, KV, r, hd)
+        return self.merge_heads(out.reshape(b, h, 1, self.head_dim))
+
 
 class FeedForward(nn.Module):
     """SwiGLU: w2(silu(w1 x) * w3 x), with w1 and w3 fused into one matmul."""
@@ -183,6 +209,11 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, input_pos: int) -> Tensor:
         x = x + self.attn(self.sa_norm(x), cos, sin, input_pos)
+        return x + self.mlp(self.mlp_norm(x))
+
+    def step(self, x: Tensor, cos: Tensor, sin: Tensor, pos: Tensor, visible: Tensor) -> Tensor:
+        """`forward` for one row at a device position (`Attention.step`), (B, 1, D) -> (B, 1, D)."""
+        x = x + self.attn.step(self.sa_norm(x), cos, sin, pos, visible)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -231,6 +262,24 @@ class Transformer(nn.Module):
         cos, sin = cos[input_pos : input_pos + t], sin[input_pos : input_pos + t]  # (T, 1, hd)
         for layer in self.layers:
             x = layer(x, cos, sin, input_pos)
+        return self.norm(x)
+
+    def step(self, x: Tensor, pos: Tensor) -> Tensor:
+        """One row per batch at the position held in pos ((1,) int64 on x's device), cached: x (B, 1, D) ->
+        final-normed (B, 1, D).
+
+        The same maths as `forward(x, int(pos))`, but nothing waits on the host and no shape depends on the
+        position: the KV cache is written with `index_copy_` and attention reads all of its slots through a
+        mask. It costs a read of the unfilled slots too (the cache is sized to the song, `cache_length`).
+        """
+        cache = self.layers[0].attn.cache
+        if cache is None:
+            raise ValueError("Transformer.step needs the KV caches (setup_caches)")
+        cos, sin = self.rope(x.device)
+        cos, sin = cos.index_select(0, pos), sin.index_select(0, pos)  # (1, 1, hd)
+        visible = (torch.arange(cache.k.shape[2], device=x.device) <= pos)[None]  # (1, slots), True = attend
+        for layer in self.layers:
+            x = layer.step(x, cos, sin, pos, visible)
         return self.norm(x)
 
     # -- checkpoint mapping -------------------------------------------------------------------------------

@@ -79,6 +79,42 @@ def test_search_arguments(query, sort, name: str) -> None:
         api_args.search(query, sort)
 
 
+# (name in the error, a bad value) in the order /continue_recording checks them; /continue has no sheet and calls
+# its new lyrics "lyrics". Every argument starts bad and is mended one by one: the first error must move along.
+CONTINUE_BAD = [("mode", "remix"), ("seconds", None), ("from_time", 5), ("description", None), ("title", 1),
+                ("lyrics", ["a"]), ("tags", True), ("new_lyrics", 7), ("fill", "chorus"), ("seed", 1.5),
+                ("variants", 0), ("backend", "kobold"), ("model", None), ("from_time", "soon")]
+CONTINUE_GOOD = {"mode": "redo", "seconds": 30, "from_time": "0:12", "description": "", "title": "Demo",
+                 "lyrics": "[verse]\nla", "tags": "rock", "new_lyrics": "", "fill": "lyrics", "variants": 2,
+                 "seed": 7, "backend": "openai", "model": ""}
+
+
+def _continuation(values: dict, *, recording: bool) -> api_args.ContinueArgs:
+    return api_args.continuation(
+        values["mode"], values["seconds"], values["from_time"], values["new_lyrics"], values["fill"],
+        values["variants"], values["seed"], values["backend"], values["model"], lm_variant="rl",
+        new_lyrics_name="new_lyrics" if recording else "lyrics",
+        recording_sheet=tuple(values[n] for n in ("description", "title", "lyrics", "tags")) if recording else None)
+
+
+@pytest.mark.parametrize("recording", [True, False], ids=["continue_recording", "continue"])
+def test_continuation_names_the_first_bad_argument_in_order(recording: bool) -> None:
+    sheet_names = ("description", "title", "lyrics", "tags")
+    bad = [(n, v) for n, v in CONTINUE_BAD if recording or n not in sheet_names]
+    values = {**CONTINUE_GOOD, **{n: v for n, v in reversed(bad)}}  # the first bad value of each name
+    for name, value in bad:
+        values[name] = value
+        shown = name if recording or name != "new_lyrics" else "lyrics"
+        message = "seconds or mm:ss" if value == "soon" else rf"^{shown} "
+        with pytest.raises(ValueError, match=message):
+            _continuation(values, recording=recording)
+        values[name] = CONTINUE_GOOD[name]
+    args = _continuation(values, recording=recording)
+    assert (args.kind, args.seconds, args.from_seconds, args.fill) == ("redo", 30.0, 12.0, {"lyrics"})
+    assert (args.music.variants, args.music.seed, args.backend) == (2, 7, "openai")
+    assert args.sheet == (api_args.Sheet("", "Demo", "[verse]\nla", "rock") if recording else None)
+
+
 def test_good_values_pass_as_given() -> None:
     assert api_args.sheet("rain", "", "", "pop", 30).seconds == 30.0
     music = api_args.music(2.0, 7.0, "rl")  # whole floats, as a JSON client may send them

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from app.album.manifest import MANIFEST
@@ -235,3 +236,28 @@ def test_a_failure_every_song_would_share_stops_the_album_in_one_go(tmp_path: Pa
     assert f"[0/2] 01 Lanterns: failed (line 1): {tmp_path / 'empty'} " in done.stdout
     assert "02 " not in done.stdout  # the second song was never started
     assert len(History(tmp_path / "data")) == 0
+
+
+def test_a_rerun_in_another_format_adds_that_format_beside_the_first(tmp_path: Path) -> None:
+    """The musician asked for the album as wav now: the kept song is not made again, its takes are written as wav
+    from History's copy into its folder, and the flac files of the first run stay as they were."""
+    write_album(tmp_path, LANTERNS)
+    assert run_batch(tmp_path, refused_url()).returncode == 0  # a full sheet: no LLM needed
+    folder = tmp_path / "out" / "01-lanterns"
+    flac = {name: (folder / name).read_bytes() for name in ("take-1.flac", "take-2.flac")}
+    wav = run_batch(tmp_path, refused_url(), "--format", "wav")
+    assert wav.returncode == 0, wav.stderr
+    assert wav.stdout.splitlines() == ["[1/1] 01 already kept: 01-lanterns (added take-1.wav, take-2.wav)"]
+    assert sorted(p.name for p in folder.iterdir()) == ["sheet.json", "take-1.flac", "take-1.wav", "take-2.flac",
+                                                          "take-2.wav"]
+    assert all((folder / name).read_bytes() == data for name, data in flac.items())
+    (song,) = History(tmp_path / "data").search()
+    for take in song.takes:
+        np.testing.assert_allclose(read_audio(folder / f"take-{take.index}.wav")[0], read_audio(take.audio)[0],
+                                   atol=1e-4)  # 24-bit FLAC in History, 16-bit wav here
+    entry = next(iter(json.loads((tmp_path / "out" / MANIFEST).read_text(encoding="utf-8"))["songs"].values()))
+    assert sorted(entry["files"]) == sorted(p.name for p in folder.iterdir())
+    (folder / "take-2.flac").unlink()  # a take deleted by hand comes back into the same folder, not a new one
+    again = run_batch(tmp_path, refused_url())
+    assert again.stdout.splitlines() == ["[1/1] 01 already kept: 01-lanterns (added take-2.flac)"]
+    assert folders(tmp_path) == ["01-lanterns"] and len(History(tmp_path / "data")) == 1

@@ -14,6 +14,7 @@ import soundfile as sf
 from app.studio.errors import DiskFull, SongNotFound, disk_errors
 from app.studio.history import History, NewTake
 from app.studio.history_db import fts_query
+from app.studio.song_files import Decoded
 
 SR = 48000
 
@@ -157,20 +158,42 @@ def test_sweep_removes_leftovers_of_a_crash(tmp_path: Path) -> None:
     assert history.search("lost") == []
 
 
-def test_replace_take_audio_is_in_place(tmp_path: Path) -> None:
+def test_a_take_rendered_again_switches_to_new_files_and_leaves_no_old_ones(tmp_path: Path) -> None:
     history = History(tmp_path)
     song = _save(history)
-    louder = song.takes[1]
+    old = song.takes[1]
+    history.export(song.id, 2, "wav")  # a download made from the old audio goes with it
     new = np.full((2, 1200), 0.5, np.float32)
-    history.replace_take_audio(song.id, 2, new, SR)
-    audio, _ = sf.read(louder.audio, always_2d=True)
+    take = history.replace_take_audio(song.id, 2, Decoded(new, SR))
+    assert take == history.get(song.id).takes[1] and take.audio != old.audio and take.tokens == old.tokens
+    audio, _ = sf.read(take.audio, always_2d=True)
     np.testing.assert_allclose(audio.T, new, atol=1e-6)
     assert _leftovers(history) == [song.id]
-    assert sorted(p.name for p in song.folder.iterdir()) == [  # type: ignore[union-attr]
-        "song.json", "take-1.flac", "take-1.npy", "take-2.flac", "take-2.npy"
-    ]
+    assert sorted(p.name for p in song.folder.iterdir()) == sorted([  # type: ignore[union-attr]
+        "song.json", "take-1.flac", "take-1.npy", take.audio.name, "take-2.npy"
+    ])
+    wav, _ = sf.read(history.export(song.id, 2, "wav"), always_2d=True)  # made again, from the new audio
+    np.testing.assert_allclose(wav.T, new, atol=1e-4)
     with pytest.raises(SongNotFound):
-        history.replace_take_audio(song.id, 9, new, SR)
+        history.replace_take_audio(song.id, 9, Decoded(new, SR))
+
+
+def test_a_redecoded_take_keeps_its_latents_and_gain_in_step_with_its_audio(tmp_path: Path) -> None:
+    """What a continuation reuses of a take (its codec latents, and the gain to turn its audio back up by) must
+    be those of the audio now on disk, not of the decode before."""
+    history = History(tmp_path)
+    song = _save(history)
+    tails = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    take = history.replace_take_audio(song.id, 1, Decoded(np.full((2, 1200), 2.0, np.float32), SR, tails))
+    assert take == history.get(song.id).takes[0] and take.codec_tails is not None
+    np.testing.assert_array_equal(np.load(take.codec_tails), tails)
+    assert take.gain < 1.0  # too loud: written turned down, and the take says by how much
+    np.testing.assert_allclose(sf.read(take.audio, always_2d=True)[0].T / take.gain, 2.0, rtol=1e-3)
+    quiet = history.replace_take_audio(song.id, 1, Decoded(np.full((2, 1200), 0.25, np.float32), SR))
+    assert quiet.gain == 1.0 and quiet.codec_tails is None  # an engine that gave no latents: the stale ones go
+    assert sorted(p.name for p in song.folder.iterdir()) == sorted([  # type: ignore[union-attr]
+        "song.json", quiet.audio.name, "take-1.npy", "take-2.flac", "take-2.npy"
+    ])
 
 
 def test_disk_full_is_a_clear_error() -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +18,8 @@ import pytest
 
 from app.studio.errors import DiskFull, disk_errors
 from app.studio.history import History, NewTake
+
+from .tmpfs import mounted_tmpfs
 
 SR = 48000
 
@@ -41,18 +41,8 @@ def leftovers(folder: Path) -> list[str]:
 @pytest.fixture
 def small_disk() -> Iterator[Path]:
     """A 3 MB tmpfs of its own (a real filesystem that fills up), unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root; the full-disk cases on a real filesystem are skipped")
-    mount = Path(tempfile.mkdtemp(prefix="heartsong-small-disk-"))
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        mount.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()}); full-disk cases skipped")
-    try:
+    with mounted_tmpfs("size=3m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
-        mount.rmdir()
 
 
 def fill(disk: Path) -> Path:

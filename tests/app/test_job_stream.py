@@ -1,5 +1,6 @@
-"""How a job's events reach a page that is slower than the job: latest progress wins, nothing piles up, and a
-Stop is answered without the page first working through progress that is already stale (issue 17.6 and 17.8)."""
+"""How a job's events reach the page (`sessions.stream`): latest progress wins when the page is slower than the
+job, nothing piles up, a Stop is answered without the page first working through progress that is already stale
+(issue 17.6 and 17.8) nor waiting for work that does not look, and the job's error or kept song still arrives."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from app.songwriter.errors import LLMError
 from app.studio.channel import LatestChannel
 from app.studio.engines import LlmChoice
 from app.studio.errors import JobCancelled
-from app.studio.jobs import Progress, Sheet, SheetWritten, TextChunk
+from app.studio.jobs import Finished, Progress, Sheet, SheetWritten, TextChunk
 from app.studio.sessions import stream
 from app.studio.service import Studio
 from tests.llm_server import Reply
@@ -117,3 +118,77 @@ def test_a_huge_streamed_answer_ends_the_write_with_a_clear_error(tmp_path: Path
             if isinstance(event, TextChunk):
                 texts.append(len(event.text))
     assert texts and max(texts) < 100_000
+
+
+def test_closing_the_stream_cancels_the_work() -> None:
+    cancel = threading.Event()
+    stopped = threading.Event()
+
+    def work(emit) -> None:
+        for i in range(1000):
+            if cancel.wait(0.01):
+                stopped.set()
+                return
+            emit(Progress("tokens", i, 1000))
+
+    events = stream(work, cancel)
+    next(events)
+    events.close()  # what happens when the page goes away
+    assert cancel.is_set() and stopped.wait(5)
+
+
+def test_stream_reraises_the_error() -> None:
+    def work(emit) -> None:
+        emit(Progress("writing"))
+        raise ValueError("the LLM is down")
+
+    with pytest.raises(ValueError, match="down"):
+        list(stream(work, threading.Event()))
+
+
+def test_a_stop_is_answered_while_the_work_does_not_look() -> None:
+    """The work never returns until the test lets it, so only the Stop itself can end the stream; a stream that
+    waits for the work fails after a generous wait, not by a race with a loaded machine."""
+    cancel = threading.Event()
+    release = threading.Event()
+
+    def stuck(emit) -> None:  # a backend call that never checks `cancel` (an LLM still loading, say)
+        emit(Progress("writing"))
+        release.wait()
+        emit(Progress("tokens", 1, 2))  # too late: never shown after the Stop
+
+    events = stream(stuck, cancel)
+    assert next(events).phase == "writing"
+    cancel.set()
+    answers: queue.Queue[BaseException | object] = queue.Queue()
+
+    def next_event() -> None:
+        try:
+            answers.put(next(events))
+        except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
+            answers.put(exc)
+
+    threading.Thread(target=next_event, daemon=True).start()
+    try:
+        answer = answers.get(timeout=WAIT_S)
+    except queue.Empty:
+        pytest.fail(f"the Stop was not answered within {WAIT_S} s while the work was stuck")
+    finally:
+        release.set()
+    assert isinstance(answer, JobCancelled), answer
+
+
+def test_a_song_kept_just_before_the_stop_is_still_shown_as_kept() -> None:
+    cancel = threading.Event()
+    song = object()
+
+    def finishing(emit) -> None:
+        emit(Progress("saving"))
+        cancel.wait(5)  # the Stop comes while the song is being written
+        emit(Progress("saving", 1, 1))  # dropped: the page shows nothing but the outcome now
+        emit(Finished(song))
+
+    events = stream(finishing, cancel)
+    assert next(events).phase == "saving"
+    cancel.set()
+    assert [type(e).__name__ for e in events] == ["Finished"]

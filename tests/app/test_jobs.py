@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import queue
 import threading
 import time
 from pathlib import Path
@@ -28,7 +27,6 @@ from app.studio.jobs import (
 from app.studio.sessions import stream
 
 SR = 48000
-STOP_WAIT_S = 30.0  # generous: a Stop is answered well under a second on an idle machine
 FRAMES = 6
 
 
@@ -203,32 +201,6 @@ def test_jobs_take_turns_and_see_their_place(tmp_path: Path) -> None:
     assert len(history) == 2
 
 
-def test_closing_the_stream_cancels_the_work() -> None:
-    cancel = threading.Event()
-    stopped = threading.Event()
-
-    def work(emit) -> None:
-        for i in range(1000):
-            if cancel.wait(0.01):
-                stopped.set()
-                return
-            emit(Progress("tokens", i, 1000))
-
-    events = stream(work, cancel)
-    next(events)
-    events.close()  # what happens when the page goes away
-    assert cancel.is_set() and stopped.wait(5)
-
-
-def test_stream_reraises_the_error() -> None:
-    def work(emit) -> None:
-        emit(Progress("writing"))
-        raise ValueError("the LLM is down")
-
-    with pytest.raises(ValueError, match="down"):
-        list(stream(work, threading.Event()))
-
-
 def test_progress_lines() -> None:
     assert Progress("waiting", place=2).describe() == "Waiting for the music engine: 2 songs ahead of yours"
     assert Progress("tokens", 120, 375, 11.6).describe() == "Making the music: 120 / 375 frames, about 12 s left"
@@ -269,9 +241,9 @@ def test_tiny_pipeline_song_is_kept_with_tokens_that_redecode(tmp_path: Path, ti
     assert rate == 48000 and audio.shape[0] == 2 and audio.shape[1] > 0.5 * rate
     tokens = np.load(song.takes[1].tokens)
     assert tokens.ndim == 2 and tokens.shape[1] == 8
-    again, again_rate = tiny_maker.decode("rl", tokens, song.takes[1].seed)  # same tokens + seed: same audio
-    assert again_rate == rate
-    np.testing.assert_allclose(again, audio, atol=2e-4)  # 24-bit FLAC rounding
+    again = tiny_maker.decode("rl", tokens, song.takes[1].seed)  # same tokens + seed: same audio
+    assert again.sample_rate == rate
+    np.testing.assert_allclose(again.audio, audio, atol=2e-4)  # 24-bit FLAC rounding
 
 
 @pytest.mark.parametrize("phase", ["loading", "tokens", "decoding"])
@@ -279,54 +251,6 @@ def test_tiny_pipeline_stopped_in_any_phase_keeps_nothing(tmp_path: Path, tiny_m
     job = _tiny_job(tmp_path, tiny_maker)
     _stop_when(job, lambda e: isinstance(e, Progress) and e.phase == phase)
     assert len(job.history) == 0 and list(job.history.songs_dir.iterdir()) == []
-
-
-def test_a_stop_is_answered_while_the_work_does_not_look() -> None:
-    """The work never returns until the test lets it, so only the Stop itself can end the stream; a stream that
-    waits for the work fails after a generous wait, not by a race with a loaded machine."""
-    cancel = threading.Event()
-    release = threading.Event()
-
-    def stuck(emit) -> None:  # a backend call that never checks `cancel` (an LLM still loading, say)
-        emit(Progress("writing"))
-        release.wait()
-        emit(Progress("tokens", 1, 2))  # too late: never shown after the Stop
-
-    events = stream(stuck, cancel)
-    assert next(events).phase == "writing"
-    cancel.set()
-    answers: queue.Queue[BaseException | object] = queue.Queue()
-
-    def next_event() -> None:
-        try:
-            answers.put(next(events))
-        except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
-            answers.put(exc)
-
-    threading.Thread(target=next_event, daemon=True).start()
-    try:
-        answer = answers.get(timeout=STOP_WAIT_S)
-    except queue.Empty:
-        pytest.fail(f"the Stop was not answered within {STOP_WAIT_S} s while the work was stuck")
-    finally:
-        release.set()
-    assert isinstance(answer, JobCancelled), answer
-
-
-def test_a_song_kept_just_before_the_stop_is_still_shown_as_kept(tmp_path: Path) -> None:
-    cancel = threading.Event()
-    song = object()
-
-    def finishing(emit) -> None:
-        emit(Progress("saving"))
-        cancel.wait(5)  # the Stop comes while the song is being written
-        emit(Progress("saving", 1, 1))  # dropped: the page shows nothing but the outcome now
-        emit(Finished(song))
-
-    events = stream(finishing, cancel)
-    assert next(events).phase == "saving"
-    cancel.set()
-    assert [type(e).__name__ for e in events] == ["Finished"]
 
 
 class StopDuringSave(History):
@@ -372,7 +296,6 @@ def test_a_stop_during_the_save_and_the_page_agree_on_what_was_kept(tmp_path: Pa
     else:  # the song was being kept when the Stop came: the page waits for it and shows it as kept
         events = list(stream(job.run, job.cancel, job.gate))
         assert isinstance(events[-1], Finished) and len(history) == 1
-
 
 
 class RequestRecorder:

@@ -77,10 +77,18 @@ def test_the_recording_is_kept_as_a_song_of_its_tokens(studio: Studio, demo: Pat
     assert song.seconds == pytest.approx(26 / 12.5) and song.parent is None
     assert song.recording is not None and song.recording.name == "recording.wav"
     assert song.recording.read_bytes() == demo.read_bytes()
-    again = studio.redecode(song.id, 1)  # the take is what its tokens decode to with its seed
     before, _ = sf.read(song.takes[0].audio, dtype="float32")
+    again = studio.redecode(song.id, 1)  # the take is what its tokens decode to with its seed
     after, _ = sf.read(again.audio, dtype="float32")
     np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+def test_the_recordings_take_keeps_its_codec_latents(studio: Studio, kept) -> None:
+    """As a made take does: a continuation of the recording then reuses its decode instead of running it again."""
+    take = studio.song(kept[-1].song.id).takes[0]  # as it is now (a test above rendered it again)
+    assert take.codec_tails is not None
+    decoded = studio.music.decode(studio.settings.lm_variant, np.load(take.tokens), take.codec_seed)
+    np.testing.assert_array_equal(np.load(take.codec_tails), decoded.codec_tails)  # (windows, 168, 256)
 
 
 def test_extending_a_recording_links_to_it_and_keeps_its_tokens(studio: Studio, demo: Path) -> None:

@@ -44,7 +44,9 @@ def test_rendering_again_shows_its_phase_and_windows_and_gives_the_same_audio(st
     counted = [e for e in events if isinstance(e, Progress) and e.phase == "redecoding" and e.total]
     assert counted and counted[-1].done == counted[-1].total
     assert counted[-1].describe().startswith("Rendering the take's audio again from its notes: ")
-    after, after_rate = read_audio(song.takes[0].audio)
+    rendered = events[-1].song.takes[0]
+    assert rendered.audio != song.takes[0].audio and not song.takes[0].audio.exists()  # new files, old ones gone
+    after, after_rate = read_audio(rendered.audio)
     assert after_rate == rate
     np.testing.assert_allclose(after, before, atol=2e-4)  # the same notes and seed: the same audio (FLAC rounding)
 
@@ -57,7 +59,8 @@ def test_a_take_without_notes_is_refused_before_any_event(studio: Studio) -> Non
 
 
 def test_a_stop_while_waiting_for_the_device_leaves_the_take_as_it_was(studio: Studio, song) -> None:
-    before = song.takes[0].audio.read_bytes()
+    take = studio.history.get(song.id).takes[0]
+    before = take.audio.read_bytes()
     events = studio.remake_audio(song.id, 1, "s2")
     with studio.device_queue.turn(lambda place: None, threading.Event()):  # another job holds the device
         first = next(events)
@@ -65,7 +68,7 @@ def test_a_stop_while_waiting_for_the_device_leaves_the_take_as_it_was(studio: S
         studio.stop("s2")
         with pytest.raises(JobCancelled):
             list(events)
-    assert song.takes[0].audio.read_bytes() == before
+    assert studio.history.get(song.id).takes[0] == take and take.audio.read_bytes() == before
 
 
 def test_transcribing_shows_loading_then_parts_of_the_recording(tmp_path: Path) -> None:

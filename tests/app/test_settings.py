@@ -138,3 +138,10 @@ def test_threads_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
 def test_a_named_env_file_that_is_missing_is_refused(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="settings file .*typo.env does not exist"):
         load_settings(env_file=tmp_path / "typo.env")  # not the defaults, with whatever key the environment has
+
+
+def test_the_default_upload_cap_admits_the_longest_recording_the_length_caps_allow() -> None:
+    """A musician's 10-minute WAV (48 kHz, 24-bit, stereo) must meet the length cap, not a smaller size cap."""
+    settings = load_settings(Path("/dev/null"))
+    longest = max(settings.max_recording_audio_s, settings.max_style_audio_s)
+    assert settings.max_upload_bytes >= longest * 48_000 * 3 * 2 + 1_000  # samples x bytes x channels + header

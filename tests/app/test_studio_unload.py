@@ -34,3 +34,14 @@ def test_unload_frees_the_loaded_pipelines(tmp_path: Path) -> None:
     gc.collect()
     assert [ref() for ref in models] == [None, None]
     assert studio.loaded_models() == [] and studio.music.loaded == []
+
+
+def test_cuda_graphs_reach_a_gpu_pipeline_only(tmp_path: Path) -> None:
+    """HEARTSONG_CUDA_GRAPHS is a GPU option: on the CPU it is ignored (no song refused), the other settings kept."""
+    settings = load_settings(
+        Path("/dev/null"), data_dir=tmp_path / "data", lm_dir=TINY / "HeartMuLa-tiny",
+        gen_dir=TINY / "HeartMuLaGen-tiny", codec_dir=TINY / "HeartCodec-tiny", device="cpu", dtype="float32",
+        cuda_graphs=True, compile=True,
+    )
+    pipeline = Studio(settings).music.pipeline("hny")
+    assert pipeline.cuda_graph is False and pipeline.compiled is True

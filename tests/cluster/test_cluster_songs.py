@@ -1,19 +1,27 @@
 """Songs on a local Ray cluster of two CPU workers (the tiny checkpoints), through the real Studio, the real
 page API and a real History: several at once, each with its sheet and seeds and the very song this computer's
 pipeline makes; a worker killed mid-song costs a retry and nothing else; Stop reaches the worker; re-decode,
-extend and Unload run on the workers too."""
+extend and Unload run on the workers too; an album (`python -m app batch`'s AlbumRun) fans out over both workers."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from app.album.board import Board
+from app.album.lines import read_album
+from app.album.manifest import Manifest
+from app.album.runner import AlbumRun
 from app.studio.engines import PipelineMusicMaker
 from app.studio.errors import JobCancelled
 from app.studio.history import Song
@@ -167,9 +175,38 @@ def test_redecode_extend_and_unload_run_on_the_workers(cluster_studio, made) -> 
     take = cluster_studio.redecode(song.id, 1)
     again, _ = read_audio(take.audio)
     assert np.abs(again - made[1].streamed(0)).max() < 1e-3  # same tokens, same seed: the same audio
+    assert np.load(take.codec_tails).shape[1:] == (168, 256)  # the worker's decode sends its latents back too
     child = next(e.song for e in cluster_studio.continue_song(song.id, 1, "extend", seconds=1.0) if isinstance(e, Finished))
     old, new = np.load(song.takes[0].tokens), np.load(child.takes[0].tokens)
     assert len(new) > len(old) and np.array_equal(new[: len(old)], old)
     assert cluster_studio.loaded_models()
     assert cluster_studio.unload() == "Models unloaded; they load again when needed."
     assert cluster_studio.loaded_models() == []
+
+
+def test_an_album_fans_out_over_the_workers_and_is_the_album_this_computer_makes(
+    cluster_studio, tmp_path: Path, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.cluster.maker")
+    lines = [{"title": f"Track {n}", "lyrics": f"[verse]\ntrack {n} la la", "tags": tag, "seconds": 2, "seed": 500 + n,
+              "variants": 1 + n % 2} for n, tag in enumerate(("pop", "folk", "rock", "jazz"), start=1)]
+    (tmp_path / "album.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    songs, out = read_album(tmp_path / "album.jsonl"), tmp_path / "out"
+    album = AlbumRun(cluster_studio, songs, out, Manifest(out), choice=cluster_studio.llm_choice("ollama"),
+                     board=Board(len(songs), io.StringIO(), live=False))
+    assert album.parallel == 2  # `batch` without --parallel: one song per worker
+    outcome = album.run()
+    assert len(outcome.made) == 4 and not outcome.failed and not outcome.stopped
+    workers = {m.group(1) for r in caplog.records if (m := re.match(r"make on worker (\S+) ", r.getMessage()))}
+    assert len(workers) == 2, workers  # both workers made songs of it
+    local = PipelineMusicMaker(cluster_studio.settings)
+    manifest = Manifest(out)
+    for song, line in zip(songs, lines, strict=True):
+        kept = cluster_studio.song(manifest.get(song.key).song_id)
+        assert (kept.title, kept.lyrics, kept.tags, kept.seconds) == (line["title"], line["lyrics"], line["tags"], 2)
+        assert [take.seed for take in kept.takes] == [variant_seed(line["seed"], i) for i in range(line["variants"])]
+        here = local.make(song.sheet, MusicSettings(variants=song.variants, seed=song.seed), lambda event: None,
+                          threading.Event())
+        for made_here, there in zip(here, kept.takes, strict=True):
+            assert np.array_equal(made_here.tokens, np.load(there.tokens))
+            assert np.abs(read_audio(there.audio)[0] - made_here.audio).max() < 1e-3  # a 16-bit file

@@ -151,3 +151,29 @@ def test_transcribe_mistakes_are_one_short_line_before_the_model(tmp_path: Path,
     extra = [arg.format(tmp=tmp_path) for arg in extra]
     assert main(["transcribe", str(tmp_path / "song.wav"), "--model", str(tmp_path / "no-model"), *extra]) == 2
     assert expected.format(tmp=tmp_path) in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["generate", "tokens"])
+def test_a_cuda_graph_off_cuda_is_one_line_before_any_model_loads(tmp_path: Path, capsys, command: str) -> None:
+    assert main([*commands(tmp_path)[command], "--device", "cpu", "--cuda-graph"]) == 2
+    assert "--cuda-graph needs a CUDA device" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["tokens", "decode"])
+@pytest.mark.parametrize("seed", ["-1", "1.5", str(2**63), "seven"])
+def test_tokens_and_decode_refuse_a_seed_generate_would_refuse(tmp_path: Path, capsys, command: str, seed: str) -> None:
+    """torch would take -1 as another seed, and one past 2**64 as a traceback: refused in one line, as `generate`
+    refuses it, before any model loads."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*commands(tmp_path)[command], "--seed", seed])
+    assert exit_.value.code == 2
+    assert f"--seed: must be a whole number from 0 to {2**63 - 1}, not {seed}" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("guidance", ["-1", "0.5", "nan", "inf", "21", "high"])
+def test_decode_refuses_a_guidance_below_off(tmp_path: Path, capsys, guidance: str) -> None:
+    """Below 1 the codec would quietly run unguided; -1 is a typo, not a wish."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*commands(tmp_path)["decode"], "--guidance", guidance])
+    assert exit_.value.code == 2
+    assert "--guidance" in one_line(capsys.readouterr().err)

@@ -39,7 +39,10 @@ def test_redo_from_a_time_writes_the_kept_frames_then_new_ones(tmp_path, model_a
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "5"], "--from, --take-seed and --take-audio go with --continue"),
+        (["--from", "5"], "--from, --take-seed, --take-audio and --take-latents go with --continue"),
+        (["--continue", "{take}", "--take-latents", "{take}"], "--take-latents goes with --take-audio"),
+        (["--continue", "{take}", "--take-seed", "1", "--take-audio", "{good}", "--take-latents", "{take}"],
+         "--take-latents {take}: expected float latents [windows, 168, channels]"),
         (["--continue", "{take}", "--take-audio", "{take}"], "--take-audio needs --take-seed"),
         (["--continue", "{take}", "--take-seed", "1", "--take-audio", "{take}"], "give the take's .wav or .flac"),
         (["--continue", "{take}", "--take-seed", "1", "--take-audio", "{loud}"], "turned down when written"),
@@ -54,9 +57,10 @@ def test_bad_continuations_are_one_line(tmp_path, model_args, args, message):
     np.save(tmp_path / "take.npy", np.ones((25, 8), np.int64))
     np.save(tmp_path / "bad.npy", np.full((25, 8), 8193, np.int64))
     write_audio(tmp_path / "loud.flac", np.full((2, 48_000), 1.5, np.float32), 48_000)  # written at -0.1 dBFS
+    write_audio(tmp_path / "good.flac", np.full((2, 48_000), 0.5, np.float32), 48_000)
     names = {"take": tmp_path / "take.npy", "bad": tmp_path / "bad.npy", "missing": tmp_path / "nope.npy",
-             "loud": tmp_path / "loud.flac"}
-    args = [a.format(**names) for a in args]
+             "loud": tmp_path / "loud.flac", "good": tmp_path / "good.flac"}
+    args, message = [a.format(**names) for a in args], message.format(**names)
     base = {"--tags": "pop", "--lyrics": "la", "--seconds": "3"}
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
@@ -81,3 +85,13 @@ def test_an_extension_with_the_takes_audio_starts_with_its_samples(tmp_path, mod
     np.testing.assert_array_equal(b[:, :kept], take[:, :kept])
     assert b.shape == c.shape
     np.testing.assert_allclose(b, c, rtol=0, atol=3e-7)  # the same song, within the 24-bit files' steps
+
+    # --save-tokens wrote the take's codec latents too: with them the kept window's flow does not run again,
+    # and the song is the same.
+    assert np.load(tmp_path / "a.codec.npy").shape == (2, 168, 256)
+    latents = generate(tmp_path, *extend, "--take-audio", str(tmp_path / "a.flac"), "--take-latents",
+                       str(tmp_path / "a.codec.npy"), "--out", str(tmp_path / "d.flac"))
+    assert latents.returncode == 0, latents.stderr
+    d, _ = read_audio(tmp_path / "d.flac")
+    np.testing.assert_array_equal(d[:, :kept], take[:, :kept])
+    np.testing.assert_allclose(d, c, rtol=0, atol=3e-7)

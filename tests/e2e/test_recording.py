@@ -66,6 +66,9 @@ def test_upload_a_recording_extend_it_and_find_it_in_history(page, app_env, tmp_
     details.get_by_text("From “Porch Hum (recording)”, take 1: extended.").wait_for(timeout=TIMEOUT_MS)
     assert "Made from a recording, kept with the song as recording.wav" in details.inner_text()
     wait_playable(page, "#history-player", 2.0, TIMEOUT_MS)
+    wait_playable(page, "#history-source", 1.5, TIMEOUT_MS)  # the recording itself, beside the song
+    assert "The recording it was made from" in page.locator("#history-source").inner_text()
+    assert page.locator("#continue-total input").input_value() == "2.68"  # the length as a musician reads it
     screenshot(page, "recording-in-history")
 
 

@@ -1,0 +1,114 @@
+"""`ClusterLink`: the studio's hold on its cluster (the music workers' handle), kept through the cluster going away.
+
+Ray ends a process whose cluster's head stays silent for a minute (its GCS reconnect timeout), so the link
+watches the head (every `WATCH_S`) and leaves a silent cluster at once, whether a song is being made or not; a
+song that lost the cluster says so too (`lost`). The next song joins it again (`rejoin`): at once when it answers
+(or never went away: only its Serve app was lost), else it waits up to `RECONNECT_S` for it to come back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from ray.serve.handle import DeploymentHandle
+
+from app.settings import Settings
+from heartmula_core.errors import Cancelled
+
+from .errors import ClusterUnreachable
+from .placement import ReplicaPlan
+from .session import deploy, join, joined, leave, still_joined
+
+log = logging.getLogger(__name__)
+
+# How often the head is asked whether it answers: Ray ends this process when its head is silent for 60 s, and a
+# head started again on the same port before the watch notices is another cluster this process cannot tell apart.
+WATCH_S = 1.0
+RECONNECT_S = 60.0  # how long the song after a lost cluster waits for it to come back
+RECONNECT_POLL_S = 2.0  # how often it asks meanwhile
+
+
+class ClusterLink:
+    """The joined cluster at `settings.ray_address` and its music workers (`handle`, run as `plan` says)."""
+
+    def __init__(self, settings: Settings, handle: DeploymentHandle, plan: ReplicaPlan) -> None:
+        self.settings = settings
+        self.address = settings.ray_address.strip()
+        self.handle = handle
+        self.plan = plan
+        self._stale = False  # the cluster was lost: the next song joins it again first
+        self._lock = threading.Lock()  # one thread joins again; the songs at once wait for it
+        self._closed = threading.Event()
+        threading.Thread(target=self._watch, name="heartsong-cluster-watch", daemon=True).start()
+
+    @classmethod
+    def open(cls, settings: Settings) -> ClusterLink:
+        """Join the cluster and start (or update) the workers on it.
+
+        Raises:
+            ClusterUnreachable: no cluster answers there, or it cannot run the workers (one line).
+        """
+        join(settings.ray_address.strip())
+        handle, plan = deploy(settings)
+        log.info("music on the Ray cluster at %s: %d workers", settings.ray_address, plan.replicas)
+        return cls(settings, handle, plan)
+
+    def close(self) -> None:
+        """Leave the cluster (a cluster of its own, `local`, stops with its workers)."""
+        self._closed.set()
+        with self._lock:
+            leave()
+
+    @property
+    def stale(self) -> bool:
+        """Whether the cluster was lost since the last song joined it (a song still waiting on it will not hear)."""
+        return self._stale
+
+    def lost(self) -> None:
+        """A song lost the cluster: the next song joins it again, and a silent cluster is left now."""
+        with self._lock:
+            self._stale = True
+            if not still_joined():
+                leave()
+
+    def rejoin(self, cancel: threading.Event, on_wait: Callable[[], None]) -> None:
+        """After the cluster was lost: join it again and start the workers there again (`on_wait()` is called
+        first, so the song can say it waits). Nothing to do when it was not lost.
+
+        Raises:
+            ClusterUnreachable: it did not come back within `RECONNECT_S` (one line).
+            Cancelled: a Stop while waiting.
+        """
+        with self._lock:
+            if self._stale:
+                on_wait()
+            deadline = time.monotonic() + RECONNECT_S
+            while self._stale:
+                try:
+                    if not still_joined():
+                        leave()
+                        join(self.address)
+                    self.handle, self.plan = deploy(self.settings)
+                    self._stale = False
+                    log.info("music on the Ray cluster at %s again: %d workers", self.address, self.plan.replicas)
+                except ClusterUnreachable as exc:
+                    if time.monotonic() >= deadline:
+                        raise ClusterUnreachable(
+                            f"The Ray cluster was lost and has not come back within {RECONNECT_S:g} s. {exc}") from None
+                    if cancel.wait(RECONNECT_POLL_S):
+                        raise Cancelled("cancelled while waiting for the cluster to come back") from None
+
+    def _watch(self) -> None:
+        while not self._closed.wait(WATCH_S):
+            if not self._lock.acquire(blocking=False):  # a song is joining again: it asks the head itself
+                continue
+            try:
+                if not self._stale and joined() and not still_joined():  # (not joined: the studio left it)
+                    log.warning("the Ray cluster at %s stopped answering; the next song joins it again", self.address)
+                    self._stale = True
+                    leave()
+            finally:
+                self._lock.release()
