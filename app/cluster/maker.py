@@ -41,7 +41,7 @@ from heartmula_core.request import random_seed
 from .errors import ClusterLost
 from .link import ClusterLink
 from .messages import Decoded, Failed, Heartbeat, Made, SongJob, Started
-from .session import first_line, joined, still_joined, worker_lost
+from .session import first_line, joined, still_joined, worker_lost, workers_gone
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ SILENCE_S = 60.0  # a started song whose worker says nothing this long is lost (
 RETRY_START_S = 30.0  # a retried song no worker takes within this long: the cluster is gone
 POLL_S = 0.1  # how often a waiting maker looks for a Stop
 HEAD_SILENT = "its head stopped answering"
+WORKERS_GONE = "its music workers were stopped: their Serve app is gone"
 
 T = TypeVar("T")
 
@@ -198,7 +199,7 @@ class ClusterMusicMaker:
         try:
             response = getattr(self.handle.options(stream=True), method).remote(*args)
         except Exception as exc:  # Ray's own errors, once the cluster is gone (another song left it meanwhile)
-            raise self._lost(HEAD_SILENT if not still_joined() else first_line(exc)) from None
+            raise self._lost(self._why(exc)) from None
         pump = ReplyPump(response)
         started: Started | None = None
         heard = time.monotonic()
@@ -229,11 +230,10 @@ class ClusterMusicMaker:
                     raise self._lost("its worker ended the request without an answer")
                 elif isinstance(reply, _Broken):
                     ended = True
-                    if not still_joined():  # not a worker: the whole cluster went (a retry would wait in vain)
-                        raise self._lost(HEAD_SILENT) from None
-                    if worker_lost(reply.error):
+                    # A lost worker is retried; not so under a silent head (the retry would wait in vain).
+                    if still_joined() and worker_lost(reply.error):
                         raise WorkerLost(first_line(reply.error)) from None
-                    raise self._lost(first_line(reply.error)) from None
+                    raise self._lost(self._why(reply.error)) from None
                 elif not isinstance(reply, Heartbeat):
                     answer = on_reply(reply)
                     if answer is not None:
@@ -245,6 +245,13 @@ class ClusterMusicMaker:
                     response.cancel()  # the Stop (or the studio giving up) reaches the worker's pipeline
                 except Exception as exc:  # a cluster already left: nothing there to cancel
                     log.info("could not cancel %s on the cluster: %s", method, first_line(exc))
+
+    @staticmethod
+    def _why(exc: BaseException) -> str:
+        """Why a request that raised `exc` (and not for a lost worker) cannot go on, in a few words."""
+        if not still_joined():
+            return HEAD_SILENT
+        return WORKERS_GONE if workers_gone(exc) else first_line(exc)
 
     def _lost(self, why: str) -> ClusterLost:
         return ClusterLost(
@@ -303,9 +310,12 @@ class ClusterMusicMaker:
 
     def unload(self) -> int:
         """Free the models of every worker (a worker making a song frees them once the song is made); how many
-        pipelines were loaded in all."""
+        pipelines were loaded in all. After the cluster was lost there are none: its workers are gone (the next
+        song starts new ones), and asking them would wait on a cluster that may not answer."""
         with self._lock:
             self._used.clear()
+        if self.link.stale:
+            return 0
         return sum(self.handle.broadcast("unload").results())
 
     @property

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import ray
 from ray import serve
-from ray.serve.exceptions import ReplicaUnavailableError
+from ray.serve.exceptions import DeploymentUnavailableError, ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 from app.settings import Settings
@@ -41,10 +41,13 @@ def join(address: str) -> None:
     if ray.is_initialized():
         return
     if address.startswith("ray://"):
+        # Ray Serve refuses streaming calls through Ray Client ("Streaming DeploymentHandles are not currently
+        # supported when connected to a remote Ray cluster using Ray Client", Ray 2.60), and a song streams.
         raise ClusterUnreachable(
-            f"HEARTSONG_RAY_ADDRESS={address} is a Ray Client address, and Ray Serve cannot stream a song's audio "
-            "through Ray Client: make the studio's machine part of the cluster (`ray start --address=HEAD:6379 "
-            "--num-cpus=0 --num-gpus=0` there) and set HEARTSONG_RAY_ADDRESS=auto.")
+            f"HEARTSONG_RAY_ADDRESS={address} is a Ray Client address: Ray Serve refuses streaming calls through Ray "
+            "Client, and a song streams its progress and audio as it is made. Make the studio's machine part of the "
+            "cluster (`ray start --address=HEAD:6379 --num-cpus=0 --num-gpus=0` there) and set "
+            "HEARTSONG_RAY_ADDRESS=auto.")
     silent = unanswered(address)
     if silent is not None:
         raise ClusterUnreachable(_unreachable(address, silent))
@@ -129,3 +132,8 @@ def worker_lost(exc: BaseException) -> bool:
     """Whether `exc`, raised by a request, means its replica died (a retry on another one can work), rather
     than the cluster going away or the request failing."""
     return isinstance(exc, (ray.exceptions.RayActorError, ReplicaUnavailableError))
+
+
+def workers_gone(exc: BaseException) -> bool:
+    """Whether `exc`, raised by a request, means the workers' Serve app was deleted (`serve shutdown`)."""
+    return isinstance(exc, DeploymentUnavailableError)

@@ -49,20 +49,38 @@ def preview(pieces: list[np.ndarray], sample_rate: int) -> tuple[int, np.ndarray
     return sample_rate, np.round(np.clip(audio, -1.0, 1.0) * PCM_SCALE).astype(np.int16).T
 
 
+def player(path: str | None) -> dict[str, Any]:
+    """A take player's new file (None: empty), sent as an update rather than as the bare value.
+
+    Why: Gradio's page script applies each message of a running job's stream as a diff, in place, on the objects
+    it handed over with the message before. A player keeps its bare value object until it is drawn (when its
+    take's group shows), and the next message, which leaves the player as it is, empties that object by
+    deleting its keys: a page that read both messages at once (a busy browser) drew Take 1 with no audio.
+    Wrapped in an update, the next diff deletes the wrapper's key and the file the player took stays whole. (A
+    page further behind, that has not read the message when the next one comes, misses the whole update: the
+    kept song's last update, which reaches the page whole, gives every player its file again: take_updates.)
+    """
+    return gr.update(value=path)
+
+
 def take_updates(tab: CreateTab, studio: Studio, song: Song | None, formats: tuple[str, ...],
-                 keep_players: frozenset[int] = frozenset()) -> Updates:
+                 previews: dict[int, str] | None = None) -> Updates:
     """One player per take of `song` (the rest hidden), with download buttons for `formats`.
 
-    Players in `keep_players` (0-based) already play that take's audio and are left alone, so a musician
-    listening to one is not interrupted when the song is kept.
+    Takes in `previews` (0-based index -> the file their player was given while the song was made) get that
+    same file again: the same URL, so a musician listening to one is not interrupted, and a player that lost
+    it on the way is given it again (the last update of a job reaches the page whole, never as a diff).
     """
     updates: Updates = {}
+    previews = previews or {}
     takes = song.takes if song else ()
     for index, slot in enumerate(tab.takes):
         take = takes[index] if index < len(takes) else None
         updates[slot.box] = gr.update(visible=take is not None)
-        if index not in keep_players or take is None:
-            updates[slot.audio] = str(take.audio) if take else None
+        if take is None:
+            updates[slot.audio] = player(None)
+        else:
+            updates[slot.audio] = player(previews.get(index, str(take.audio)))
         for fmt, button in slot.downloads.items():
             if take is not None and fmt in formats:
                 updates[button] = gr.update(value=str(studio.export(song.id, take.index, fmt)), visible=True)
@@ -86,7 +104,7 @@ class JobView:
     music: bool = True  # a Compose (its players are on the page) rather than a Write
     done_note: str = ""
     pieces: dict[int, list[np.ndarray]] = field(default_factory=dict)
-    shown: set[int] = field(default_factory=set)
+    previews: dict[int, str] = field(default_factory=dict)  # take index -> the file its player was given
 
     def follow(self, events: Iterator[Event]) -> Iterator[Updates]:
         """Page updates for every event; after a Stop, the status says so and nothing of the song stays."""
@@ -133,9 +151,11 @@ class JobView:
         if not event.final or event.index >= len(self.tab.takes):
             return
         slot = self.tab.takes[event.index]
-        audio = preview(self.pieces.pop(event.index), event.sample_rate)
-        self.shown.add(event.index)
-        updates: Updates = {slot.box: gr.update(visible=True), slot.audio: audio}
+        # Gradio writes the preview into its own cache (the page fetches only from there) once, here: the
+        # kept song's update gives the player this same file again (take_updates).
+        path = slot.audio.postprocess(preview(self.pieces.pop(event.index), event.sample_rate)).path
+        self.previews[event.index] = path
+        updates: Updates = {slot.box: gr.update(visible=True), slot.audio: player(path)}
         if event.index == 0:
             # Take 1 has its own player now: the live one would be a second Take 1. The page's script
             # (handover.py) lets Take 1 go on from where the live player was.
@@ -144,11 +164,10 @@ class JobView:
 
     def on_finished(self, song: Song) -> Iterator[Updates]:
         tab = self.tab
-        keep = frozenset(self.shown)
         # Lossless downloads at once; the lossy encodes follow a moment later. No live player stays.
-        gone = {} if 0 in self.shown else {tab.live: ""}  # no live player outlives the song
-        yield {**take_updates(tab, self.studio, song, ("flac", "wav"), keep), tab.song_id: song.id, **gone,
-               tab.status: progress_html(None, "Encoding MP3 and OGG downloads…")}
-        yield {**take_updates(tab, self.studio, song, EXPORT_FORMATS, keep),
+        gone = {} if 0 in self.previews else {tab.live: ""}  # no live player outlives the song
+        yield {**take_updates(tab, self.studio, song, ("flac", "wav"), self.previews), tab.song_id: song.id,
+               **gone, tab.status: progress_html(None, "Encoding MP3 and OGG downloads…")}
+        yield {**take_updates(tab, self.studio, song, EXPORT_FORMATS, self.previews),
                tab.status: progress_html(None, f"Kept “{song.title or 'Untitled'}” with "
                                                f"{counted(len(song.takes), 'take')} in History.")}

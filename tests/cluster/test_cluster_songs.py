@@ -22,6 +22,7 @@ from app.album.board import Board
 from app.album.lines import read_album
 from app.album.manifest import Manifest
 from app.album.runner import AlbumRun
+from app.cluster.errors import ClusterLost
 from app.studio.engines import PipelineMusicMaker
 from app.studio.errors import JobCancelled
 from app.studio.history import Song
@@ -210,3 +211,25 @@ def test_an_album_fans_out_over_the_workers_and_is_the_album_this_computer_makes
         for made_here, there in zip(here, kept.takes, strict=True):
             assert np.array_equal(made_here.tokens, np.load(there.tokens))
             assert np.abs(read_audio(there.audio)[0] - made_here.audio).max() < 1e-3  # a 16-bit file
+
+
+def test_workers_gone_mid_song_cost_that_song_and_the_next_song_starts_them_again(cluster_studio) -> None:
+    """`serve shutdown` under a running song (the cluster stays): that song ends with one line and leaves nothing;
+    the next song starts the workers again and is made there. Last in the module: it replaces the workers."""
+    from ray import serve
+
+    before = len(cluster_studio.search())
+    # Four takes of the long song: well past the 5 s Serve gives a running request to end when its app is deleted.
+    gone = compose(cluster_studio, LONG_SHEET, dataclasses.replace(LONG_MUSIC, variants=4), "gone")
+    wait_for(gone.making_tokens, "the long song on its worker")
+    serve.shutdown()
+    gone.thread.join(WAIT_S)
+    assert isinstance(gone.error, ClusterLost), gone.error
+    assert str(gone.error) == ("The Ray cluster at local stopped making this song (its music workers were stopped: "
+                               "their Serve app is gone); nothing was kept. Check the cluster (`ray status`) and try "
+                               "again.")
+    assert cluster_studio.unload() == "No models were loaded."  # the workers that had them are gone
+    after = compose(cluster_studio, dataclasses.replace(SHEETS[2], seconds=1.0), MusicSettings(variants=1, seed=9), "after")
+    assert after.result().title == SHEETS[2].title
+    wait_for(lambda: running_workers() == 2, "both workers started again")
+    assert len(cluster_studio.search()) == before + 1
