@@ -18,7 +18,8 @@
 - Progress goes to a callback as `ProgressEvent`s; a `threading.Event` cancels (checked every frame and every
   codec window/step): `Cancelled` is raised within a second, scratch memory is freed, nothing is written.
 
-Memory decisions live in `memory.py`, progress events and timings in `progress.py`.
+Loading and placing the models lives in `loaded_models.py`, memory decisions in `memory.py`, progress events
+and timings in `progress.py`.
 """
 
 from __future__ import annotations
@@ -34,32 +35,20 @@ import numpy as np
 import torch
 
 from .accelerator import Accelerator
-from .codec import HeartCodec, decode_windows, load_heartcodec
-from .codec.checkpoint import loaded_bytes
+from .codec import HeartCodec, decode_windows
 from .codec.config import SAMPLE_RATE
-from .errors import Cancelled, InvalidRequest, ModelNotAvailable, check_cancel
+from .errors import InvalidRequest, check_cancel
 from .hub import Catalogue, MusicModels
 from .hub.catalogue import DEFAULT_STYLE
 from .lm.generation import cache_length, generate_tokens
-from .lm.heartmula import HeartMuLa, load_heartmula
-from .lm.prompting import PromptBuilder
-from .memory import (
-    fits_now,
-    free_memory,
-    freed_on_failure,
-    kv_cache_bytes,
-    make_room,
-    module_bytes,
-    on_cpu_but_wanted_on,
-    weights_bytes,
-)
-from .progress import TOKENS_SHARE, ProgressCallback, Reporter, timed
+from .lm.heartmula import HeartMuLa
+from .loaded_models import LoadedModels
+from .memory import freed_on_failure, kv_cache_bytes
+from .progress import TOKENS_SHARE, Phase, ProgressCallback, Reporter, timed
 from .request import FRAME_RATE, MusicRequest, random_seed, variant_seed
-from .progress import Phase
 from .result import AudioChunk, MusicResult
 from .song_decoder import AudioCallback, SongDecoder, as_codes, codec_generator, kept_join, kept_start
-from .style import StyleEncoder, scale_style
-from .style.encoder import DEFAULT_MAX_SECONDS
+from .style import scale_style
 from .weights import parse_device, parse_dtype
 
 log = logging.getLogger(__name__)
@@ -115,7 +104,6 @@ class MusicPipeline:
     ) -> None:
         if decode_steps < 1:
             raise InvalidRequest(f"decode steps must be at least 1, got {decode_steps}")
-        self.models = models
         # A handed-in accelerator answers for its own devices (the placement test runs the CUDA path on a
         # stand-in); otherwise a device this torch cannot use is refused here, not deep inside a model load.
         self.device = torch.device(device) if accelerator is not None else parse_device(device)
@@ -124,20 +112,15 @@ class MusicPipeline:
             raise InvalidRequest(f"CUDA graphs need a CUDA device, not {self.device}")
         self.decode_steps = decode_steps
         self.decode_guidance = decode_guidance
-        self._lm = None
-        self._prompts = None
-        self._codec = None
-        self.style_model = style_model
-        self.catalogue = catalogue
-        self.style_cache_dir = style_cache_dir
-        self.style_max_seconds = style_max_seconds
-        self._style = None
-        self.int8 = int8
         self.compiled = compiled
         self.cuda_graph = cuda_graph
         self.decode_during_tokens = decode_during_tokens
-        self.codec_tf32 = codec_tf32
         self.accelerator = accelerator or Accelerator()
+        self.loaded = LoadedModels(
+            models, self.device, self.dtype, self.accelerator, int8=int8, codec_tf32=codec_tf32,
+            style_model=style_model, catalogue=catalogue, style_cache_dir=style_cache_dir,
+            style_max_seconds=style_max_seconds,
+        )
         self._lock = threading.Lock()  # one generation at a time: the models hold per-batch caches
 
     @classmethod
@@ -146,21 +129,30 @@ class MusicPipeline:
         them). It has no folders to load from, so after `unload()` it cannot generate again."""
         param = next(lm.parameters())
         pipe = cls(None, device=param.device, dtype=param.dtype, **kwargs)
-        pipe._lm, pipe._codec = lm, codec
-        pipe._prompts = PromptBuilder.from_folder(gen, lm.num_codebooks)
+        pipe.loaded.hand_in(lm, codec, gen)
         return pipe
 
     # ---- loading -------------------------------------------------------------------------------------
 
     @property
+    def models(self) -> MusicModels | None:
+        """The folders the models load from (None for a pipeline built from loaded models)."""
+        return self.loaded.folders
+
+    @property
     def lm(self) -> HeartMuLa | None:
         """The loaded HeartMuLa, or None."""
-        return self._lm
+        return self.loaded.lm
 
     @property
     def codec(self) -> HeartCodec | None:
         """The loaded HeartCodec, or None."""
-        return self._codec
+        return self.loaded.codec
+
+    @property
+    def style_model(self) -> str | Path:
+        """The MuQ-MuLan folder or catalogue name a style source loads."""
+        return self.loaded.style_model
 
     @property
     def sample_rate(self) -> int:
@@ -168,51 +160,12 @@ class MusicPipeline:
 
     def load(self) -> None:
         """Load both models now (otherwise each loads when first needed)."""
-        self._need_lm()
-        self._need_codec()
+        self.loaded.need_lm()
+        self.loaded.need_codec()
 
     def unload(self) -> None:
         """Drop the models (and the style encoder with its cache) and give their memory back."""
-        self._lm = self._prompts = self._codec = self._style = None
-        free_memory(self.device)
-
-    def _folders(self) -> MusicModels:
-        if self.models is None:
-            raise ModelNotAvailable("this pipeline was built from loaded models, which were unloaded")
-        return self.models
-
-    def _need_lm(self) -> HeartMuLa:
-        if self._lm is None:
-            folders = self._folders()
-            make_room(self.device, weights_bytes(folders.lm, self.dtype), self._codec, self.accelerator)
-            log.info("loading the LM from %s", folders.lm)
-            self._lm = load_heartmula(folders.lm, dtype=self.dtype, device=self.device, int8=self.int8)
-            self._prompts = PromptBuilder.from_folder(folders.gen, self._lm.num_codebooks)
-        elif on_cpu_but_wanted_on(self.device, self._lm):
-            make_room(self.device, module_bytes(self._lm), self._codec, self.accelerator)
-            self._lm.to(self.device)
-        return self._lm
-
-    def _need_codec(self) -> HeartCodec:
-        if self._codec is None:
-            folders = self._folders()
-            make_room(self.device, loaded_bytes(folders.codec, self.dtype), self._lm, self.accelerator)
-            log.info("loading the codec from %s", folders.codec)
-            self._codec = load_heartcodec(folders.codec, dtype=self.dtype, device=self.device, tf32=self.codec_tf32)
-        elif on_cpu_but_wanted_on(self.device, self._codec):
-            make_room(self.device, module_bytes(self._codec), self._lm, self.accelerator)
-            self._codec.to(self.device)
-        return self._codec
-
-    def _need_style(self) -> StyleEncoder:
-        if self._style is None:
-            log.info("loading the MuQ-MuLan style encoder (%s)", self.style_model)
-            # float32 whatever the LM dtype: the official encoder runs in float32 and it is small.
-            self._style = StyleEncoder.load(
-                self.style_model, "float32", self.device, catalogue=self.catalogue,
-                max_seconds=self.style_max_seconds or DEFAULT_MAX_SECONDS, cache_dir=self.style_cache_dir,
-            )
-        return self._style
+        self.loaded.unload()
 
     def style_vector(self, request: MusicRequest) -> torch.Tensor | None:
         """The [512] vector for the LM's style slot, or None for the official zero vector.
@@ -225,9 +178,9 @@ class MusicPipeline:
         if request.style is not None:
             vector = torch.from_numpy(request.style)
         elif request.style_text is not None:
-            vector = self._need_style().embed_text(request.style_text)
+            vector = self.loaded.need_style().embed_text(request.style_text)
         else:
-            vector = self._need_style().embed_audio(request.style_audio, request.style_audio_rate)
+            vector = self.loaded.need_style().embed_audio(request.style_audio, request.style_audio_rate)
         return scale_style(vector, request.style_strength)
 
     # ---- generating ----------------------------------------------------------------------------------
@@ -280,16 +233,16 @@ class MusicPipeline:
             check_cancel(cancel, "generation")
             with timed(timings, "loading"):
                 report(Phase.LOADING, 0, 2, 0.0)
-                lm = self._need_lm()
+                lm = self.loaded.need_lm()
                 report(Phase.LOADING, 1, 2, 0.0)
             check_cancel(cancel, "generation")
             with timed(timings, "prompt"):
-                prompt = self._prompts.build(request.tags, request.lyrics)
+                prompt = self.loaded.prompts.build(request.tags, request.lyrics)
                 report(Phase.PROMPT, 1, 1, 0.0)
             with timed(timings, "loading"):
                 early = self._codec_beside_lm(lm, prompt.length, request)
                 if early:
-                    self._need_codec()
+                    self.loaded.need_codec()
             with timed(timings, "decoding"):
                 songs = self._song_decoder(decode_seeds, cancel, on_audio, request, known) if early else None
             with timed(timings, "tokens"):
@@ -298,7 +251,7 @@ class MusicPipeline:
                 tokens = self._tokens(lm, prompt, request, seeds, report, cancel, style, on_frame)
             check_cancel(cancel, "generation")
             with timed(timings, "loading"):
-                self._need_codec()
+                self.loaded.need_codec()
                 report(Phase.LOADING, 2, 2, TOKENS_SHARE)
             with timed(timings, "decoding"):
                 report.begin(Phase.DECODING)
@@ -318,21 +271,18 @@ class MusicPipeline:
         after the LM, which may have to leave the GPU for it."""
         if not self.decode_during_tokens:
             return False
-        if self.device.type == "cpu" or (self._codec is not None and not on_cpu_but_wanted_on(self.device, self._codec)):
-            return True
-        codec = module_bytes(self._codec) if self._codec is not None else loaded_bytes(self._folders().codec, self.dtype)
         backbone = lm.config.backbone
         rows = request.variants * (2 if request.cfg != 1.0 else 1)  # guidance doubles the rows
         slots = cache_length(prompt_length + request.kept, request.frames, backbone.max_seq_len)
-        return fits_now(self.device, codec + kv_cache_bytes(backbone, rows, slots, self.dtype), self.accelerator)
+        return self.loaded.codec_fits_beside_lm(kv_cache_bytes(backbone, rows, slots, self.dtype))
 
     def _song_decoder(
         self, seeds: list[int], cancel, on_audio: AudioCallback | None = None,
         request: MusicRequest | None = None, known: np.ndarray | None = None,
     ) -> SongDecoder:
-        join = None if known is None else kept_join(self._codec, request, steps=self.decode_steps,
+        join = None if known is None else kept_join(self.loaded.codec, request, steps=self.decode_steps,
                                                     guidance=self.decode_guidance, cancel=cancel)
-        return SongDecoder(self._codec, seeds, steps=self.decode_steps, guidance=self.decode_guidance,
+        return SongDecoder(self.loaded.codec, seeds, steps=self.decode_steps, guidance=self.decode_guidance,
                            cancel=cancel, on_audio=on_audio, join=join, known=known)
 
     def _tokens(
@@ -375,7 +325,7 @@ class MusicPipeline:
         float32 [windows, 168, 256] as `MusicResult.codec_tails`), so a take made again keeps both in step."""
         report = Reporter(progress)
         with self._lock, freed_on_failure(self.device):
-            self._need_codec()
+            self.loaded.need_codec()
             report.begin(Phase.DECODING)
             songs = self._song_decoder([seed], cancel)
             (audio,) = songs.finish([tokens], report.decoding(base=0.0))
@@ -394,7 +344,7 @@ class MusicPipeline:
         The pipeline is busy until the iterator is exhausted or closed.
         """
         with self._lock, freed_on_failure(self.device):
-            codec = self._need_codec()
+            codec = self.loaded.need_codec()
             # The codec's stream enters inference mode around each step itself; wrapping this generator in
             # it would leak the mode into the caller's code between chunks.
             windows = decode_windows(

@@ -130,8 +130,8 @@ def test_style_text_on_the_gpu_and_cpu_generators_refused(models, muq_ref: Path)
         pipe = MusicPipeline(models, "cuda", "bfloat16", decode_steps=1, style_model=muq_ref / "tiny" / "MuQ-MuLan-tiny",
                              accelerator=FakeCudaAccelerator(ROOMY))
         result = pipe.generate(MusicRequest(**SONG, seconds=1.0, style_text="warm piano", style_strength=2))
-        assert on_gpu(pipe._style.model)
-        prompt = pipe._prompts.build(SONG["tags"], SONG["lyrics"])
+        assert on_gpu(pipe.loaded.style.model)
+        prompt = pipe.loaded.prompts.build(SONG["tags"], SONG["lyrics"])
         with pytest.raises(InvalidRequest, match="generator on cpu but the model runs on cuda"):
             generate_tokens(pipe.lm, prompt, frames=2, generators=[torch.Generator().manual_seed(1)])
     assert result.audio[0].shape == (2, target_samples(len(result.tokens[0])))

@@ -53,7 +53,7 @@ def test_strength_zero_reproduces_no_style_and_one_changes_the_tokens(heartmula_
     song = {**SONG, "seconds": 3.0}
     plain = pipeline.generate(MusicRequest(**song)).tokens[0]
     zero = pipeline.generate(MusicRequest(**song, style_audio=reference, style_strength=0)).tokens[0]
-    assert pipeline._style is None  # strength 0 never loads MuQ-MuLan
+    assert pipeline.loaded.style is None  # strength 0 never loads MuQ-MuLan
     np.testing.assert_array_equal(zero, plain)
     one = pipeline.generate(MusicRequest(**song, style_audio=reference, style_strength=1)).tokens[0]
     assert not np.array_equal(one, plain)
