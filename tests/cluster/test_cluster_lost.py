@@ -76,7 +76,7 @@ def processes_under(folder: Path) -> set[int]:
     parents: dict[int, int] = {}
     named: set[int] = set()
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():  # not the caller, whatever its command
             continue
         try:
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
