@@ -99,10 +99,15 @@ def graphs_compiled() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
+def step_flags(kind: str) -> dict[str, bool]:
+    """`generate_tokens`' step arguments for one kind of frame step (see the module docstring)."""
+    return {"compiled": kind.startswith("compiled"), "cuda_graph": kind.endswith("graphed"), "static_step": kind == "static"}
+
+
 def frame_steps(kind: str, device: torch.device) -> FrameSteps:
-    """The frame steps of one kind (see the module docstring)."""
-    return FrameSteps(compiled=kind.startswith("compiled"), device=device, cuda_graph=kind.endswith("graphed"),
-                      static=kind == "static")
+    """The frame steps of one kind, as `generate_tokens` makes them for `step_flags(kind)`."""
+    flags = step_flags(kind)
+    return FrameSteps(flags["compiled"], device, flags["cuda_graph"], flags["static_step"])
 
 
 def frame_ms(dev: Device, model: HeartMuLa, variants: int, position: int, frames: int, kind: str) -> float:
@@ -198,8 +203,7 @@ def token_rows(dev: Device, lm: HeartMuLa, frames: int, fast: str) -> list[dict]
     def tokens(seeds: list[int], kind: str):
         gens = [torch.Generator(dev.device).manual_seed(s) for s in seeds]
         return generate_tokens(lm, prompt, frames=frames, cfg_scale=1.5, topk=50, generators=gens,
-                               compiled=kind.startswith("compiled"), cuda_graph=kind.endswith("graphed"),
-                               static_step=kind == "static")
+                               **step_flags(kind))
 
     one = {kind: tokens(seeds[:1], kind).variant(0) for kind in dict.fromkeys((fast, "static", "eager"))}
     rows = [{"part": "tokens", "check": f"{fast} vs {ref}", **agreement(one[fast], one[ref])}
