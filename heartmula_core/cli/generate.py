@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import add_threads_arg, check_extension, load_npy, read_text_file
+from . import add_cuda_graph_arg, add_threads_arg, check_cuda_graph, check_extension, load_npy, read_text_file
 from ._models_args import add_catalogue_args, make_catalogue
 
 
@@ -53,8 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="codec flow-matching steps per window (default 10; fewer is faster and rougher)")
     p.add_argument("--int8", action="store_true", help="int8 LM weights: about half the memory of bfloat16")
     p.add_argument("--compile", action="store_true", help="compile the LM's frame step (slower start, faster frames)")
-    p.add_argument("--cuda-graph", action="store_true",
-                   help="on a CUDA GPU, replay the LM's frames from a CUDA graph (one launch a frame instead of about 2,000; not yet measured on a GPU)")
+    add_cuda_graph_arg(p)
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the song")
     p.add_argument("--save-tokens", action="store_true",
                    help="also write each song's tokens as NAME.npy beside it (what --continue and decode read) and "
@@ -105,7 +104,6 @@ def output_paths(out: Path, fmt: str | None, variants: int) -> tuple[str, list[P
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import InvalidRequest
     from ..request import MusicRequest
     from ..progress import Phase, ProgressEvent
 
@@ -128,8 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
     device = str(parse_device(args.device)) if args.device else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = args.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-    if args.cuda_graph and not device.startswith("cuda"):
-        raise InvalidRequest(f"--cuda-graph needs a CUDA device; this song would run on {device}")
+    check_cuda_graph(args, device)
 
     catalogue = make_catalogue(args, folders={"lm": args.lm, "gen": args.gen, "codec": args.codec})
     models = catalogue.music_models(args.variant, args.codec_variant)

@@ -9,7 +9,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from . import add_threads_arg, check_extension, load_npy, read_text_file, seed_number
+from . import (add_cuda_graph_arg, add_threads_arg, check_cuda_graph, check_extension, load_npy, read_text_file,
+               seed_number)
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="compile the frame step with torch.compile: slower start (about a minute on a small CPU), "
         "faster frames; worth it for long songs or many of them in one process",
     )
-    p.add_argument(
-        "--cuda-graph",
-        action="store_true",
-        help="on a CUDA GPU, replay the LM's frames from a CUDA graph (one launch a frame instead of about 2,000; not yet measured on a GPU)",
-    )
+    add_cuda_graph_arg(p)
     p.add_argument(
         "--int8",
         action="store_true",
@@ -97,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
     # Cheap checks first: a typo must not wait for a multi-GB model to load.
     dtype = parse_dtype(args.dtype)
     device = parse_device(args.device)
-    if args.cuda_graph and device.type != "cuda":
-        raise InvalidRequest(f"--cuda-graph needs a CUDA device; these tokens would be made on {device}")
+    check_cuda_graph(args, device)
     check_extension("--out", args.out, (".npy",))  # np.save into song.wav would be a .npy under another name
     if not args.out.parent.is_dir():
         raise InvalidRequest(f"output folder does not exist: {args.out.parent}")
