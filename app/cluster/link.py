@@ -12,15 +12,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
+import ray
+from ray.actor import ActorHandle
 from ray.serve.handle import DeploymentHandle
 
 from app.settings import Settings
 from heartmula_core.errors import Cancelled
 
+from .bridge import BridgePump, open_bridge
 from .errors import ClusterUnreachable
 from .placement import ReplicaPlan
-from .session import deploy, join, joined, leave, still_joined
+from .replies import ReplyPump
+from .session import deploy, first_line, join, joined, leave, still_joined, through_client
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,9 @@ class ClusterLink:
         self.address = settings.ray_address.strip()
         self.handle = handle
         self.plan = plan
+        # Through Ray Client the songs stream through a bridge on the cluster (bridge.py); joined as a driver, the
+        # studio iterates them itself.
+        self.bridge: ActorHandle | None = open_bridge() if through_client(self.address) else None
         self._stale = False  # the cluster was lost: the next song joins it again first
         self._lock = threading.Lock()  # one thread joins again; the songs at once wait for it
         self._closed = threading.Event()
@@ -61,6 +69,18 @@ class ClusterLink:
         self._closed.set()
         with self._lock:
             leave()
+
+    def stream(self, method: str, args: tuple[Any, ...]) -> ReplyPump | BridgePump:
+        """Call the workers' `method(*args)` as a streaming request; its replies come into the pump's `replies`."""
+        if self.bridge is not None:
+            return BridgePump(self.bridge, self.handle, method, args)
+        return ReplyPump(getattr(self.handle.options(stream=True), method).remote(*args))
+
+    def broadcast(self, method: str) -> list[Any]:
+        """Every worker's answer to `method()`."""
+        if self.bridge is not None:
+            return ray.get(self.bridge.broadcast.remote(self.handle, method))
+        return self.handle.broadcast(method).results()
 
     @property
     def stale(self) -> bool:
@@ -88,10 +108,12 @@ class ClusterLink:
             deadline = time.monotonic() + RECONNECT_S
             while self._stale:
                 try:
-                    if not still_joined():
+                    left = not still_joined()
+                    if left:
                         leave()
                         join(self.address)
                     self.handle, self.plan = deploy(self.settings)
+                    self._new_bridge(left)
                     self._stale = False
                     log.info("music on the Ray cluster at %s again: %d workers", self.address, self.plan.replicas)
                 except ClusterUnreachable as exc:
@@ -100,6 +122,19 @@ class ClusterLink:
                             f"The Ray cluster was lost and has not come back within {RECONNECT_S:g} s. {exc}") from None
                     if cancel.wait(RECONNECT_POLL_S):
                         raise Cancelled("cancelled while waiting for the cluster to come back") from None
+
+    def _new_bridge(self, left: bool) -> None:
+        """A new bridge after a lost cluster: the old one went with the connection (`left`), or with its machine,
+        or it is still there when only the workers were lost (`serve shutdown`)."""
+        if self.bridge is None:
+            return
+        old, self.bridge = self.bridge, open_bridge()
+        if left:
+            return
+        try:
+            ray.kill(old)
+        except Exception as exc:  # gone with its machine
+            log.info("the old bridge is gone already: %s", first_line(exc))
 
     def _watch(self) -> None:
         while not self._closed.wait(WATCH_S):

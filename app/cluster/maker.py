@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
+from ray.serve.handle import DeploymentHandle
 
 from app.settings import Settings
 from app.studio.continuing import Continuation
@@ -41,6 +41,7 @@ from heartmula_core.request import random_seed
 from .errors import ClusterLost
 from .link import ClusterLink
 from .messages import Decoded, Failed, Heartbeat, Made, SongJob, Started
+from .replies import Broken, End
 from .session import first_line, joined, still_joined, worker_lost, workers_gone
 
 log = logging.getLogger(__name__)
@@ -58,35 +59,6 @@ T = TypeVar("T")
 
 class WorkerLost(Exception):
     """The replica making a song died: the song is made again on another one."""
-
-
-class _End:
-    """The response ended (after `Made` or `Failed` it always does)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Broken:
-    """Iterating the response raised `error`."""
-
-    error: BaseException
-
-
-class ReplyPump:
-    """Iterates a streaming response on a thread of its own into a queue, so the maker can wait for the next
-    reply with a timeout: a Stop or a silent cluster is noticed even when no reply comes."""
-
-    def __init__(self, response: DeploymentResponseGenerator) -> None:
-        self.replies: queue.Queue[Any] = queue.Queue()
-        self._response = response
-        threading.Thread(target=self._run, name="heartsong-cluster-replies", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            for reply in self._response:
-                self.replies.put(reply)
-            self.replies.put(_End())
-        except BaseException as exc:  # handed to the maker's thread, which decides what it means
-            self.replies.put(_Broken(exc))
 
 
 class AudioSent:
@@ -197,10 +169,9 @@ class ClusterMusicMaker:
         `start_within_s`; None: it may wait its turn in the cluster's queue as long as it takes)."""
         asked = time.monotonic()
         try:
-            response = getattr(self.handle.options(stream=True), method).remote(*args)
+            pump = self.link.stream(method, args)
         except Exception as exc:  # Ray's own errors, once the cluster is gone (another song left it meanwhile)
             raise self._lost(self._why(exc)) from None
-        pump = ReplyPump(response)
         started: Started | None = None
         heard = time.monotonic()
         ended = False
@@ -225,10 +196,10 @@ class ClusterMusicMaker:
                 elif isinstance(reply, Failed):
                     ended = True
                     raise reply.error
-                elif isinstance(reply, _End):
+                elif isinstance(reply, End):
                     ended = True
                     raise self._lost("its worker ended the request without an answer")
-                elif isinstance(reply, _Broken):
+                elif isinstance(reply, Broken):
                     ended = True
                     # A lost worker is retried; not so under a silent head (the retry would wait in vain).
                     if still_joined() and worker_lost(reply.error):
@@ -242,7 +213,7 @@ class ClusterMusicMaker:
         finally:
             if not ended and joined():  # a cluster already left has nothing to cancel
                 try:
-                    response.cancel()  # the Stop (or the studio giving up) reaches the worker's pipeline
+                    pump.cancel()  # the Stop (or the studio giving up) reaches the worker's pipeline
                 except Exception as exc:  # a cluster already left: nothing there to cancel
                     log.info("could not cancel %s on the cluster: %s", method, first_line(exc))
 
@@ -316,7 +287,7 @@ class ClusterMusicMaker:
             self._used.clear()
         if self.link.stale:
             return 0
-        return sum(self.handle.broadcast("unload").results())
+        return sum(self.link.broadcast("unload"))
 
     @property
     def loaded(self) -> list[str]:

@@ -19,7 +19,12 @@ from .worker import APP_NAME, MusicWorker
 
 log = logging.getLogger(__name__)
 
+# The Ray Client server this process joined through ([] when joined as a driver, or not at all): Ray's own
+# connection is one per process, and Ray Client keeps its address to itself.
+_client_server: list[str] = []
+
 LOCAL = "local"  # HEARTSONG_RAY_ADDRESS=local: a cluster of this computer, started (and stopped) by the studio
+CLIENT = "ray://"  # HEARTSONG_RAY_ADDRESS=ray://HOST:PORT: the cluster's Ray Client server
 CONNECT_S = 5.0  # how long a cluster's address may take to answer at all
 CHECKOUT = Path(__file__).resolve().parents[2]  # the Heartsong folder: every machine has it at this same path
 FOLDER_SETTINGS = ("data_dir", "lm_dir", "gen_dir", "codec_dir", "encoder_dir", "style_dir", "transcriber_dir",
@@ -32,23 +37,16 @@ def first_line(exc: BaseException) -> str:
 
 
 def join(address: str) -> None:
-    """Connect this process to the cluster at `address` ("auto", "HOST:PORT", or "local" to start one here, which
-    stops with this process). Already connected (another studio in this process): nothing to do.
+    """Connect this process to the cluster at `address` ("auto", "HOST:PORT", "ray://HOST:PORT" through Ray
+    Client, or "local" to start one here, which stops with this process). Already connected (another studio in
+    this process): nothing to do.
 
     Raises:
         ClusterUnreachable: no cluster answers at `address`.
     """
     if ray.is_initialized():
         return
-    if address.startswith("ray://"):
-        # Ray Serve refuses streaming calls through Ray Client ("Streaming DeploymentHandles are not currently
-        # supported when connected to a remote Ray cluster using Ray Client", Ray 2.60), and a song streams.
-        raise ClusterUnreachable(
-            f"HEARTSONG_RAY_ADDRESS={address} is a Ray Client address: Ray Serve refuses streaming calls through Ray "
-            "Client, and a song streams its progress and audio as it is made. Make the studio's machine part of the "
-            "cluster (`ray start --address=HEAD:6379 --num-cpus=0 --num-gpus=0` there) and set "
-            "HEARTSONG_RAY_ADDRESS=auto.")
-    silent = unanswered(address)
+    silent = unanswered(address.removeprefix(CLIENT))
     if silent is not None:
         raise ClusterUnreachable(_unreachable(address, silent))
     # The workers' logs stay in the cluster's log folder: the studio's console is the musician's.
@@ -56,10 +54,24 @@ def join(address: str) -> None:
     try:
         if address == LOCAL:
             ray.init(include_dashboard=False, **options)
+        elif through_client(address):
+            # Ray Client's server on the head unpickles what the studio sends (settings, songs): it finds
+            # Heartsong's code at the same path as every machine of the cluster (README), like the workers.
+            # Ray Client's own warnings (its reconnects, its server's log) would repeat on the console what the
+            # studio says in one line.
+            ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": str(CHECKOUT)}},
+                     **{**options, "logging_level": logging.ERROR})
         else:
             ray.init(address=address, **options)
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
         raise ClusterUnreachable(_unreachable(address, first_line(exc))) from None
+    _client_server[:] = [address.removeprefix(CLIENT)] if through_client(address) else []
+
+
+def through_client(address: str) -> bool:
+    """Whether `address` joins through Ray Client ("ray://HOST:PORT"): the studio is not a driver of the
+    cluster, and its songs stream through a bridge actor (bridge.py)."""
+    return address.startswith(CLIENT)
 
 
 def _unreachable(address: str, why: str) -> str:
@@ -84,6 +96,7 @@ def unanswered(address: str) -> str | None:
 def leave() -> None:
     """Disconnect; a cluster this process started (`local`) stops with its workers."""
     ray.shutdown()
+    _client_server.clear()
 
 
 def joined() -> bool:
@@ -95,7 +108,12 @@ def still_joined() -> bool:
     """Whether this process is joined to a cluster whose head still answers. Ray ends a process whose cluster's
     head stays silent for a minute (its GCS reconnect timeout), so a studio that finds it silent leaves at once
     and joins again when it is back (maker.py)."""
-    return ray.is_initialized() and unanswered(ray.get_runtime_context().gcs_address) is None
+    if not ray.is_initialized():
+        return False
+    # Through Ray Client the studio may reach only the client server's port (not the head's GCS): that is the
+    # one asked. Ray Client would otherwise wait 30 s for a vanished server, blocking every call meanwhile.
+    head = _client_server[0] if _client_server else ray.get_runtime_context().gcs_address
+    return unanswered(head) is None
 
 
 def deploy(settings: Settings) -> tuple[DeploymentHandle, ReplicaPlan]:

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,70 +24,14 @@ from tests.app.conftest import refused_url
 from tests.app.test_song_cli import tiny_env
 
 from .conftest import require_ray
+from .head import Head
 
 pytestmark = pytest.mark.timeout(600)
 
-RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
 ONE = {"title": "One", "lyrics": "[verse]\none la la", "tags": "pop", "seconds": 1, "seed": 1}
 LONG = {"title": "Long", "lyrics": "la la", "tags": "pop", "seconds": 60, "seed": 11}  # the tiny LM runs it to 60 s
 THREE = {"title": "Three", "lyrics": "[verse]\nthree la la", "tags": "rock", "seconds": 1, "seed": 3}
 WAIT_S = 300  # a bound on a batch run, not a speed claim
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Head:
-    """A one-machine Ray cluster started with `ray start --head` in a folder of its own, killed and started again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        # Short: Ray's sockets live in it, and a Unix socket's path is at most 107 bytes.
-        self.folder = Path(tempfile.mkdtemp(prefix="hs-ray-", dir="/tmp"))
-        self.env = {**os.environ, "RAY_AUTH_MODE": "token"}
-
-    def start(self) -> None:
-        subprocess.run([*RAY_CLI, "start", "--head", f"--port={self.port}", f"--temp-dir={self.folder}",
-                        "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
-                        f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}"],
-                       env=self.env, check=True, capture_output=True, timeout=120)
-
-    def kill(self) -> int:
-        """SIGKILL every process of the cluster (its own, found by its folder, and the workers they started);
-        how many there were."""
-        pids = processes_under(self.folder)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        return len(pids)
-
-
-def processes_under(folder: Path) -> set[int]:
-    """The processes whose command line names `folder`, and all their descendants (the workers, whose command
-    line Ray replaces with a title)."""
-    parents: dict[int, int] = {}
-    named: set[int] = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():  # not the caller, whatever its command
-            continue
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):  # gone meanwhile
-            continue
-        if str(folder) in command:
-            named.add(int(proc.name))
-    found = set(named)
-    while True:
-        more = {pid for pid, parent in parents.items() if parent in found} - found
-        if not more:
-            return found
-        found |= more
 
 
 @pytest.fixture

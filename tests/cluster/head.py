@@ -1,0 +1,72 @@
+"""A one-machine Ray cluster started by `ray start --head` in a folder of its own, for the tests that need a
+cluster apart from their studio (one they kill, one they join through Ray Client), and its processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]  # `.venv/bin/ray`'s first line may name another folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Head:
+    """A one-machine Ray cluster (2 CPUs, its Ray Client server on `client_port`), killed and started again.
+    `auth`: Ray's token authentication ("token", Ray 2.60's default, or "disabled")."""
+
+    def __init__(self, auth: str = "token") -> None:
+        self.port = free_port()
+        self.client_port = free_port()
+        # Short: Ray's sockets live in it, and a Unix socket's path is at most 107 bytes.
+        self.folder = Path(tempfile.mkdtemp(prefix="hs-ray-", dir="/tmp"))
+        self.env = {**os.environ, "RAY_AUTH_MODE": auth}
+
+    def start(self) -> None:
+        subprocess.run([*RAY_CLI, "start", "--head", f"--port={self.port}", f"--temp-dir={self.folder}",
+                        "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
+                        f"--ray-client-server-port={self.client_port}", f"--dashboard-agent-listen-port={free_port()}"],
+                       env=self.env, check=True, capture_output=True, timeout=120)
+
+    def kill(self) -> int:
+        """SIGKILL every process of the cluster (its own, found by its folder or its head's port, and the
+        workers they started); how many there were."""
+        pids = processes_under(self.folder, f":{self.port} ")
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return len(pids)
+
+
+def processes_under(folder: Path, address: str) -> set[int]:
+    """The processes whose command line names `folder` or `address` (Ray Client's servers name only the head's
+    address), and all their descendants (the workers, whose command line Ray replaces with a title)."""
+    parents: dict[int, int] = {}
+    named: set[int] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():  # not the caller, whatever its command
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        if str(folder) in command or address in command:
+            named.add(int(proc.name))
+    found = set(named)
+    while True:
+        more = {pid for pid, parent in parents.items() if parent in found} - found
+        if not more:
+            return found
+        found |= more
