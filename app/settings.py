@@ -84,7 +84,8 @@ class Settings(BaseSettings):
 
     # --- a Ray cluster for the music (the optional extra: ./install.sh --ray) ---
     ray_address: str = Field("", description="send the music work to a Ray cluster: `auto` (the one this machine "
-                             "belongs to), `HOST:6379`, or `local` (start one here); empty: this computer makes it")
+                             "belongs to), `HOST:6379`, `ray://HOST:10001` (through Ray Client, from outside the cluster), or "
+                             "`local` (start one here); empty: this computer makes it")
     ray_replicas: int = Field(0, ge=0, description="music workers on the Ray cluster; 0: one per GPU (on a cluster "
                               "without GPUs, one per 4 CPUs, at least 1)")
 

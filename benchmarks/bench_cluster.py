@@ -2,7 +2,7 @@
 and 2 workers busy, what the cluster path adds to one song's time to first audio, and how soon a Stop frees a
 worker.
 
-    python -m benchmarks.bench_cluster [--songs 6] [--seconds 6] [--rounds 3] [--runs 7]
+    python -m benchmarks.bench_cluster [--songs 6] [--seconds 6] [--rounds 3] [--runs 7] [--address ADDRESS]
 
 Method: the studio's own music makers side by side in one process, `PipelineMusicMaker` (local) and
 `ClusterMusicMaker` on a two-worker cluster this process starts (`HEARTSONG_RAY_ADDRESS=local`, this computer's
@@ -15,6 +15,11 @@ audio piece its `emit` receives, local and cluster in turns, `--runs` times each
 the paired differences. Stop: both workers make a 60 s song; one is stopped once it makes tokens and a
 one-frame request is sent at once: the time from the Stop to that request's `Started` (the freed worker took
 it) bounds the time the Stop took to reach the worker's pipeline and let it go, `--runs` times.
+
+`--address` joins a cluster already running instead (`ray start --head --num-cpus=2`, two workers on it): its
+head `HOST:PORT` (this process joins as a driver) or `ray://HOST:PORT` (through Ray Client: the songs stream
+through the bridge actor, app/cluster/bridge.py). Run it once each way against the same head to compare them;
+each run pairs its cluster against the same local pipeline.
 """
 
 from __future__ import annotations
@@ -96,11 +101,11 @@ def stop_to_free_s(cluster) -> float:
     cancels[0].set()
     taken = None
     # The smallest request there is (one frame to decode): only when a worker takes it matters here.
-    response = cluster.handle.options(stream=True).decode.remote("hny", np.zeros((1, 8), np.int64), 0)
-    for reply in response:
-        if isinstance(reply, Started):
+    pump = cluster.link.stream("decode", ("hny", np.zeros((1, 8), np.int64), 0))
+    while taken is None:
+        if isinstance(pump.replies.get(timeout=120), Started):  # (a broken call: queue.Empty, not a hang)
             taken = time.perf_counter() - start
-            break
+    pump.cancel()
     cancels[1].set()
     for thread in threads:
         thread.join()
@@ -119,12 +124,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--data", type=Path, default=Path("/tmp/heartsong-bench-cluster"))
+    parser.add_argument("--address", default="local", help="the cluster: `local` (started here), HOST:PORT or "
+                        "ray://HOST:PORT (one already running)")
     args = parser.parse_args()
     use_threads(1)
     from app.cluster.maker import ClusterMusicMaker  # Ray: imported for the cluster only
 
     local = PipelineMusicMaker(tiny_settings(args.data))
-    cluster = ClusterMusicMaker.connect(tiny_settings(args.data, ray_address="local", ray_replicas=2))
+    cluster = ClusterMusicMaker.connect(tiny_settings(args.data, ray_address=args.address, ray_replicas=2))
     try:
         warm(local, args.seconds)
         warm(cluster, args.seconds)
@@ -141,7 +148,7 @@ def main() -> None:
     finally:
         cluster.close()
 
-    print(f"{args.songs} songs of {args.seconds:g} s a round, {args.rounds} rounds (tiny, CPU, 1 torch thread each); "
+    print(f"cluster at {args.address}; {args.songs} songs of {args.seconds:g} s a round, {args.rounds} rounds (tiny, CPU, 1 torch thread each); "
           f"load average after: {os.getloadavg()[0]:.2f}")
     print("| setup | songs/hour (median) | each round |")
     print("|---|---|---|")

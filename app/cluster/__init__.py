@@ -4,7 +4,9 @@
            ◀── Started, Progress, TakeAudio pieces, Made (messages.py) ──    one MusicPipeline each, one GPU each
 
 `app/studio/music.py` picks this package when `HEARTSONG_RAY_ADDRESS` is set; `heartmula_core` knows nothing of
-Ray. `maker.py`, `session.py` and `worker.py` import Ray; `messages.py`, `errors.py` and `placement.py` do not.
+Ray. A studio joined through Ray Client (`ray://`) may not iterate a streaming Serve response itself: its songs
+stream through a bridge actor on the cluster (bridge.py). `maker.py`, `link.py`, `session.py`, `replies.py`,
+`bridge.py` and `worker.py` import Ray; `messages.py`, `errors.py` and `placement.py` do not.
 """
 
 import os

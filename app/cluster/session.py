@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import ray
 from ray import serve
@@ -55,17 +57,32 @@ def join(address: str) -> None:
         if address == LOCAL:
             ray.init(include_dashboard=False, **options)
         elif through_client(address):
-            # Ray Client's server on the head unpickles what the studio sends (settings, songs): it finds
-            # Heartsong's code at the same path as every machine of the cluster (README), like the workers.
-            # Ray Client's own warnings (its reconnects, its server's log) would repeat on the console what the
-            # studio says in one line.
-            ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": str(CHECKOUT)}},
-                     **{**options, "logging_level": logging.ERROR})
+            _init_client(address, options)
         else:
             ray.init(address=address, **options)
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
-        raise ClusterUnreachable(_unreachable(address, first_line(exc))) from None
+        why = first_line(exc)
+        if through_client(address) and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+            # Ray Client sends the cluster's token only when told to; without it a protected server never answers.
+            why += "; a cluster protected by a token (Ray's default) also needs RAY_AUTH_MODE=token beside the studio"
+        raise ClusterUnreachable(_unreachable(address, why)) from None
     _client_server[:] = [address.removeprefix(CLIENT)] if through_client(address) else []
+
+
+def _init_client(address: str, options: dict[str, Any]) -> None:
+    """`ray.init` through Ray Client. Its server on the head starts a server process for each studio, which
+    unpickles what the studio sends (settings, songs): it finds Heartsong's code at the same path as every machine
+    of the cluster (README), like the workers. That process once died at its start here, under load
+    ("Initialization failure from server", nothing in its log), and a later try worked: so one more try."""
+    # Ray Client's own warnings (its reconnects, its server's log) would repeat on the console what the studio
+    # says in one line.
+    options = {**options, "logging_level": logging.ERROR}
+    try:
+        ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": str(CHECKOUT)}}, **options)
+    except ConnectionAbortedError as exc:
+        log.warning("Ray Client's server did not start a server for this studio (%s); trying again",
+                    " ".join(str(exc).split()))
+        ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": str(CHECKOUT)}}, **options)
 
 
 def through_client(address: str) -> bool:
