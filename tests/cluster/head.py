@@ -3,13 +3,18 @@ cluster apart from their studio (one they kill, one they join through Ray Client
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from .conftest import require_ray
 
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]  # `.venv/bin/ray`'s first line may name another folder
 
@@ -47,6 +52,19 @@ class Head:
             except ProcessLookupError:
                 pass
         return len(pids)
+
+
+@contextlib.contextmanager
+def started_head(auth: str = "token") -> Iterator[Head]:
+    """A head started for the block (`auth`: Ray's RAY_AUTH_MODE for it), killed and its folder removed after."""
+    require_ray()
+    head = Head(auth)
+    head.start()
+    try:
+        yield head
+    finally:
+        head.kill()
+        shutil.rmtree(head.folder, ignore_errors=True)
 
 
 def processes_under(folder: Path, address: str) -> set[int]:

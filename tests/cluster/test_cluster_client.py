@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 
@@ -26,8 +25,8 @@ from heartmula_core.audio import read_audio
 from heartmula_core.request import variant_seed
 from tests.app.conftest import tiny_settings
 
-from .conftest import kill, require_ray
-from .head import Head
+from .conftest import kill
+from .head import Head, started_head
 from .test_cluster_songs import LONG_MUSIC, LONG_SHEET, MUSIC, SHEETS, WAIT_S, compose, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -35,16 +34,11 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def head() -> Iterator[Head]:
-    require_ray()
-    # Without a token: Ray Client reads whether to send one once per process (RAY_AUTH_MODE), and this process
-    # may already have read it. A studio given `ray://` to a token-protected cluster starts with RAY_AUTH_MODE=token.
-    head = Head(auth="disabled")
-    head.start()
-    try:
+    # Without a token: Ray reads its authentication mode once per process, and this test's studio runs in the test
+    # process, which other cluster tests share. A studio given `ray://` to a token-protected cluster needs
+    # RAY_AUTH_MODE=token in its environment from the start (README).
+    with started_head(auth="disabled") as head:
         yield head
-    finally:
-        head.kill()
-        shutil.rmtree(head.folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

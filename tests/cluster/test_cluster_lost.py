@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -23,8 +22,7 @@ from app.studio.history import History
 from tests.app.conftest import refused_url
 from tests.app.test_song_cli import tiny_env
 
-from .conftest import require_ray
-from .head import Head
+from .head import Head, started_head
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -36,14 +34,8 @@ WAIT_S = 300  # a bound on a batch run, not a speed claim
 
 @pytest.fixture
 def head() -> Iterator[Head]:
-    require_ray()
-    head = Head()
-    head.start()
-    try:
+    with started_head() as head:
         yield head
-    finally:
-        head.kill()
-        shutil.rmtree(head.folder, ignore_errors=True)
 
 
 def batch(tmp_path: Path, head: Head) -> subprocess.Popen[str]:
