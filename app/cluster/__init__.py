@@ -10,9 +10,14 @@ stream through a bridge actor on the cluster (bridge.py). `maker.py`, `link.py`,
 """
 
 import os
+import warnings
 
 # Ray joins a cluster on its own when a Ray call comes after `ray.shutdown()` (its "auto-connect"): the cluster
 # `ray start` last started on this machine, waiting for ever when that one is gone. The studio leaves a lost
 # cluster and joins it again itself (link.py), so this is switched off before Ray is first imported (it reads
 # the variable then). Workers are unaffected: they are always joined.
 os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
+
+# Through Ray Client (`ray://`), a vanished cluster makes Ray Client warn that its connection timed out while it
+# tries to reconnect; the studio has left that cluster already and says so in its own line (link.py).
+warnings.filterwarnings("ignore", message="Ray Client connection timed out", category=UserWarning)
