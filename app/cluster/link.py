@@ -5,6 +5,10 @@ watches the head (every `WATCH_S`) and leaves a silent cluster at once, whether 
 song that lost the cluster says so too (`lost`). The next song joins it again (`rejoin`): at once when it answers
 (or never went away: only its Serve app was lost), else it waits up to `settings.ray_reconnect_s` for it to come
 back.
+
+The link also says how a call reaches the workers (`stream`, `broadcast`): from the studio's own process when it
+joined as a driver, through its bridge on the cluster when it joined through Ray Client (bridge.py; a new bridge
+after a lost cluster). Through Ray Client the watch asks the client server's port (session.still_joined).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from .worker import APP_NAME, MusicWorker
 
 log = logging.getLogger(__name__)
 
-# The Ray Client server this process joined through ([] when joined as a driver, or not at all): Ray's own
-# connection is one per process, and Ray Client keeps its address to itself.
+# The Ray Client server this process last joined through ([] when it joined as a driver): Ray's own connection
+# is one per process, and Ray Client keeps its address to itself.
 _client_server: list[str] = []
 
 LOCAL = "local"  # HEARTSONG_RAY_ADDRESS=local: a cluster of this computer, started (and stopped) by the studio
@@ -112,8 +112,7 @@ def unanswered(address: str) -> str | None:
 
 def leave() -> None:
     """Disconnect; a cluster this process started (`local`) stops with its workers."""
-    ray.shutdown()
-    _client_server.clear()
+    ray.shutdown()  # (`_client_server` stays: only a joined process reads it, and each join sets it)
 
 
 def joined() -> bool:
