@@ -21,6 +21,7 @@ from heartmula_core.errors import Cancelled
 from .errors import ClusterUnreachable
 from .placement import ReplicaPlan
 from .session import deploy, join, joined, leave, still_joined
+from .turns import ClusterQueue
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +33,15 @@ RECONNECT_POLL_S = 2.0  # how often it asks meanwhile
 
 
 class ClusterLink:
-    """The joined cluster at `settings.ray_address` and its music workers (`handle`, run as `plan` says)."""
+    """The joined cluster at `settings.ray_address`, its music workers (`handle`, run as `plan` says) and its
+    songs' queue (`queue`, shared with every studio there)."""
 
-    def __init__(self, settings: Settings, handle: DeploymentHandle, plan: ReplicaPlan) -> None:
+    def __init__(self, settings: Settings, handle: DeploymentHandle, plan: ReplicaPlan, queue: ClusterQueue) -> None:
         self.settings = settings
         self.address = settings.ray_address.strip()
         self.handle = handle
         self.plan = plan
+        self.queue = queue
         self._stale = False  # the cluster was lost: the next song joins it again first
         self._lock = threading.Lock()  # one thread joins again; the songs at once wait for it
         self._closed = threading.Event()
@@ -53,12 +56,14 @@ class ClusterLink:
         """
         join(settings.ray_address.strip())
         handle, plan = deploy(settings)
+        queue = ClusterQueue.open(plan.replicas)
         log.info("music on the Ray cluster at %s: %d workers", settings.ray_address, plan.replicas)
-        return cls(settings, handle, plan)
+        return cls(settings, handle, plan, queue)
 
     def close(self) -> None:
         """Leave the cluster (a cluster of its own, `local`, stops with its workers)."""
         self._closed.set()
+        self.queue.close()
         with self._lock:
             leave()
 
@@ -92,6 +97,8 @@ class ClusterLink:
                         leave()
                         join(self.address)
                     self.handle, self.plan = deploy(self.settings)
+                    self.queue.close()  # the old cluster's queue is gone with it: the new cluster's
+                    self.queue = ClusterQueue.open(self.plan.replicas)
                     self._stale = False
                     log.info("music on the Ray cluster at %s again: %d workers", self.address, self.plan.replicas)
                 except ClusterUnreachable as exc:

@@ -3,6 +3,8 @@
 It has the local `PipelineMusicMaker`'s face (`app/studio/music.py`), so Compose, continue, re-decode and the
 API run unchanged; each song goes to a `MusicWorker` replica (worker.py) as one streaming Serve request.
 
+- Each song (and re-decode) first waits its turn in the cluster's queue (turns.py), shared with every studio
+  there, first come first served; the page is told its place there. A retry after a lost worker keeps the turn.
 - Stop cancels the request, which stops the replica's pipeline within a frame (worker.py).
 - A replica that dies mid-song (its process killed, its machine gone) costs a retry on another replica with the
   same seeds, so the song is the same; the audio already played is not played twice. After `MAX_ATTEMPTS`
@@ -42,6 +44,7 @@ from .errors import ClusterLost
 from .link import ClusterLink
 from .messages import Decoded, Failed, Heartbeat, Made, SongJob, Started
 from .session import first_line, joined, still_joined, worker_lost, workers_gone
+from .turns import QueueLost
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,8 @@ class ClusterMusicMaker:
         link: the joined cluster and its workers (`slots` = how many songs at once: one per worker at the start).
     """
 
+    own_queue = True  # its songs wait in the cluster's queue, with every studio's, not in the studio's DeviceQueue
+
     def __init__(self, settings: Settings, link: ClusterLink) -> None:
         self.settings = settings
         self.link = link
@@ -179,14 +184,39 @@ class ClusterMusicMaker:
                     return [take.with_audio(np.concatenate(pieces[i], axis=-1)) for i, take in enumerate(reply.takes)]
                 return None
 
-            emit(Progress("waiting"))  # until a worker takes it: the cluster's queue, shared with other studios
+            emit(Progress("waiting"))  # its turn came: until Ray Serve hands it to the free worker
             return self._call("make", (job,), on_reply, cancel, start_within_s)
 
         try:
             self.link.rejoin(cancel, lambda: emit(Progress("waiting")))  # after a lost cluster
-            return self._retrying(attempt, cancel, emit)
+            return self._queued(lambda: self._retrying(attempt, cancel, emit),
+                                lambda place: emit(Progress("waiting", place=place)), cancel)
         except MakingCancelled:
             raise JobCancelled("Stopped; nothing was kept.") from None
+
+    def _queued(self, work: Callable[[], T], on_place: Callable[[int], None], cancel: threading.Event) -> T:
+        """`work()` once this song's turn comes in the cluster's queue (`on_place(songs ahead)` meanwhile); the
+        turn is held through `work`'s retries: a song whose worker died already had its turn, and a retry sent
+        to the back of the line would also be taken for a lost cluster (no worker takes it within
+        `RETRY_START_S`). Raises `Cancelled` after a Stop (the song leaves the line at once), `ClusterLost` when
+        the cluster or its queue stops answering meanwhile."""
+
+        def check() -> None:
+            if cancel.is_set():
+                raise MakingCancelled("cancelled while waiting in the cluster's queue")
+            if self.link.stale:  # the cluster was left meanwhile: the turn may never come
+                raise QueueLost(HEAD_SILENT)
+
+        queue = self.link.queue
+        try:
+            ticket = queue.wait_turn(on_place, check)
+        except QueueLost as exc:
+            self.link.lost()
+            raise self._lost(str(exc)) from None
+        try:
+            return work()
+        finally:
+            queue.leave(ticket)
 
     def _call(self, method: str, args: tuple[Any, ...], on_reply: Callable[[object], T | None],
               cancel: threading.Event, start_within_s: float | None = None) -> T:
@@ -305,8 +335,10 @@ class ClusterMusicMaker:
                 return reply
             return None
 
-        return self._retrying(lambda within: self._call("decode", (variant, tokens, seed), on_reply, cancel, within),
-                              cancel)
+        return self._queued(
+            lambda: self._retrying(
+                lambda within: self._call("decode", (variant, tokens, seed), on_reply, cancel, within), cancel),
+            lambda place: None, cancel)
 
     def unload(self) -> int:
         """Free the models of every worker (a worker making a song frees them once the song is made); how many

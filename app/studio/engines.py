@@ -150,6 +150,7 @@ class PipelineMusicMaker:
     song asks for a style, with its embeddings cached under the data folder)."""
 
     slots = 1  # one song at a time: the pipeline holds per-batch caches (songs wait in the studio's DeviceQueue)
+    own_queue = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
