@@ -321,9 +321,11 @@ class ClusterMusicMaker:
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int,
                progress: Callable[[int, int, float | None], None] | None = None,
-               cancel: threading.Event | None = None) -> Decoded:
-        """Re-make a take's audio from its tokens [frames, 8] on a worker, with its codec latents.
-        `progress(windows done, total, eta s or None)` follows the codec's windows; `cancel` raises `Cancelled`."""
+               cancel: threading.Event | None = None, on_place: Callable[[int], None] | None = None) -> Decoded:
+        """Re-make a take's audio from its tokens [frames, 8] on a worker, with its codec latents, once its turn
+        comes in the cluster's queue (`on_place(songs ahead)` while it waits; then `progress(0, 0, None)`: the
+        decode starts). `progress(windows done, total, eta s or None)` follows the codec's windows; `cancel`
+        raises `Cancelled`."""
         cancel = cancel or threading.Event()
         self.link.rejoin(cancel, lambda: None)
         self._using(variant)
@@ -335,10 +337,13 @@ class ClusterMusicMaker:
                 return reply
             return None
 
-        return self._queued(
-            lambda: self._retrying(
-                lambda within: self._call("decode", (variant, tokens, seed), on_reply, cancel, within), cancel),
-            lambda place: None, cancel)
+        def on_turn() -> Decoded:
+            if progress is not None:
+                progress(0, 0, None)  # no longer waiting: the page leaves the place it showed
+            return self._retrying(
+                lambda within: self._call("decode", (variant, tokens, seed), on_reply, cancel, within), cancel)
+
+        return self._queued(on_turn, on_place or (lambda place: None), cancel)
 
     def unload(self) -> int:
         """Free the models of every worker (a worker making a song frees them once the song is made); how many

@@ -80,10 +80,11 @@ class SongQueue:
 
     async def wait(self, ticket: str, known: int | None, timeout_s: float) -> Standing:
         """Long poll: where `ticket` stands, as soon as that differs from waiting at place `known`, or after
-        `timeout_s` (so a dead studio's tickets are reaped even when nothing else happens). Renews its lease."""
+        `timeout_s` (so a dead studio's tickets are reaped even when nothing else happens). Renews its lease, once:
+        a poll still held when its studio died must not keep the ticket alive."""
         deadline = time.monotonic() + timeout_s
+        self._renew(ticket)
         while True:
-            self._renew(ticket)
             self._update()
             standing = self._standing(ticket)
             remaining = deadline - time.monotonic()

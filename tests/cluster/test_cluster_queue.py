@@ -36,19 +36,22 @@ def short_sheet(name: str) -> Sheet:
 
 
 class Run:
-    """One Compose on a thread of its own: its events with the time each came, then its song or its error."""
+    """One Compose (or another job: `events_of`) on a thread of its own: its events with the time each came,
+    then its song or its error."""
 
-    def __init__(self, studio, sheet: Sheet, music: MusicSettings, session: str) -> None:
+    def __init__(self, studio, sheet: Sheet | None, music: MusicSettings | None, session: str,
+                 events_of: Callable[[], Iterator[object]] | None = None) -> None:
         self.studio, self.session = studio, session
         self.events: list[tuple[float, object]] = []
         self.song: Song | None = None
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(sheet, music), daemon=True)
+        events_of = events_of or (lambda: studio.compose(sheet, frozenset(), music, None, session))
+        self.thread = threading.Thread(target=self._run, args=(events_of,), daemon=True)
         self.thread.start()
 
-    def _run(self, sheet: Sheet, music: MusicSettings) -> None:
+    def _run(self, events_of: Callable[[], Iterator[object]]) -> None:
         try:
-            for event in self.studio.compose(sheet, frozenset(), music, None, self.session):
+            for event in events_of():
                 self.events.append((time.monotonic(), event))
                 if isinstance(event, Finished):
                     self.song = event.song
@@ -71,6 +74,12 @@ class Run:
         assert self.studio.stop(self.session) == 1, f"{self.session} had already ended"
         self.thread.join(WAIT_S)
         assert isinstance(self.error, JobCancelled), self.error
+
+    def end(self) -> None:
+        """Stop it if it still runs (a long song may have ended meanwhile); either way it is over."""
+        self.studio.stop(self.session)
+        self.thread.join(WAIT_S)
+        assert not self.thread.is_alive(), f"{self.session} did not end"
 
     def result(self) -> Song:
         self.thread.join(WAIT_S)
@@ -235,7 +244,8 @@ def test_a_studio_killed_while_its_song_waits_blocks_the_line_only_until_its_lea
     from app.cluster.song_queue import LEASE_S
 
     studio = cluster_studio
-    longs = [Run(studio, LONG_SHEET, dataclasses.replace(LONG_MUSIC, seed=11), f"long-{i}") for i in range(2)]
+    # Two takes each: long enough to outlast the lease (they are stopped after).
+    longs = [Run(studio, LONG_SHEET, dataclasses.replace(LONG_MUSIC, variants=2), f"long-{i}") for i in range(2)]
     wait_for(lambda: all(run.making_tokens() for run in longs), "both long songs made")
     env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(ROOT)}
     other = subprocess.Popen([sys.executable, "-c", KILLED_STUDIO, ray.get_runtime_context().gcs_address],
@@ -254,6 +264,15 @@ def test_a_studio_killed_while_its_song_waits_blocks_the_line_only_until_its_lea
     finally:
         other.kill()
         other.communicate()
+    # A re-decode waits in the same line, behind the song that asked first, and the page says so.
+    kept = studio.search()[0]
+    redecode = Run(studio, None, None, "redecode", lambda: studio.remake_audio(kept.id, 1, "redecode"))
+    wait_for(lambda: redecode.places() == [2], "the re-decode behind the waiting song")
     for run in longs:
-        run.stop()
+        run.end()
     assert behind.result().title == "Behind"
+    redecode.result()
+    assert redecode.turn_at() is None  # (a re-decode's turn shows as its phase, not as "waiting")
+    phases = [e.phase for _, e in redecode.events if isinstance(e, Progress)]
+    assert phases[phases.index("waiting"):][:2] in (["waiting", "waiting"], ["waiting", "redecoding"])
+    assert phases[-1] == "redecoding" and redecode.places() in ([2], [2, 1])
