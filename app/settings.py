@@ -87,6 +87,8 @@ class Settings(BaseSettings):
                              "belongs to), `HOST:6379`, or `local` (start one here); empty: this computer makes it")
     ray_replicas: int = Field(0, ge=0, description="music workers on the Ray cluster; 0: one per GPU (on a cluster "
                               "without GPUs, one per 4 CPUs, at least 1)")
+    ray_reconnect_s: float = Field(60.0, ge=0, le=86400, description="how long a song waits for a lost Ray cluster "
+                                   "to come back before it ends with one line (`batch` then stops the album)")
 
     # --- limits on what a page visitor may send ---
     # MB are 1,000,000 bytes, here, in Gradio's upload route and in the app's own check (`max_upload_bytes`).

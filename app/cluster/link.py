@@ -3,7 +3,8 @@
 Ray ends a process whose cluster's head stays silent for a minute (its GCS reconnect timeout), so the link
 watches the head (every `WATCH_S`) and leaves a silent cluster at once, whether a song is being made or not; a
 song that lost the cluster says so too (`lost`). The next song joins it again (`rejoin`): at once when it answers
-(or never went away: only its Serve app was lost), else it waits up to `RECONNECT_S` for it to come back.
+(or never went away: only its Serve app was lost), else it waits up to `settings.ray_reconnect_s` for it to come
+back.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 # How often the head is asked whether it answers: Ray ends this process when its head is silent for 60 s, and a
 # head started again on the same port before the watch notices is another cluster this process cannot tell apart.
 WATCH_S = 1.0
-RECONNECT_S = 60.0  # how long the song after a lost cluster waits for it to come back
 RECONNECT_POLL_S = 2.0  # how often it asks meanwhile
 
 
@@ -84,13 +84,14 @@ class ClusterLink:
         first, so the song can say it waits). Nothing to do when it was not lost.
 
         Raises:
-            ClusterUnreachable: it did not come back within `RECONNECT_S` (one line).
+            ClusterUnreachable: it did not come back within `settings.ray_reconnect_s` (one line).
             Cancelled: a Stop while waiting.
         """
         with self._lock:
             if self._stale:
                 on_wait()
-            deadline = time.monotonic() + RECONNECT_S
+            patience = self.settings.ray_reconnect_s
+            deadline = time.monotonic() + patience
             while self._stale:
                 try:
                     if not still_joined():
@@ -104,7 +105,7 @@ class ClusterLink:
                 except ClusterUnreachable as exc:
                     if time.monotonic() >= deadline:
                         raise ClusterUnreachable(
-                            f"The Ray cluster was lost and has not come back within {RECONNECT_S:g} s. {exc}") from None
+                            f"The Ray cluster was lost and has not come back within {patience:g} s. {exc}") from None
                     if cancel.wait(RECONNECT_POLL_S):
                         raise Cancelled("cancelled while waiting for the cluster to come back") from None
 

@@ -44,7 +44,7 @@ from .history_db import SCHEMA, connect, forget, fts_query, leave_wal
 from .history_sweep import TMP_PREFIX, TRASH_PREFIX, sweep_leftovers
 from .records import ParentLink, Song, Take
 from .song_files import EXPORT_FORMATS, Decoded, NewTake, keep_copy, write_json, write_take
-from .take_rewrite import rewrite_take
+from .take_rewrite import rewrite_take, song_lock
 
 log = logging.getLogger(__name__)
 
@@ -221,15 +221,26 @@ class History:
 
     def export(self, song_id: str, index: int, fmt: str) -> Path:
         """Take `index` as a `fmt` file ("wav", "flac", "mp3", "ogg") for download, made once and kept beside it."""
-        take = _find_take(self.get(song_id), index)
         fmt = fmt.lower().lstrip(".")
         if fmt not in EXPORT_FORMATS:
             raise InvalidInput(f"audio format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
-        target = take.audio.with_suffix(f".{fmt}")
-        if not target.is_file():
-            audio, rate = read_audio(take.audio)
-            with disk_errors(self.folder, self.free_space):
-                write_audio(target, audio, rate, title=self.get(song_id).title or None)
+        folder = self.get(song_id).folder
+        assert folder is not None  # read from its folder
+        try:
+            # A render of this take switches its files under an exclusive lock: it waits for this export, or
+            # this export waits for it and reads the new files, never the old ones as they are removed.
+            with song_lock(folder, shared=True):
+                song = self.get(song_id)
+                take = _find_take(song, index)
+                target = take.audio.with_suffix(f".{fmt}")
+                if not target.is_file():
+                    audio, rate = read_audio(take.audio)
+                    with disk_errors(self.folder, self.free_space):
+                        write_audio(target, audio, rate, title=song.title or None)
+        except FileNotFoundError:
+            if folder.is_dir():
+                raise
+            raise SongNotFound(f"That song is no longer in the history (id {song_id}).") from None
         return target
 
     def delete(self, song_id: str) -> None:

@@ -40,7 +40,7 @@ def rewrite_take(folder: Path, index: int, decoded: Decoded) -> None:
 
     Raises whatever writing raises (a full disk, say), with the take as it was and none of the new files left.
     """
-    with _song_lock(folder):  # two renders of one song's takes must not each commit over the other's song.json
+    with song_lock(folder):  # two renders of one song's takes must not each commit over the other's song.json
         meta = json.loads((folder / SONG_JSON).read_text(encoding="utf-8"))
         entry = next(t for t in meta["takes"] if t["index"] == index)
         old_names = take_file_names(entry)
@@ -103,11 +103,17 @@ def _fsync_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def _song_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the song's folder (other threads and processes wait), without a lock file."""
+def song_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on the song's folder, without a lock file: exclusive for a render (other renders and readers
+    wait), `shared` for a reader that must see one generation of a take's files from song.json to its last
+    read (exports: a render's switch waits for them, and they wait for a switch under way).
+
+    Raises:
+        FileNotFoundError: the folder is gone (the song was deleted).
+    """
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock

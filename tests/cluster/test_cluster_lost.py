@@ -8,6 +8,7 @@ This needs a cluster of its own (the module fixture's belongs to its studio, whi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -93,16 +94,24 @@ def processes_under(folder: Path) -> set[int]:
         found |= more
 
 
-@pytest.fixture
-def head() -> Iterator[Head]:
+@contextlib.contextmanager
+def started_head(auth: str = "token") -> Iterator[Head]:
+    """A head started for the block (`auth`: Ray's RAY_AUTH_MODE for it), killed and its folder removed after."""
     require_ray()
     head = Head()
+    head.env["RAY_AUTH_MODE"] = auth
     head.start()
     try:
         yield head
     finally:
         head.kill()
         shutil.rmtree(head.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def head() -> Iterator[Head]:
+    with started_head() as head:
+        yield head
 
 
 def batch(tmp_path: Path, head: Head) -> subprocess.Popen[str]:
