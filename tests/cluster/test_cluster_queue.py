@@ -254,25 +254,26 @@ def test_a_studio_killed_while_its_song_waits_blocks_the_line_only_until_its_lea
         assert other.stdout.readline() == "1\n", other.stderr.read() if other.poll() is not None else ""
         behind = Run(studio, short_sheet("Behind"), SHORT_MUSIC, "behind")
         wait_for(lambda: behind.places() == [2], "the song behind the other studio's")
+        # A re-decode waits in the same line, behind the songs that asked first, and the page says so.
+        kept = studio.search()[0]
+        redecode = Run(studio, None, None, "redecode", lambda: studio.remake_audio(kept.id, 1, "redecode"))
+        wait_for(lambda: redecode.places() == [3], "the re-decode behind the waiting songs")
         killed = time.monotonic()
         other.send_signal(signal.SIGKILL)
         other.wait(WAIT_S)
-        wait_for(lambda: behind.places() == [2, 1], "the killed studio's ticket dropped")
+        wait_for(lambda: behind.places() == [2, 1] and redecode.places() == [3, 2], "the killed studio's ticket dropped")
         silent_s = time.monotonic() - killed
         assert all(run.thread.is_alive() for run in longs)  # it moved up because of the lease, not a freed worker
         print(f"the killed studio's ticket was dropped {silent_s:.1f} s after the kill (lease {LEASE_S:g} s)")
     finally:
         other.kill()
         other.communicate()
-    # A re-decode waits in the same line, behind the song that asked first, and the page says so.
-    kept = studio.search()[0]
-    redecode = Run(studio, None, None, "redecode", lambda: studio.remake_audio(kept.id, 1, "redecode"))
-    wait_for(lambda: redecode.places() == [2], "the re-decode behind the waiting song")
     for run in longs:
         run.end()
     assert behind.result().title == "Behind"
     redecode.result()
-    assert redecode.turn_at() is None  # (a re-decode's turn shows as its phase, not as "waiting")
+    # Its turn ends the places: every event after the last one is the re-decode's own progress.
     phases = [e.phase for _, e in redecode.events if isinstance(e, Progress)]
-    assert phases[phases.index("waiting"):][:2] in (["waiting", "waiting"], ["waiting", "redecoding"])
-    assert phases[-1] == "redecoding" and redecode.places() in ([2], [2, 1])
+    last_place = max(i for i, phase in enumerate(phases) if phase == "waiting")
+    assert phases[last_place + 1:] and set(phases[last_place + 1:]) == {"redecoding"}, phases
+    assert phases[-1] == "redecoding" and redecode.places() in ([3, 2], [3, 2, 1])
