@@ -31,6 +31,7 @@ from .errors import ClusterUnreachable
 from .placement import ReplicaPlan
 from .replies import ReplyPump
 from .session import deploy, first_line, join, joined, leave, still_joined, through_client
+from .turns import ClusterQueue
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,15 @@ RECONNECT_POLL_S = 2.0  # how often it asks meanwhile
 
 
 class ClusterLink:
-    """The joined cluster at `settings.ray_address` and its music workers (`handle`, run as `plan` says)."""
+    """The joined cluster at `settings.ray_address`, its music workers (`handle`, run as `plan` says) and its
+    songs' queue (`queue`, shared with every studio there)."""
 
-    def __init__(self, settings: Settings, handle: DeploymentHandle, plan: ReplicaPlan) -> None:
+    def __init__(self, settings: Settings, handle: DeploymentHandle, plan: ReplicaPlan, queue: ClusterQueue) -> None:
         self.settings = settings
         self.address = settings.ray_address.strip()
         self.handle = handle
         self.plan = plan
+        self.queue = queue
         # Through Ray Client the songs stream through a bridge on the cluster (bridge.py); joined as a driver, the
         # studio iterates them itself.
         self.bridge: ActorHandle | None = open_bridge() if through_client(self.address) else None
@@ -65,12 +68,14 @@ class ClusterLink:
         """
         join(settings.ray_address.strip())
         handle, plan = deploy(settings)
+        queue = ClusterQueue.open(plan.replicas)
         log.info("music on the Ray cluster at %s: %d workers", settings.ray_address, plan.replicas)
-        return cls(settings, handle, plan)
+        return cls(settings, handle, plan, queue)
 
     def close(self) -> None:
         """Leave the cluster (a cluster of its own, `local`, stops with its workers)."""
         self._closed.set()
+        self.queue.close()
         with self._lock:
             leave()
 
@@ -118,6 +123,8 @@ class ClusterLink:
                         leave()
                         join(self.address)
                     self.handle, self.plan = deploy(self.settings)
+                    self.queue.close()  # the old cluster's queue is gone with it: the new cluster's
+                    self.queue = ClusterQueue.open(self.plan.replicas)
                     self._new_bridge(left)
                     self._stale = False
                     log.info("music on the Ray cluster at %s again: %d workers", self.address, self.plan.replicas)

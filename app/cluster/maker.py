@@ -3,6 +3,8 @@
 It has the local `PipelineMusicMaker`'s face (`app/studio/music.py`), so Compose, continue, re-decode and the
 API run unchanged; each song goes to a `MusicWorker` replica (worker.py) as one streaming Serve request.
 
+- Each song (and re-decode) first waits its turn in the cluster's queue (turns.py), shared with every studio
+  there, first come first served; the page is told its place there. A retry after a lost worker keeps the turn.
 - Stop cancels the request, which stops the replica's pipeline within a frame (worker.py).
 - A replica that dies mid-song (its process killed, its machine gone) costs a retry on another replica with the
   same seeds, so the song is the same; the audio already played is not played twice. After `MAX_ATTEMPTS`
@@ -43,6 +45,7 @@ from .link import ClusterLink
 from .messages import Decoded, Failed, Heartbeat, Made, SongJob, Started
 from .replies import Broken, End
 from .session import first_line, joined, still_joined, worker_lost, workers_gone
+from .turns import QueueLost
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,8 @@ class ClusterMusicMaker:
         settings: the studio's settings (the workers get a copy without secrets).
         link: the joined cluster and its workers (`slots` = how many songs at once: one per worker at the start).
     """
+
+    own_queue = True  # its songs wait in the cluster's queue, with every studio's, not in the studio's DeviceQueue
 
     def __init__(self, settings: Settings, link: ClusterLink) -> None:
         self.settings = settings
@@ -151,14 +156,39 @@ class ClusterMusicMaker:
                     return [take.with_audio(np.concatenate(pieces[i], axis=-1)) for i, take in enumerate(reply.takes)]
                 return None
 
-            emit(Progress("waiting"))  # until a worker takes it: the cluster's queue, shared with other studios
+            emit(Progress("waiting"))  # its turn came: until Ray Serve hands it to the free worker
             return self._call("make", (job,), on_reply, cancel, start_within_s)
 
         try:
             self.link.rejoin(cancel, lambda: emit(Progress("waiting")))  # after a lost cluster
-            return self._retrying(attempt, cancel, emit)
+            return self._queued(lambda: self._retrying(attempt, cancel, emit),
+                                lambda place: emit(Progress("waiting", place=place)), cancel)
         except MakingCancelled:
             raise JobCancelled("Stopped; nothing was kept.") from None
+
+    def _queued(self, work: Callable[[], T], on_place: Callable[[int], None], cancel: threading.Event) -> T:
+        """`work()` once this song's turn comes in the cluster's queue (`on_place(songs ahead)` meanwhile); the
+        turn is held through `work`'s retries: a song whose worker died already had its turn, and a retry sent
+        to the back of the line would also be taken for a lost cluster (no worker takes it within
+        `RETRY_START_S`). Raises `Cancelled` after a Stop (the song leaves the line at once), `ClusterLost` when
+        the cluster or its queue stops answering meanwhile."""
+
+        def check() -> None:
+            if cancel.is_set():
+                raise MakingCancelled("cancelled while waiting in the cluster's queue")
+            if self.link.stale:  # the cluster was left meanwhile: the turn may never come
+                raise QueueLost(HEAD_SILENT)
+
+        queue = self.link.queue
+        try:
+            ticket = queue.wait_turn(on_place, check)
+        except QueueLost as exc:
+            self.link.lost()
+            raise self._lost(str(exc)) from None
+        try:
+            return work()
+        finally:
+            queue.leave(ticket)
 
     def _call(self, method: str, args: tuple[Any, ...], on_reply: Callable[[object], T | None],
               cancel: threading.Event, start_within_s: float | None = None) -> T:
@@ -262,9 +292,11 @@ class ClusterMusicMaker:
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int,
                progress: Callable[[int, int, float | None], None] | None = None,
-               cancel: threading.Event | None = None) -> Decoded:
-        """Re-make a take's audio from its tokens [frames, 8] on a worker, with its codec latents.
-        `progress(windows done, total, eta s or None)` follows the codec's windows; `cancel` raises `Cancelled`."""
+               cancel: threading.Event | None = None, on_place: Callable[[int], None] | None = None) -> Decoded:
+        """Re-make a take's audio from its tokens [frames, 8] on a worker, with its codec latents, once its turn
+        comes in the cluster's queue (`on_place(songs ahead)` while it waits; then `progress(0, 0, None)`: the
+        decode starts). `progress(windows done, total, eta s or None)` follows the codec's windows; `cancel`
+        raises `Cancelled`."""
         cancel = cancel or threading.Event()
         self.link.rejoin(cancel, lambda: None)
         self._using(variant)
@@ -276,8 +308,13 @@ class ClusterMusicMaker:
                 return reply
             return None
 
-        return self._retrying(lambda within: self._call("decode", (variant, tokens, seed), on_reply, cancel, within),
-                              cancel)
+        def on_turn() -> Decoded:
+            if progress is not None:
+                progress(0, 0, None)  # no longer waiting: the page leaves the place it showed
+            return self._retrying(
+                lambda within: self._call("decode", (variant, tokens, seed), on_reply, cancel, within), cancel)
+
+        return self._queued(on_turn, on_place or (lambda place: None), cancel)
 
     def unload(self) -> int:
         """Free the models of every worker (a worker making a song frees them once the song is made); how many

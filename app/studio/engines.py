@@ -150,6 +150,7 @@ class PipelineMusicMaker:
     song asks for a style, with its embeddings cached under the data folder)."""
 
     slots = 1  # one song at a time: the pipeline holds per-batch caches (songs wait in the studio's DeviceQueue)
+    own_queue = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -257,9 +258,10 @@ class PipelineMusicMaker:
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int,
                progress: Callable[[int, int, float | None], None] | None = None,
-               cancel: threading.Event | None = None) -> Decoded:
+               cancel: threading.Event | None = None, on_place: Callable[[int], None] | None = None) -> Decoded:
         """Re-make the audio of saved tokens (frames, codebooks), with the codec latents a continuation of it
-        reuses. `progress(windows done, windows total, eta s or None)` follows the codec's windows."""
+        reuses. `progress(windows done, windows total, eta s or None)` follows the codec's windows. `on_place` is
+        never called: this pipeline has no queue of its own (the studio's DeviceQueue gave the decode its turn)."""
         pipeline = self.pipeline(variant)
 
         def on_progress(event: ProgressEvent) -> None:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 class StudioMusic(Protocol):
     """What the studio needs of a music engine: the jobs' `MusicMaker`, plus re-decoding, models and memory."""
 
-    slots: int  # songs it makes at once (the studio's DeviceQueue lets this many run)
+    slots: int  # songs it makes at once (an album runs this many at a time)
+    own_queue: bool  # True: its songs wait in a queue of its own (a cluster's), not in the studio's DeviceQueue
     hub_sizes: HubSizes
 
     def catalogue(self) -> Catalogue: ...
@@ -42,7 +43,7 @@ class StudioMusic(Protocol):
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int,
                progress: Callable[[int, int, float | None], None] | None = None,
-               cancel: threading.Event | None = None) -> Decoded: ...
+               cancel: threading.Event | None = None, on_place: Callable[[int], None] | None = None) -> Decoded: ...
 
     def unload(self) -> int: ...
 

@@ -160,7 +160,8 @@ class RecordingJob:
             emit(Progress("decoding", done, total, eta))
 
         # Through the music maker's own decode, so a studio on a Ray cluster decodes on its workers too.
-        return self.maker.decode(self.variant, tokens, seed, on_progress, cancel)
+        return self.maker.decode(self.variant, tokens, seed, on_progress, cancel,
+                                 on_place=lambda place: emit(Progress("waiting", place=place)))
 
 
 def check_words(kind: Kind, old_lyrics: str, new_lyrics: str, fill: frozenset[str]) -> None:

@@ -40,10 +40,10 @@ class Transcribed:
 class AudioDecoder(Protocol):
     """Makes audio (float32 [channels, samples], its rate and codec latents) from saved tokens [frames, 8] and the
     seed they decode with, reporting (windows done, windows total, eta) as it goes and stopping when `cancel` is
-    set."""
+    set. A decoder with a queue of its own (a cluster's) tells `on_place(songs ahead)` while it waits there."""
 
     def decode(self, variant: str, tokens: np.ndarray, seed: int, progress: PhaseProgress | None = None,
-               cancel: threading.Event | None = None) -> Decoded: ...
+               cancel: threading.Event | None = None, on_place: Callable[[int], None] | None = None) -> Decoded: ...
 
 
 def eta_clock() -> Callable[[str, int, int, float | None], Progress]:
@@ -77,7 +77,8 @@ def remake_audio(history: History, decoder: AudioDecoder, device_queue: DeviceQu
             try:
                 decoded = decoder.decode(
                     variant, np.load(tokens_file), take.codec_seed,
-                    lambda done, total, eta: emit(stamp("redecoding", done, total, eta)), gate.cancel)
+                    lambda done, total, eta: emit(stamp("redecoding", done, total, eta)), gate.cancel,
+                    on_place=lambda place: emit(Progress("waiting", place=place)))
             except Cancelled:
                 raise JobCancelled("Stopped; the take's audio is as it was.") from None
         gate.keep()  # a Stop that came during the last window still leaves the take as it was

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,7 +60,10 @@ class Studio:
         self.settings = settings
         self.history = History(settings.data_dir)
         self.music = music or music_maker(settings)
-        self.device_queue = DeviceQueue(self.music.slots)  # a cluster makes one song per worker at once
+        self.device_queue = DeviceQueue()  # this computer's device: its songs, transcription, a recording's encoder
+        # A cluster's songs wait in the cluster's own queue, in order with every other studio's there (the page
+        # shows that place), so the studio lets them all through; locally they share the device's queue.
+        self.music_queue = DeviceQueue(sys.maxsize) if self.music.own_queue else self.device_queue
         self.jobs = SessionJobs()  # what each page session has running, for its Stop
         self._lock = threading.Lock()  # the transcriber and the music engine's load state
         self._transcriber: Transcriber | None = None
@@ -146,7 +150,7 @@ class Studio:
                 writer=self.writer(choice) if fill and choice else None,
                 maker=self.music,
                 history=self.history,
-                device_queue=self.device_queue,
+                device_queue=self.music_queue,
                 cancel=gate.cancel,
                 gate=gate,
                 extra_settings={"llm": choice.public()} if fill and choice else {},
@@ -262,7 +266,7 @@ class Studio:
     def remake_audio(self, song_id: str, index: int, session: str = "") -> Iterator[Event]:
         """Make take `index`'s audio again from its saved tokens (same seed), on the device, in turn: Progress
         ("waiting", then "redecoding" windows done of total), then `Finished(song)`. Checked at once."""
-        work = remaking.remake_audio(self.history, self.music, self.device_queue, self.settings.lm_variant,
+        work = remaking.remake_audio(self.history, self.music, self.music_queue, self.settings.lm_variant,
                                      song_id, index)
         return self.jobs.run(session, work)
 

@@ -32,6 +32,7 @@ class CountingMaker:
     """A music-engine double that checks cancel every frame and can hold a frame until released."""
 
     slots = 1  # one song at a time, like this computer's pipeline
+    own_queue = False  # its songs wait in the studio's DeviceQueue
 
     def __init__(self, frames: int = 5) -> None:
         self.frames = frames
