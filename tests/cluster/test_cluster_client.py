@@ -84,7 +84,8 @@ def test_a_song_through_ray_client_is_heard_as_it_is_made_and_kept_with_its_shee
         assert np.array_equal(here.tokens, np.load(there.tokens))
         assert np.array_equal(here.audio, run.streamed(i))  # the pieces through the bridge are the song, exactly
         assert np.abs(read_audio(there.audio)[0] - here.audio).max() < 1e-3  # as kept in History (a 16-bit file)
-    assert bridge_calls(client_studio) == 0  # the bridge let the finished call go
+    # The bridge lets the finished call go (the pump takes its end after the song's answer).
+    wait_for(lambda: bridge_calls(client_studio) == 0, "the bridge let go of the song's call")
 
     take = client_studio.redecode(song.id, 1)
     again, _ = read_audio(take.audio)
@@ -109,7 +110,7 @@ def test_stop_through_ray_client_reaches_the_worker(client_studio) -> None:
     running.thread.join(WAIT_S)
     assert isinstance(running.error, JobCancelled)
     assert len(client_studio.search()) == before + 1  # the short song; nothing of the stopped ones
-    assert bridge_calls(client_studio) == 0
+    wait_for(lambda: bridge_calls(client_studio) == 0, "the bridge let go of the stopped calls")  # (sent, not awaited)
 
 
 def test_a_worker_killed_mid_song_through_ray_client_costs_a_retry_and_the_same_song(client_studio, caplog) -> None:
