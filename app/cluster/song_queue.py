@@ -130,7 +130,7 @@ class SongQueue:
             return Standing("turn")
         if ticket in self._waiting:
             # The same count as the studio's own DeviceQueue: the tickets ahead, plus one while every worker is
-            # busy (after `_admit` a ticket waits only then).
+            # busy (after `_update` a ticket waits only then).
             ahead = list(self._waiting).index(ticket)
             return Standing("waiting", ahead + int(len(self._running) >= self.workers))
         return Standing("unknown")
