@@ -62,6 +62,9 @@ class SongQueue:
         self.workers = 1
         self._waiting: OrderedDict[str, float] = OrderedDict()  # ticket -> when its studio last spoke
         self._running: dict[str, float] = {}
+        # Tickets that left lately, and when: Ray may run a studio's `leave` before its `enter` (an async actor
+        # keeps no order between calls), as when a song is stopped the moment it asks; such an `enter` is ignored.
+        self._left: dict[str, float] = {}
         self._changed = asyncio.Event()  # set (and replaced) at every change, waking the long polls
         self._told: tuple[list[str], list[str], int] = ([], [], self.workers)  # the state they were woken for
 
@@ -71,9 +74,10 @@ class SongQueue:
         self._update()
 
     async def enter(self, ticket: str) -> Standing:
-        """Put `ticket` at the back of the line (a ticket already in keeps its place); where it stands now."""
+        """Put `ticket` at the back of the line (a ticket already in keeps its place, one that left stays out);
+        where it stands now."""
         now = time.monotonic()
-        if ticket not in self._waiting and ticket not in self._running:
+        if ticket not in self._waiting and ticket not in self._running and ticket not in self._left:
             self._waiting[ticket] = now
         self._update()
         return self._standing(ticket)
@@ -106,6 +110,7 @@ class SongQueue:
         """The song ended, was stopped, or gave up waiting: its place or its worker goes to the next ticket."""
         self._waiting.pop(ticket, None)
         self._running.pop(ticket, None)
+        self._left[ticket] = time.monotonic()
         self._update()
 
     async def view(self) -> QueueView:
@@ -138,7 +143,7 @@ class SongQueue:
     def _update(self) -> None:
         """Drop the tickets whose lease ran out, grant free workers to the first in line, wake the long polls."""
         silent_since = time.monotonic() - self.lease_s
-        for tickets in (self._waiting, self._running):
+        for tickets in (self._waiting, self._running, self._left):
             for ticket in [t for t, seen in tickets.items() if seen < silent_since]:
                 del tickets[ticket]
         while self._waiting and len(self._running) < self.workers:

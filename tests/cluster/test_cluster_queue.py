@@ -160,6 +160,9 @@ def test_the_queue_grants_turns_in_order_of_arrival_and_tells_each_its_place(new
     ray.get(queue.configure.remote(3))  # a third worker (a studio deployed a bigger plan)
     assert ray.get(queue.wait.remote("e", 1, 0.0)) == Standing("turn")
     assert ray.get(queue.wait.remote("a", None, 0.0)) == Standing("unknown")
+    # A `leave` that overtook its `enter` (a Stop the moment the song asked) keeps the ticket out.
+    ray.get(queue.leave.remote("f"))
+    assert ray.get(queue.enter.remote("f")) == Standing("unknown")
     view = ray.get(queue.view.remote())
     assert (view.workers, view.waiting, view.running) == (3, [], ["b", "c", "e"])
 
