@@ -179,16 +179,16 @@ class ClusterMusicMaker:
             if self.link.stale:  # the cluster was left meanwhile: the turn may never come
                 raise QueueLost(HEAD_SILENT)
 
-        queue = self.link.queue
+        line = self.link.queue  # (held: a rejoin meanwhile gives the link the new cluster's)
         try:
-            ticket = queue.wait_turn(on_place, check)
+            ticket = line.wait_turn(on_place, check)
         except QueueLost as exc:
             self.link.lost()
             raise self._lost(str(exc)) from None
         try:
             return work()
         finally:
-            queue.leave(ticket)
+            line.leave(ticket)
 
     def _call(self, method: str, args: tuple[Any, ...], on_reply: Callable[[object], T | None],
               cancel: threading.Event, start_within_s: float | None = None) -> T:
