@@ -31,7 +31,7 @@ from .errors import ClusterUnreachable
 from .placement import ReplicaPlan
 from .replies import ReplyPump
 from .session import deploy, first_line, join, joined, leave, still_joined, through_client
-from .turns import ClusterQueue
+from .turns import ClusterQueue, recorded_identity
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ class ClusterLink:
             ClusterUnreachable: no cluster answers there, or it cannot run the workers (one line).
         """
         join(settings.ray_address.strip())
-        handle, plan = deploy(settings)
-        queue = ClusterQueue.open(plan.replicas)
+        handle, plan, identity = deploy(settings, recorded_identity())
+        queue = ClusterQueue.open(plan.replicas, identity)
         log.info("music on the Ray cluster at %s: %d workers", settings.ray_address, plan.replicas)
         return cls(settings, handle, plan, queue)
 
@@ -122,9 +122,9 @@ class ClusterLink:
                     if left:
                         leave()
                         join(self.address)
-                    self.handle, self.plan = deploy(self.settings)
+                    self.handle, self.plan, identity = deploy(self.settings, recorded_identity())
                     self.queue.close()  # the old cluster's queue is gone with it: the new cluster's
-                    self.queue = ClusterQueue.open(self.plan.replicas)
+                    self.queue = ClusterQueue.open(self.plan.replicas, identity)
                     self._new_bridge(left)
                     self._stale = False
                     log.info("music on the Ray cluster at %s again: %d workers", self.address, self.plan.replicas)

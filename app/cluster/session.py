@@ -16,6 +16,7 @@ from ray.serve.handle import DeploymentHandle
 from app.settings import Settings
 
 from .errors import ClusterUnreachable
+from .identity import worker_identity
 from .placement import ReplicaPlan, plan_replicas
 from .worker import APP_NAME, MusicWorker
 
@@ -132,9 +133,11 @@ def still_joined() -> bool:
     return unanswered(head) is None
 
 
-def deploy(settings: Settings) -> tuple[DeploymentHandle, ReplicaPlan]:
+def deploy(settings: Settings, running_identity: str = "") -> tuple[DeploymentHandle, ReplicaPlan, str]:
     """Start the music workers on the joined cluster (updating an app of an earlier run): one per GPU, or as
-    many as `settings.ray_replicas` says; returns the app's handle and the plan it ran.
+    many as `settings.ray_replicas` says; returns the app's handle, the plan it ran and the workers' identity
+    (identity.py). Workers already running with `running_identity`, this studio's own, are used as they are: a
+    deploy would replace them under the songs other studios are making on them.
 
     Raises:
         ClusterUnreachable: the workers cannot start there (too few GPUs, a worker that fails to start).
@@ -150,6 +153,10 @@ def deploy(settings: Settings) -> tuple[DeploymentHandle, ReplicaPlan]:
     # A worker process on a machine whose Ray was started by `ray start` (not by this studio) finds Heartsong's
     # code through its path, which is the same on every machine.
     options = {**plan.actor_options(), "runtime_env": {"env_vars": {"PYTHONPATH": str(CHECKOUT)}}}
+    identity = worker_identity(worker_settings, plan, CHECKOUT)
+    if identity == running_identity and app_running():
+        log.info("the music workers running on the cluster are this studio's: used as they are")
+        return serve.get_app_handle(APP_NAME), plan, identity
     app = MusicWorker.options(num_replicas=plan.replicas, ray_actor_options=options).bind(worker_settings, plan.threads)
     try:
         # The studio calls the workers through handles only: no HTTP proxy (a no-op where Serve already runs).
@@ -159,7 +166,17 @@ def deploy(settings: Settings) -> tuple[DeploymentHandle, ReplicaPlan]:
         raise ClusterUnreachable(
             f"The music workers did not start on the Ray cluster at {settings.ray_address}: {first_line(exc)}"
         ) from None
-    return handle, plan
+    return handle, plan, identity
+
+
+def app_running() -> bool:
+    """Whether the workers' Serve app runs on the joined cluster (not deleted, not failed, not being deployed)."""
+    try:
+        app = serve.status().applications.get(APP_NAME)
+    except Exception as exc:  # Serve not started there: nothing runs
+        log.info("Serve did not say whether the music workers run: %s", first_line(exc))
+        return False
+    return app is not None and app.status == "RUNNING"
 
 
 def worker_lost(exc: BaseException) -> bool:

@@ -60,6 +60,7 @@ class SongQueue:
     def __init__(self, lease_s: float = LEASE_S) -> None:
         self.lease_s = lease_s
         self.workers = 1
+        self.identity = ""  # the running workers' identity (identity.py), as the last studio to deploy them said
         self._waiting: OrderedDict[str, float] = OrderedDict()  # ticket -> when its studio last spoke
         self._running: dict[str, float] = {}
         # Tickets that left lately, and when: Ray may run a studio's `leave` before its `enter` (an async actor
@@ -68,10 +69,16 @@ class SongQueue:
         self._changed = asyncio.Event()  # set (and replaced) at every change, waking the long polls
         self._told: tuple[list[str], list[str], int] = ([], [], self.workers)  # the state they were woken for
 
-    async def configure(self, workers: int) -> None:
-        """The workers' number, from the plan the studio just deployed (the last studio to deploy sets both)."""
+    async def configure(self, workers: int, identity: str = "") -> None:
+        """The workers' number and identity, from the studio that just deployed them (or found them running)."""
         self.workers = max(1, workers)
+        self.identity = identity
         self._update()
+
+    async def workers_identity(self) -> str:
+        """The running workers' identity as last configured ("" before any): a studio with the same one uses them
+        as they are instead of deploying them again, which would replace them under the songs they make."""
+        return self.identity
 
     async def enter(self, ticket: str) -> Standing:
         """Put `ticket` at the back of the line (a ticket already in keeps its place, one that left stays out);

@@ -49,6 +49,16 @@ def queue_actor() -> ActorHandle:
     ).remote()
 
 
+def recorded_identity() -> str:
+    """The identity of the workers running on the joined cluster, as the cluster's queue records it ("" when
+    there is no queue yet, or it cannot say: the workers are then deployed, which is always safe)."""
+    try:
+        return str(ray.get(queue_actor().workers_identity.remote(), timeout=OPEN_S))
+    except Exception as exc:  # Ray's own errors: the queue cannot start; deploying says what is wrong
+        log.info("the cluster's queue did not say which workers run there: %s", first_line(exc))
+        return ""
+
+
 class ClusterQueue:
     """This studio's tickets in the cluster's queue `actor`; their leases are renewed every `RENEW_S` until
     `close()`."""
@@ -61,15 +71,16 @@ class ClusterQueue:
         threading.Thread(target=self._keep, name="heartsong-queue-leases", daemon=True).start()
 
     @classmethod
-    def open(cls, workers: int) -> ClusterQueue:
-        """Find (or start) the joined cluster's queue and tell it how many `workers` there are now.
+    def open(cls, workers: int, identity: str = "") -> ClusterQueue:
+        """Find (or start) the joined cluster's queue and tell it how many `workers` there are now, and their
+        `identity` (identity.py).
 
         Raises:
             ClusterUnreachable: the queue did not start (one line).
         """
         try:
             actor = queue_actor()
-            ray.get(actor.configure.remote(workers), timeout=OPEN_S)
+            ray.get(actor.configure.remote(workers, identity), timeout=OPEN_S)
         except Exception as exc:  # Ray's own errors: the cluster cannot run the queue
             raise ClusterUnreachable(f"The songs' queue did not start on the Ray cluster: {first_line(exc)}") from None
         return cls(actor)

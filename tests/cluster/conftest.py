@@ -41,19 +41,34 @@ def cluster_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
         studio.music.close()
 
 
-def worker_pids() -> list[int]:
-    """The processes of the music workers now running on this computer (Ray titles them after the replica)."""
-    pids = []
+def worker_pids(owner: int | None = None) -> list[int]:
+    """The processes of the music workers of the cluster `owner` (default: this process) started with
+    `local` (Ray's processes are its children; another cluster on the same computer, say another test run's,
+    is not counted). Ray titles a worker's process after its replica."""
+    parents: dict[int, int] = {}
+    workers = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # gone meanwhile
+            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
             continue
         if REPLICA_TITLE in command:
-            pids.append(int(proc.name))
-    return pids
+            workers.append(int(proc.name))
+    return sorted(pid for pid in workers if descends_from(pid, owner or os.getpid(), parents))
+
+
+def descends_from(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
+    """Whether process `pid` is a descendant of `ancestor` (`parents`: each process's parent)."""
+    seen = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        pid = parents.get(pid, 0)
+        if pid == ancestor:
+            return True
+    return False
 
 
 def kill(pid: int) -> None:

@@ -6,6 +6,7 @@ a studio killed while its song waits blocks the line only until its lease runs o
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import subprocess
@@ -21,6 +22,8 @@ from app.studio.errors import JobCancelled
 from app.studio.history import Song
 from app.studio.jobs import Finished, MusicSettings, Progress, Sheet
 from tests.app.conftest import tiny_settings
+
+from .conftest import worker_pids
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -66,6 +69,10 @@ class Run:
         """When its turn came (the maker says "waiting" without a place until Serve hands it to the worker)."""
         return next((t for t, e in list(self.events)
                      if isinstance(e, Progress) and e.phase == "waiting" and e.place is None), None)
+
+    def frames(self) -> int:
+        """The frames made so far, as the last progress said."""
+        return max((e.done for _, e in list(self.events) if isinstance(e, Progress) and e.phase == "tokens"), default=0)
 
     def making_tokens(self) -> bool:
         return any(isinstance(e, Progress) and e.phase == "tokens" and e.done > 0 for _, e in list(self.events))
@@ -280,3 +287,44 @@ def test_a_studio_killed_while_its_song_waits_blocks_the_line_only_until_its_lea
     last_place = max(i for i, phase in enumerate(phases) if phase == "waiting")
     assert phases[last_place + 1:] and set(phases[last_place + 1:]) == {"redecoding"}, phases
     assert phases[-1] == "redecoding" and redecode.places() in ([3, 2], [3, 2, 1])
+
+
+SECOND_STUDIO = """
+import sys
+from pathlib import Path
+from app.cluster.link import ClusterLink
+from tests.app.conftest import tiny_settings
+# The first studio's engine settings; its own data folder and songwriter, as another `./run.sh` would have.
+settings = tiny_settings(Path(sys.argv[2])).model_copy(update={
+    "ray_address": sys.argv[1], "ray_replicas": 2, "threads": 1, "ollama_model": "another-songwriter"})
+link = ClusterLink.open(settings)
+print("joined", flush=True)
+link.close()
+"""
+
+
+def test_a_second_studio_starting_uses_the_running_workers_and_the_song_on_them_goes_on(
+    cluster_studio, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another studio's process joins and starts its music workers while a song is made: they are the first
+    studio's very workers (only studio-side settings differ), so it uses them as they are. Deploying them again
+    would make Serve replace them under the song, costing it a retry."""
+    import ray
+
+    caplog.set_level(logging.INFO, logger="app.cluster")
+    workers = worker_pids()
+    assert len(workers) == 2
+    running = Run(cluster_studio, LONG_SHEET, LONG_MUSIC, "under-a-new-studio")
+    wait_for(running.making_tokens, "the long song on its worker")
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(ROOT)}
+    other = subprocess.run([sys.executable, "-c", SECOND_STUDIO, ray.get_runtime_context().gcs_address,
+                            str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=WAIT_S)
+    assert other.returncode == 0 and other.stdout == "joined\n", other.stderr[-3000:]
+    frames = running.frames()
+    wait_for(lambda: running.frames() > frames, "the long song going on after the second studio started")
+    assert worker_pids() == workers  # the same worker processes: nothing was replaced
+    running.end()
+    wait_for(lambda: tickets(cluster_studio) == 0, "the stopped song out of the queue")  # (its leave is not awaited)
+    assert not [r for r in caplog.records if "music worker was lost" in r.getMessage()]
+    phases = [e.phase for _, e in running.events if isinstance(e, Progress)]
+    assert "waiting" not in phases[phases.index("tokens"):]  # never sent back to wait: no retry

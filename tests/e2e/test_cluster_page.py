@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.studio.history import History
-from tests.cluster.conftest import REPLICA_TITLE, require_ray
+from tests.cluster.conftest import require_ray, worker_pids
 
 from .conftest import running_app
 from .test_compose import KEPT, TIMEOUT_MS, fill_song
@@ -36,28 +36,16 @@ def cluster_app(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
 
 
 def app_workers(url: str) -> list[int]:
-    """The music workers the app at `url` started: processes titled after the replica, below the app's own."""
+    """The music workers the app at `url` started (its `local` cluster's)."""
     port = url.rstrip("/").rsplit(":", 1)[1]
-    parents: dict[int, int] = {}
-    titles: dict[int, str] = {}
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
         try:
-            titles[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):  # gone meanwhile
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # not a process, or gone meanwhile
             continue
-    app = next(pid for pid, command in titles.items() if f"-m app --port {port} " in command)
-
-    def below_app(pid: int) -> bool:
-        while pid > 1:
-            pid = parents.get(pid, 0)
-            if pid == app:
-                return True
-        return False
-
-    return sorted(pid for pid, command in titles.items() if REPLICA_TITLE in command and below_app(pid))
+        if f"-m app --port {port} " in command:
+            return worker_pids(int(proc.name))
+    raise AssertionError(f"no app process serves {url}")
 
 
 def cpu_seconds(pid: int) -> float:
