@@ -46,7 +46,7 @@ class _Call:
     response: DeploymentResponseGenerator | None
     replies: list[Any] = dataclasses.field(default_factory=list)
     arrived: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] | None = None  # held: asyncio keeps only a weak reference to a running task
 
     def put(self, reply: Any) -> None:
         self.replies.append(reply)
