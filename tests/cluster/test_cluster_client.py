@@ -32,6 +32,8 @@ from .test_cluster_songs import LONG_MUSIC, LONG_SHEET, MUSIC, SHEETS, WAIT_S, c
 
 pytestmark = pytest.mark.timeout(300)
 
+SHORT_SHEET, SHORT_MUSIC = dataclasses.replace(SHEETS[2], seconds=1.0), MusicSettings(variants=1, seed=9)
+
 
 @pytest.fixture(scope="module")
 def head() -> Iterator[Head]:
@@ -104,7 +106,7 @@ def test_stop_through_ray_client_reaches_the_worker(client_studio) -> None:
     assert client_studio.stop("stopped") == 1, "the song to stop had already ended"
     stopped.thread.join(WAIT_S)
     assert isinstance(stopped.error, JobCancelled)
-    short = compose(client_studio, dataclasses.replace(SHEETS[2], seconds=1.0), MusicSettings(variants=1, seed=9), "short")
+    short = compose(client_studio, SHORT_SHEET, SHORT_MUSIC, "short")
     assert short.result().title == SHEETS[2].title
     assert running.thread.is_alive() and running.song is None, "the stopped song's worker was not freed"
     client_studio.stop("running")
@@ -144,7 +146,7 @@ def test_workers_gone_mid_song_through_ray_client_are_one_line_and_the_next_song
     gone.thread.join(WAIT_S)
     assert isinstance(gone.error, ClusterLost), gone.error
     assert "(its music workers were stopped: their Serve app is gone)" in str(gone.error)
-    after = compose(client_studio, dataclasses.replace(SHEETS[2], seconds=1.0), MusicSettings(variants=1, seed=9), "after")
+    after = compose(client_studio, SHORT_SHEET, SHORT_MUSIC, "after")
     assert after.result().title == SHEETS[2].title
     assert len(client_studio.search()) == before + 1
 
