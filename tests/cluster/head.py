@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from .conftest import require_ray
 
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]  # `.venv/bin/ray`'s first line may name another folder
@@ -65,6 +67,23 @@ def started_head(auth: str = "token") -> Iterator[Head]:
     finally:
         head.kill()
         shutil.rmtree(head.folder, ignore_errors=True)
+
+
+def process_auth_mode() -> str:
+    """The authentication mode Ray speaks in this process now: RAY_AUTH_MODE, or "disabled" when unset. It is not
+    fixed for the process: `ray.init()` starting a cluster here (a `local` studio) sets RAY_AUTH_MODE=token in it,
+    with no way back, and from then on the process demands a token that a token-less cluster's workers never send:
+    its songs' replies never arrive (the song hangs; a plain call still works)."""
+    return os.environ.get("RAY_AUTH_MODE", "disabled").lower()
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[Head]:
+    """A head for a studio that runs in the test process, in the process's authentication mode (whichever the
+    cluster tests before it left: token after a `local` studio, else none). The mode is not what these tests are
+    about; a studio given a token-protected cluster in a fresh process is test_cluster_client_token's."""
+    with started_head(auth=process_auth_mode()) as head:
+        yield head
 
 
 def processes_under(folder: Path, address: str) -> set[int]:

@@ -1,8 +1,8 @@
 """Ray Client to a token-protected cluster (Ray 2.60's default): `python -m app batch` (a real subprocess, so it
 can read RAY_AUTH_MODE from its start, as a studio does) with `HEARTSONG_RAY_ADDRESS=ray://HOST:PORT` and
 `RAY_AUTH_MODE=token` makes its song on a head started by `ray start --head` with token authentication, through
-the bridge, and keeps it. The other Ray Client tests run their studio in the test process, on a head without
-a token (Ray reads its authentication mode once per process)."""
+the bridge, and keeps it. The other Ray Client tests run their studio in the test process, on a head in whatever
+mode the cluster tests before them left the process in (head.py)."""
 
 from __future__ import annotations
 
