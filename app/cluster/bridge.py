@@ -46,7 +46,7 @@ class _Call:
     response: DeploymentResponseGenerator | None
     replies: list[Any] = dataclasses.field(default_factory=list)
     arrived: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] | None = None  # held: asyncio keeps only a weak reference to a running task
 
     def put(self, reply: Any) -> None:
         self.replies.append(reply)
@@ -58,11 +58,18 @@ class ReplyBridge:
 
     def __init__(self) -> None:
         self._calls: dict[str, _Call] = {}
+        self._handles: dict[tuple[str, str], DeploymentHandle] = {}
+
+    def _held(self, handle: DeploymentHandle) -> DeploymentHandle:
+        """The bridge's own copy of the workers' handle, kept from call to call like the driver's: its router
+        hears that the workers' app was deleted (`serve shutdown`) and says so at once, where a handle new to each
+        call would wait for workers that never come. A new bridge comes with a new deployment (link.py)."""
+        return self._handles.setdefault((handle.app_name, handle.deployment_name), handle)
 
     async def start(self, call_id: str, handle: DeploymentHandle, method: str, args: tuple[Any, ...]) -> None:
         """Call the workers' `method(*args)` as a streaming request; its replies wait for `take(call_id)`."""
         try:
-            call = _Call(getattr(handle.options(stream=True), method).remote(*args))
+            call = _Call(getattr(self._held(handle).options(stream=True), method).remote(*args))
         except Exception as exc:  # Serve's own errors: the studio decides what they mean, as for a driver
             call = _Call(None)
             call.put(Broken(exc))
@@ -110,7 +117,7 @@ class ReplyBridge:
         """Every worker's answer to `method()` (`unload`): the studio's own process runs no Serve router through
         Ray Client (whose replies, probed with Serve's 0.1 s deadline, arrive after it gave up and break Ray
         Client's reply thread)."""
-        return await handle.broadcast(method).results_async()
+        return await self._held(handle).broadcast(method).results_async()
 
     def calls(self) -> int:
         """How many calls the bridge holds (for the tests: a cancelled or finished call is let go)."""

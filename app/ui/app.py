@@ -38,7 +38,8 @@ def build_app(studio: Studio) -> gr.Blocks:
         transcribe_ready = transcribe_tab.wire(transcribe, studio, demo)
         refresh_models = models_tab.wire(models, studio)
 
-        history_page.select(refresh_history, [history.query, history.sort], listing, api_visibility="private")
+        history_page.select(refresh_history, [history.query, history.sort, history.selected], listing,
+                            api_visibility="private")
         transcribe_page.select(transcribe_ready, transcribe.status, [transcribe.run, transcribe.status],
                                api_visibility="private")
         models_page.select(refresh_models, None, [models.table, models.loaded], api_visibility="private")

@@ -123,10 +123,11 @@ def source_update(song: Song) -> dict[str, Any]:
     return gr.update(visible=False, value=None)
 
 
-def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any, Any]], list[Any]]:
+def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str, str | None], dict[Any, Any]], list[Any]]:
     """Attach the History tab's events (loading into Create is wired by the app, which knows both tabs).
 
-    Returns the list refresh handler and its outputs, so the app can refresh the list when the tab opens.
+    Returns the list refresh handler `(query, sort, selected song id)` and its outputs, so the app can refresh the
+    list when the tab opens.
     """
     hidden_selection = {
         tab.selected: None, tab.details: "Pick a song in the list to play it.",
@@ -140,17 +141,21 @@ def wire(tab: HistoryTab, studio: Studio) -> tuple[Callable[[str, str], dict[Any
     selection_outputs = list(hidden_selection)
 
     @guarded
-    def search(query: str, sort: str) -> dict[Any, Any]:
+    def search(query: str, sort: str, selected: str | None = None) -> dict[Any, Any]:
         songs = continue_panel.nest(studio.search(query or "", SORTS.get(sort, "newest")))
+        ids = [s.id for s, _ in songs]
         note = counted(len(songs), "song") if songs else ("No song matches." if query else "No songs kept yet.")
-        return {tab.table: rows(songs), tab.ids: [s.id for s, _ in songs], tab.status: progress_html(None, note),
-                **hidden_selection}
+        # The open song stays open while the new list still holds it: refining a search, or a listing that lands
+        # just after the musician clicked a row, must not close what they are looking at.
+        closed = {} if selected in ids else hidden_selection
+        return {tab.table: rows(songs), tab.ids: ids, tab.status: progress_html(None, note), **closed}
 
     listing = [tab.table, tab.ids, tab.status, *selection_outputs]
-    tab.query.submit(search, [tab.query, tab.sort], listing, api_visibility="private")
-    tab.query.change(search, [tab.query, tab.sort], listing, api_visibility="private", trigger_mode="always_last",
+    by = [tab.query, tab.sort, tab.selected]
+    tab.query.submit(search, by, listing, api_visibility="private")
+    tab.query.change(search, by, listing, api_visibility="private", trigger_mode="always_last",
                      show_progress="hidden")
-    tab.sort.change(search, [tab.query, tab.sort], listing, api_visibility="private")
+    tab.sort.change(search, by, listing, api_visibility="private")
 
     def show(song: Song, index: int) -> dict[Any, Any]:
         take = next(t for t in song.takes if t.index == index)

@@ -2,8 +2,9 @@
 --head` with its Ray Client server, two `MusicWorker` replicas on the tiny checkpoints, and a Studio that is not
 a driver of that cluster, so its songs stream through its bridge actor (app/cluster/bridge.py). A song lands in
 History with its sheet and seeds and is the song this computer's pipeline makes, heard as it is made; a
-re-decode and Unload go to the workers; Stop reaches the worker; a worker killed mid-song costs a retry; the
-cluster vanishing ends the song with one line. An unreachable `ray://` address is test_cluster_start's.
+re-decode and Unload go to the workers; Stop reaches the worker; a worker killed mid-song costs a retry; its
+workers stopped mid-song, or the cluster vanishing, end the song with one line. An unreachable `ray://` address
+is test_cluster_start's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from .head import Head, started_head
 from .test_cluster_songs import LONG_MUSIC, LONG_SHEET, MUSIC, SHEETS, WAIT_S, compose, wait_for
 
 pytestmark = pytest.mark.timeout(300)
+
+SHORT_SHEET, SHORT_MUSIC = dataclasses.replace(SHEETS[2], seconds=1.0), MusicSettings(variants=1, seed=9)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +106,7 @@ def test_stop_through_ray_client_reaches_the_worker(client_studio) -> None:
     assert client_studio.stop("stopped") == 1, "the song to stop had already ended"
     stopped.thread.join(WAIT_S)
     assert isinstance(stopped.error, JobCancelled)
-    short = compose(client_studio, dataclasses.replace(SHEETS[2], seconds=1.0), MusicSettings(variants=1, seed=9), "short")
+    short = compose(client_studio, SHORT_SHEET, SHORT_MUSIC, "short")
     assert short.result().title == SHEETS[2].title
     assert running.thread.is_alive() and running.song is None, "the stopped song's worker was not freed"
     client_studio.stop("running")
@@ -126,6 +129,26 @@ def test_a_worker_killed_mid_song_through_ray_client_costs_a_retry_and_the_same_
     here = PipelineMusicMaker(client_studio.settings).make(sheet, music, lambda event: None, threading.Event())
     assert np.array_equal(np.load(song.takes[0].tokens), here[0].tokens)
     assert np.array_equal(run.streamed(0), here[0].audio)  # heard once, without a jump back
+
+
+def test_workers_gone_mid_song_through_ray_client_are_one_line_and_the_next_song_starts_them_again(
+    client_studio,
+) -> None:
+    """`serve shutdown` under a running song: the same line as for a driver (the bridge's handle hears that the
+    app is gone), not a retry that waits for workers that never come; the next song starts the workers again."""
+    from ray import serve
+
+    before = len(client_studio.search())
+    # Four takes of the long song: well past the 5 s Serve gives a running request to end when its app is deleted.
+    gone = compose(client_studio, LONG_SHEET, dataclasses.replace(LONG_MUSIC, variants=4), "workers-gone")
+    wait_for(gone.making_tokens, "the long song on its worker")
+    serve.shutdown()
+    gone.thread.join(WAIT_S)
+    assert isinstance(gone.error, ClusterLost), gone.error
+    assert "(its music workers were stopped: their Serve app is gone)" in str(gone.error)
+    after = compose(client_studio, SHORT_SHEET, SHORT_MUSIC, "after")
+    assert after.result().title == SHEETS[2].title
+    assert len(client_studio.search()) == before + 1
 
 
 def test_the_cluster_vanishing_mid_song_is_one_line(client_studio, head: Head) -> None:

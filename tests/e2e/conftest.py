@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",  # the live player starts on its own, as it does after a click
 ]
 STARTUP_S = 120
+LOG_TAIL = 6000
+PHASE_FAILED = pytest.StashKey[dict[str, bool]]()
 
 
 def chromium_path() -> str | None:
@@ -156,9 +158,23 @@ def running_app(env: dict[str, str], log: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def app_url(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_app(app_env, tmp_path_factory.mktemp("app-log") / "app.log") as url:
+def app_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the shared app writes its output (shown under a failed test)."""
+    return tmp_path_factory.mktemp("app-log") / "app.log"
+
+
+@pytest.fixture(scope="session")
+def app_url(app_env: dict[str, str], app_log: Path) -> Iterator[str]:
+    with running_app(app_env, app_log) as url:
         yield url
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Keeps each phase's report on the test, so a fixture's teardown knows whether the test failed."""
+    report = yield
+    item.stash.setdefault(PHASE_FAILED, {})[report.when] = report.failed
+    return report
 
 
 @contextlib.contextmanager
@@ -175,9 +191,27 @@ def open_page(browser, url: str, width: int = 1280, height: int = 1000) -> Itera
 
 
 @pytest.fixture
-def page(browser, app_url: str):
+def page(browser, app_url: str, app_log: Path, request: pytest.FixtureRequest):
     with open_page(browser, app_url) as page:
         yield page
+        if request.node.stash.get(PHASE_FAILED, {}).get("call"):
+            # A failure on a loaded CI machine is read from its output alone: what the page and the app said.
+            print(page_state(page))
+            print(f"--- the app's output (last {LOG_TAIL} characters) ---\n{app_log.read_text()[-LOG_TAIL:]}")
+
+
+def page_state(page) -> str:
+    """Every status line shown on the page, and the screenshot's path, for a failed test's report."""
+    path = SCREENSHOTS / "failed.png"
+    with contextlib.suppress(Exception):
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(path), full_page=True)
+    try:
+        statuses = page.evaluate("""() => [...document.querySelectorAll('[id$="-status"]')]
+            .filter((e) => e.offsetParent !== null).map((e) => e.id + ': ' + e.innerText.trim())""")
+    except Exception as error:  # a page that crashed or closed says so instead
+        statuses = [f"(the page could not be read: {error})"]
+    return "--- the page's status lines ---\n" + "\n".join(statuses) + f"\n(screenshot: {path})"
 
 
 def screenshot(page, name: str) -> None:

@@ -92,6 +92,12 @@ def test_take_one_plays_while_the_song_is_made_and_equals_the_kept_file(page, ap
     take = page.evaluate(f"() => {{ const a = ({TAKE_AUDIO})(); return a && [a.currentTime, a.ended]; }}")
     assert take and (take[1] or take[0] > live_at), (take, page.evaluate(state))
     screenshot(page, "create-streamed")
+    # The musician's own press on Take 1's player is theirs: once paused it stays paused (nothing plays it on).
+    if not take[1]:
+        page.locator("#take-1 >> visible=true").first.get_by_role("button", name="Pause").click()
+        page.wait_for_timeout(1000)  # five of the page script's looks
+        paused = f"() => {{ const a = ({TAKE_AUDIO})(); return a.paused && !a.ended && a.currentTime > {live_at}; }}"
+        assert page.evaluate(paused), page.evaluate(state)
 
     # The live player had audio, and played it, while the song was still being made...
     assert {"live_has_audio", "live_playing", "take1_player", "take2_player", "kept"} <= set(seen), seen

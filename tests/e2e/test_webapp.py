@@ -58,13 +58,29 @@ def test_every_tab_renders(page) -> None:
 
 def test_history_finds_loads_and_deletes_a_song(page, app_env) -> None:
     keep_song(app_env["HEARTSONG_DATA_DIR"], "Harbour Lights", "[verse]\nlanterns over the water\n[chorus]\nstay")
+    keep_song(app_env["HEARTSONG_DATA_DIR"], "Paper Lanterns", "[verse]\nlanterns in the rain")
     open_tab(page, "History")
-    page.locator("#history-search textarea, #history-search input").first.fill("lantern")
+    search = page.locator("#history-search textarea, #history-search input").first
+    search.fill("lantern")
+    page.locator("#history-status").get_by_text("2 songs").wait_for(timeout=TIMEOUT_MS)
     row = page.locator("#history-table").get_by_text("Harbour Lights").filter(visible=True).first
     row.wait_for(timeout=TIMEOUT_MS)
     row.click()
     wait_playable(page, "#history-player", 0.5)
     screenshot(page, "history-selected")
+
+    # A narrower search that still lists the open song leaves it open; one that drops it closes it.
+    search.fill("over the water")
+    page.locator("#history-status").get_by_text("1 song").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#history-details h3").get_by_text("Harbour Lights").filter(visible=True).count() == 1
+    wait_playable(page, "#history-player", 0.5)
+    search.fill("rain")
+    page.locator("#history-details").get_by_text("Pick a song in the list").wait_for(timeout=TIMEOUT_MS)
+    search.fill("lantern")
+    page.locator("#history-status").get_by_text("2 songs").wait_for(timeout=TIMEOUT_MS)
+    row.wait_for(timeout=TIMEOUT_MS)
+    row.click()
+    wait_playable(page, "#history-player", 0.5)
 
     page.locator("#history-load").click()
     lyrics = page.locator("#create-lyrics textarea")
@@ -82,7 +98,7 @@ def test_history_finds_loads_and_deletes_a_song(page, app_env) -> None:
     page.locator("#history-confirm").click()
     page.locator("#history-status").get_by_text("Deleted").wait_for(timeout=TIMEOUT_MS)
     assert page.locator("#history-table").get_by_text("Harbour Lights").filter(visible=True).count() == 0
-    assert History(app_env["HEARTSONG_DATA_DIR"]).search("lantern") == []
+    assert [song.title for song in History(app_env["HEARTSONG_DATA_DIR"]).search("lantern")] == ["Paper Lanterns"]
 
 
 def test_a_corrupt_upload_shows_an_error(page, tmp_path: Path) -> None:
