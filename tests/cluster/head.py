@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from .conftest import require_ray
 
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]  # `.venv/bin/ray`'s first line may name another folder
@@ -65,6 +67,15 @@ def started_head(auth: str = "token") -> Iterator[Head]:
     finally:
         head.kill()
         shutil.rmtree(head.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tokenless_head() -> Iterator[Head]:
+    """A module's head without a token, for a studio in the test process: Ray reads its authentication mode once
+    per process, when it is first imported, and the cluster tests share the process. (A studio in a process of
+    its own joins a token-protected head with RAY_AUTH_MODE=token: test_cluster_client_token.py.)"""
+    with started_head(auth="disabled") as head:
+        yield head
 
 
 def processes_under(folder: Path, address: str) -> set[int]:

@@ -27,7 +27,7 @@ from heartmula_core.request import variant_seed
 from tests.app.conftest import tiny_settings
 
 from .conftest import kill
-from .head import Head, started_head
+from .head import Head, tokenless_head  # noqa: F401 (a fixture)
 from .test_cluster_songs import LONG_MUSIC, LONG_SHEET, MUSIC, SHEETS, WAIT_S, compose, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -36,12 +36,8 @@ SHORT_SHEET, SHORT_MUSIC = dataclasses.replace(SHEETS[2], seconds=1.0), MusicSet
 
 
 @pytest.fixture(scope="module")
-def head() -> Iterator[Head]:
-    # Without a token: Ray reads its authentication mode once per process, and this test's studio runs in the test
-    # process, which other cluster tests share. A studio given `ray://` to a token-protected cluster needs
-    # RAY_AUTH_MODE=token in its environment from the start (README).
-    with started_head(auth="disabled") as head:
-        yield head
+def head(tokenless_head: Head) -> Head:
+    return tokenless_head
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from app.studio.jobs import Finished, MusicSettings, Progress, Sheet
 from heartmula_core.audio import read_audio
 from tests.app.conftest import tiny_settings
 
-from .head import Head, started_head
+from .head import Head, tokenless_head  # noqa: F401 (a fixture)
 from .test_cluster_songs import Run, wait_for
 
 pytestmark = pytest.mark.timeout(600)
@@ -35,11 +35,8 @@ SHEET = Sheet(title="Stays", lyrics="[verse]\nstay la la", tags="pop", seconds=1
 
 
 @pytest.fixture(scope="module")
-def head() -> Iterator[Head]:
-    # Ray reads its authentication mode once per process, when it is first imported; this test's studio runs in
-    # the test process, which other cluster tests share, so this cluster runs without a token.
-    with started_head(auth="disabled") as head:
-        yield head
+def head(tokenless_head: Head) -> Head:
+    return tokenless_head
 
 
 @pytest.fixture(scope="module")
