@@ -3,6 +3,12 @@ checkpoints, and a Studio whose music goes to them (`HEARTSONG_RAY_ADDRESS=local
 
 Without Ray (the optional extra) the tests skip, saying so; under CI (`CI=true`) they fail instead, so CI cannot
 pass with the cluster layer gone.
+
+The modules share one process, and their order matters: the studios that join a cluster started by `ray start`
+(test_cluster_client.py, test_cluster_gone.py) come before the `local` ones. A process that made music on a
+`local` cluster of its own and then, after leaving it, joins another cluster hangs on its first song (Serve's
+call is routed to the new worker and never answered; found when test_cluster_gone.py ran after
+test_cluster_queue.py, on Ray 2.60). A studio's cluster address is fixed for its process, so no studio meets this.
 """
 
 from __future__ import annotations
