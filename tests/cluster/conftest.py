@@ -3,6 +3,11 @@ checkpoints, and a Studio whose music goes to them (`HEARTSONG_RAY_ADDRESS=local
 
 Without Ray (the optional extra) the tests skip, saying so; under CI (`CI=true`) they fail instead, so CI cannot
 pass with the cluster layer gone.
+
+The modules share one process, in any order. A `local` studio's `ray.init()` leaves the process in Ray's token
+mode for good, so the clusters started by `ray start` that a studio in this process joins speak the process's mode
+(head.py): a token-mode process drops a token-less cluster's streamed replies, and its first song hung (found when
+test_cluster_gone.py ran after test_cluster_queue.py, on Ray 2.60).
 """
 
 from __future__ import annotations
