@@ -33,7 +33,8 @@ def worker_identity(settings: Settings, plan: ReplicaPlan, checkout: Path) -> st
     """A digest of what the workers compute with: their settings (without `STUDIO_ONLY`), their plan, and the
     Heartsong code in `checkout` they run."""
     fields = settings.model_dump(mode="json", exclude=set(STUDIO_ONLY))
-    described = json.dumps({"settings": fields, "plan": dataclasses.asdict(plan), "code": code_digest(checkout)}, sort_keys=True)
+    described = json.dumps({"settings": fields, "plan": dataclasses.asdict(plan), "code": code_digest(checkout)},
+                           sort_keys=True)
     return hashlib.sha256(described.encode()).hexdigest()
 
 

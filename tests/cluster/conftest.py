@@ -46,23 +46,28 @@ def cluster_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
         studio.music.close()
 
 
-def worker_pids(owner: int | None = None) -> list[int]:
-    """The processes of the music workers of the cluster `owner` (default: this process) started with
-    `local` (Ray's processes are its children; another cluster on the same computer, say another test run's,
-    is not counted). Ray titles a worker's process after its replica."""
-    parents: dict[int, int] = {}
-    workers = []
+def process_table() -> dict[int, tuple[str, int]]:
+    """Every process on this computer: its command line and its parent's pid (one gone meanwhile is left out)."""
+    table = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            table[int(proc.name)] = (command, int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]))
         except (OSError, IndexError, ValueError):  # gone meanwhile
             continue
-        if REPLICA_TITLE in command:
-            workers.append(int(proc.name))
-    return sorted(pid for pid in workers if descends_from(pid, owner or os.getpid(), parents))
+    return table
+
+
+def worker_pids(owner: int | None = None) -> list[int]:
+    """The processes of the music workers of the cluster `owner` (default: this process) started with
+    `local` (Ray's processes are its children; another cluster on the same computer, say another test run's,
+    is not counted). Ray titles a worker's process after its replica."""
+    table = process_table()
+    parents = {pid: parent for pid, (_, parent) in table.items()}
+    return sorted(pid for pid, (command, _) in table.items()
+                  if REPLICA_TITLE in command and descends_from(pid, owner or os.getpid(), parents))
 
 
 def descends_from(pid: int, ancestor: int, parents: dict[int, int]) -> bool:

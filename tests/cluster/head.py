@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import require_ray
+from .conftest import process_table, require_ray
 
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]  # `.venv/bin/ray`'s first line may name another folder
 
@@ -89,18 +89,10 @@ def head() -> Iterator[Head]:
 def processes_under(folder: Path, address: str) -> set[int]:
     """The processes whose command line names `folder` or `address` (Ray Client's servers name only the head's
     address), and all their descendants (the workers, whose command line Ray replaces with a title)."""
-    parents: dict[int, int] = {}
-    named: set[int] = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():  # not the caller, whatever its command
-            continue
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):  # gone meanwhile
-            continue
-        if str(folder) in command or address in command:
-            named.add(int(proc.name))
+    table = process_table()
+    parents = {pid: parent for pid, (_, parent) in table.items()}
+    named = {pid for pid, (command, _) in table.items()
+             if pid != os.getpid() and (str(folder) in command or address in command)}  # not the caller
     found = set(named)
     while True:
         more = {pid for pid, parent in parents.items() if parent in found} - found

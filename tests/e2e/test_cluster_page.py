@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.studio.history import History
-from tests.cluster.conftest import require_ray, worker_pids
+from tests.cluster.conftest import process_table, require_ray, worker_pids
 
 from .conftest import running_app
 from .test_compose import KEPT, TIMEOUT_MS, fill_song
@@ -38,13 +38,9 @@ def cluster_app(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
 def app_workers(url: str) -> list[int]:
     """The music workers the app at `url` started (its `local` cluster's)."""
     port = url.rstrip("/").rsplit(":", 1)[1]
-    for proc in Path("/proc").iterdir():
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # not a process, or gone meanwhile
-            continue
+    for pid, (command, _) in process_table().items():
         if f"-m app --port {port} " in command:
-            return worker_pids(int(proc.name))
+            return worker_pids(pid)
     raise AssertionError(f"no app process serves {url}")
 
 
