@@ -81,8 +81,8 @@ def _init_client(address: str, options: dict[str, Any]) -> None:
     try:
         ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": str(CHECKOUT)}}, **options)
     except ConnectionAbortedError as exc:
-        # Its message carries the server's whole traceback; the last error in it says what failed.
-        why = " ".join(str(exc).split()).rsplit("Error: ", 1)[-1]
+        # Its message carries the server's whole traceback; its last line says what failed.
+        why = (str(exc).strip().splitlines() or [""])[-1].strip()
         log.warning("Ray Client's server did not start a server for this studio (%s); trying again", why)
         ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": str(CHECKOUT)}}, **options)
 
